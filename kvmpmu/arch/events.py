@@ -1,0 +1,59 @@
+"""Architected PMU event numbers and the catalog of common events shipped with the package."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+SW_INCR = 0x00
+INST_RETIRED = 0x08
+CPU_CYCLES = 0x11
+CHAIN = 0x1E
+BR_RETIRED = 0x21
+STALL_SLOT_BACKEND = 0x3D
+STALL_SLOT_FRONTEND = 0x3E
+STALL_SLOT = 0x3F
+
+# PMCEID layout: low halves cover 0x00-0x3F, high halves 0x4000-0x403F.
+PMCEID_EXT_BASE = 0x4000
+
+
+def pmceid_events(reg: int) -> list[int]:
+    """The 64 event numbers described by PMCEID<reg>_EL0, bit i first."""
+    base = 32 * reg
+    return [base + i for i in range(32)] + [PMCEID_EXT_BASE + base + i for i in range(32)]
+
+
+def has_pmceid_bit(event: int) -> bool:
+    return event < 0x40 or PMCEID_EXT_BASE <= event < PMCEID_EXT_BASE + 0x40
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    code: int
+    name: str
+    description: str
+
+
+@functools.cache
+def common_events() -> dict[int, EventInfo]:
+    """Every common event the architecture defines, plus the Arm-recommended 0x40-0xBF ones."""
+    text = resources.files("kvmpmu.data").joinpath("events.tsv").read_text(encoding="utf-8")
+    table: dict[int, EventInfo] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        code, name, description = line.split("\t")
+        table[int(code, 16)] = EventInfo(int(code, 16), name, description)
+    return table
+
+
+def event_name(code: int) -> str | None:
+    info = common_events().get(code)
+    return info.name if info else None
+
+
+def architected_in_pmceid_range() -> frozenset[int]:
+    """Events of 0x00-0x3F and 0x4000-0x403F that the architecture defines."""
+    return frozenset(c for c in common_events() if has_pmceid_bit(c))

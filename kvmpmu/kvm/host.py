@@ -1,0 +1,82 @@
+"""The host: its physical CPUs and the PMUs (`struct arm_pmu`) that back them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kvmpmu.arch import sysregs as sr
+from kvmpmu.arch.events import PMCEID_EXT_BASE, architected_in_pmceid_range
+
+FIRST_PMU_TYPE = 8  # perf types 0-5 are fixed, and kprobe/uprobe usually take 6 and 7
+
+
+@dataclass(frozen=True)
+class HostPmu:
+    """One host PMU as KVM sees it: perf type id, PMUVer, counters, implemented events, CPUs."""
+
+    name: str
+    pmu_type: int
+    pmuver: int
+    counters: int
+    events: frozenset[int]
+    cpus: frozenset[int]
+    implementer: int = 0x41
+    idcode: int = 0
+
+    def implements(self, event: int) -> bool:
+        return event in self.events
+
+    def pmceid(self, reg: int) -> int:
+        """The hardware PMCEID<reg>_EL0; the high half is RES0 before PMUv3p1 (Armv8.1)."""
+        base = 32 * reg
+        value = 0
+        for i in range(32):
+            if base + i in self.events:
+                value |= 1 << i
+            if self.pmuver != sr.PMUVER_IMP and PMCEID_EXT_BASE + base + i in self.events:
+                value |= 1 << (32 + i)
+        return value
+
+
+@dataclass(frozen=True)
+class Host:
+    pmus: tuple[HostPmu, ...]
+    aarch32_el0: bool = False
+    cpus: frozenset[int] = field(default_factory=frozenset)
+
+    def pmu_for_cpu(self, cpu: int) -> HostPmu | None:
+        for pmu in self.pmus:
+            if cpu in pmu.cpus:
+                return pmu
+        return None
+
+    def pmu_by_type(self, pmu_type: int) -> HostPmu | None:
+        for pmu in self.pmus:
+            if pmu.pmu_type == pmu_type:
+                return pmu
+        return None
+
+    @property
+    def sanitised_pmuver(self) -> int:
+        """System-wide ID_AA64DFR0_EL1.PMUVer: the lowest of all CPUs, IMP_DEF counted as 0."""
+        versions = [0 if p.pmuver == sr.PMUVER_IMP_DEF else p.pmuver for p in self.pmus]
+        return min(versions) if versions else sr.PMUVER_NI
+
+    @property
+    def uniform_pmuver(self) -> bool:
+        return len({p.pmuver for p in self.pmus}) <= 1
+
+
+def generic_events(pmuver: int) -> frozenset[int]:
+    """Every architected event with a PMCEID bit; a PMUv3 (8.0) host has a 10-bit event space."""
+    events = architected_in_pmceid_range()
+    if pmuver == sr.PMUVER_IMP:
+        events = frozenset(e for e in events if e < 0x400)
+    return events
+
+
+def generic_host(pmuver: int = sr.PMUVER_V3P5, counters: int = 6, ncpus: int = 8) -> Host:
+    """The default host: one PMUv3p5 PMU with 6 counters implementing every architected event."""
+    cpus = frozenset(range(ncpus))
+    pmu = HostPmu("armv8_pmuv3_0", FIRST_PMU_TYPE, pmuver, counters, generic_events(pmuver), cpus)
+    return Host((pmu,), cpus=cpus)

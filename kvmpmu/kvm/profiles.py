@@ -1,0 +1,130 @@
+"""Kernel profiles: which version of the vPMU rules the emulated kernel follows (semantics §7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kvmpmu.arch import sysregs as sr
+
+
+@dataclass(frozen=True)
+class KernelProfile:
+    """One kernel release; every version-dependent rule is a property derived from `version`."""
+
+    name: str
+    version: tuple[int, int]
+
+    def at_least(self, major: int, minor: int) -> bool:
+        return self.version >= (major, minor)
+
+    @property
+    def knows_v3p7(self) -> bool:  # "Add minimal handling for the ARMv8.7 PMU"
+        return self.at_least(5, 16)
+
+    @property
+    def filter_busy_after_run(self) -> bool:
+        return self.at_least(5, 18)
+
+    @property
+    def has_set_pmu(self) -> bool:
+        return self.at_least(5, 18)
+
+    @property
+    def has_set_nr_counters(self) -> bool:
+        return self.at_least(6, 16)
+
+    @property
+    def pmcr_n_via_one_reg(self) -> bool:
+        return self.at_least(6, 7)
+
+    @property
+    def pmu_selected_at_vcpu_init(self) -> bool:
+        return self.at_least(6, 7)
+
+    @property
+    def probes_pmuver(self) -> bool:
+        """v5.10-v5.17: the PMU version is probed at the first PMU attribute call."""
+        return not self.at_least(5, 18)
+
+    @property
+    def chain_per_pseudocode(self) -> bool:
+        return self.at_least(6, 2)
+
+    @property
+    def long_event_counters(self) -> bool:
+        """PMUv3p5 64-bit event counters and PMCR.LP."""
+        return self.at_least(6, 2)
+
+    @property
+    def forces_chain_in_pmceid(self) -> bool:
+        return self.at_least(6, 2)
+
+    @property
+    def forces_sw_incr_in_pmceid(self) -> bool:
+        return self.at_least(6, 15)
+
+    @property
+    def guest_pmuver_cap(self) -> int:
+        if self.at_least(6, 2):
+            return sr.PMUVER_V3P5
+        if self.at_least(5, 12):
+            return sr.PMUVER_V3P4
+        return sr.PMUVER_V3P1
+
+    @property
+    def stall_slot_rule(self) -> str:
+        """'none', 'slot-if-v3p4' (hide STALL_SLOT on >= 8.4) or 'all' (hide all three)."""
+        if self.at_least(6, 6):
+            return "all"
+        if self.at_least(5, 12):
+            return "slot-if-v3p4"
+        return "none"
+
+    @property
+    def event_space_from_sanitised_pmuver(self) -> bool:
+        """v6.6+: FILTER range from the host-wide PMUVer, masking from the guest's PMUVer."""
+        return self.at_least(6, 6)
+
+    @property
+    def needs_uniform_pmuver(self) -> bool:
+        return self.at_least(6, 6)
+
+    @property
+    def pmcr_resets_to_zero(self) -> bool:
+        return self.at_least(6, 7)
+
+    @property
+    def el3_exclusion_bits(self) -> bool:
+        """v6.7+: NSK/NSU/M kept (the VM is taken to advertise EL3) and U==NSU, P==NSK."""
+        return self.at_least(6, 7)
+
+    @property
+    def irq_needs_pmcnten(self) -> bool:
+        return not self.at_least(6, 13)
+
+    @property
+    def pmceid_from_pmu_bitmaps(self) -> bool:
+        return self.at_least(6, 15)
+
+    @property
+    def has_pmmir(self) -> bool:
+        return self.at_least(5, 12)
+
+    @property
+    def wide_cycle_read(self) -> bool:
+        """v6.2+: PMCCNTR always reads 64 bits; before, only with PMCR.LC."""
+        return self.at_least(6, 2)
+
+
+PROFILES: dict[str, KernelProfile] = {
+    p.name: p
+    for p in (
+        KernelProfile("5.10", (5, 10)),
+        KernelProfile("5.15", (5, 15)),
+        KernelProfile("6.1", (6, 1)),
+        KernelProfile("6.6", (6, 6)),
+        KernelProfile("6.12", (6, 12)),
+        KernelProfile("latest", (6, 16)),
+    )
+}
+DEFAULT_PROFILE = "latest"

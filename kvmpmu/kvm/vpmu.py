@@ -1,0 +1,308 @@
+"""One vCPU's emulated PMUv3: registers as the guest reads and writes them, and counting.
+
+Rules from kvm-pmu-semantics.md §3 and §5. The filter is consulted only when a counter's
+backing perf event is (re)created, as in kvm_pmu_create_perf_event().
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from kvmpmu.arch import events as ev
+from kvmpmu.arch import sysregs as sr
+
+if TYPE_CHECKING:
+    from kvmpmu.kvm.system import Vcpu
+
+MASK32 = (1 << 32) - 1
+MASK64 = (1 << 64) - 1
+CYCLE = sr.CYCLE_IDX
+CYCLE_BIT = 1 << CYCLE
+
+
+class Undefined(Exception):
+    """The access is UNDEFINED: KVM injects an undefined-instruction exception into the guest."""
+
+
+def event_mask(pmuver: int, knows_v3p7: bool) -> int:
+    """__kvm_pmu_event_mask(): 10 bits for PMUv3, 16 from PMUv3p1, 0 for versions KVM does not know."""
+    if pmuver == sr.PMUVER_IMP:
+        return 0x3FF
+    if pmuver in (sr.PMUVER_V3P1, sr.PMUVER_V3P4, sr.PMUVER_V3P5):
+        return 0xFFFF
+    if pmuver == sr.PMUVER_V3P7 and knows_v3p7:
+        return 0xFFFF
+    return 0  # WARN_ONCE("Unknown PMU version")
+
+
+Reader = Callable[[int], int]
+Writer = Callable[[int, int], None]
+
+
+class Vpmu:
+    """Register state and counters of one vCPU's PMU."""
+
+    def __init__(self, vcpu: Vcpu) -> None:
+        self.vcpu = vcpu
+        self.vm = vcpu.vm
+        self.profile = vcpu.vm.profile
+        self.pmcr = 0
+        self.pmcnten = 0
+        self.pminten = 0
+        self.pmovs = 0
+        self.pmselr = 0
+        self.pmuserenr = 0
+        self.evtype = [0] * 32  # [31] is PMCCFILTR_EL0
+        self.counter = [0] * 32  # [31] is PMCCNTR_EL0
+        # Per counter: None (no perf event) or (eventsel, counts at EL0, counts at EL1).
+        self.backing: list[tuple[int, bool, bool] | None] = [None] * 32
+
+    # --- reset and geometry -------------------------------------------------------------
+
+    def reset(self) -> None:
+        """vCPU reset values (§5.1, §5.3), taken at KVM_ARM_VCPU_INIT."""
+        pattern = sr.RESET_UNKNOWN_PATTERN
+        host = self.vm.host
+        if self.profile.pmcr_resets_to_zero:
+            pmcr = 0
+        else:
+            pmu = host.pmu_for_cpu(self.vm.vmm_cpu) or self.vm.arm_pmu
+            n = pmu.counters if pmu else 0
+            imp = pmu.implementer if pmu else 0
+            idcode = pmu.idcode if pmu else 0
+            upper = n << sr.PMCR_N_SHIFT | idcode << sr.PMCR_IDCODE_SHIFT | imp << sr.PMCR_IMP_SHIFT
+            pmcr = upper | (sr.PMCR_RESET_PATTERN & sr.PMCR_WRITABLE_MASK & ~sr.PMCR_E)
+        self.pmcr = self._sanitise_pmcr(pmcr)
+        mask = self.implemented_mask
+        self.pmcnten = self.pminten = self.pmovs = pattern & MASK32 & mask
+        self.pmselr = pattern & sr.PMSELR_SEL_MASK
+        self.pmuserenr = 0
+        self.evtype = [(pattern & MASK32) & self.evtype_mask] * 31 + [0]
+        self.counter = [pattern & MASK32] * 31 + [pattern]
+        self.backing = [None] * 32
+
+    def _sanitise_pmcr(self, value: int) -> int:
+        if not self.vm.host.aarch32_el0:
+            value |= sr.PMCR_LC
+        if self.profile.long_event_counters and not self.is_3p5:
+            value &= ~sr.PMCR_LP
+        return value
+
+    @property
+    def nr_counters(self) -> int:
+        if self.profile.pmcr_resets_to_zero:
+            return self.vm.nr_counters
+        return (self.pmcr >> sr.PMCR_N_SHIFT) & sr.PMCR_N_MASK
+
+    @property
+    def implemented_mask(self) -> int:
+        return ((1 << self.nr_counters) - 1) | CYCLE_BIT
+
+    @property
+    def is_3p5(self) -> bool:
+        return self.vm.guest_pmuver >= sr.PMUVER_V3P5
+
+    @property
+    def event_mask(self) -> int:
+        return event_mask(self.vm.masking_pmuver, self.profile.knows_v3p7)
+
+    @property
+    def evtype_mask(self) -> int:
+        mask = sr.EVTYPE_P | sr.EVTYPE_U | self.event_mask
+        if self.profile.el3_exclusion_bits:
+            return mask | sr.EVTYPE_NSK | sr.EVTYPE_NSU | sr.EVTYPE_M
+        return mask | sr.EVTYPE_NSH
+
+    def read_pmcr(self) -> int:
+        """kvm_vcpu_read_pmcr(): the stored value with the VM's N on v6.7+."""
+        if self.profile.pmcr_resets_to_zero:
+            field = sr.PMCR_N_MASK << sr.PMCR_N_SHIFT
+            return (self.pmcr & ~field) | (self.vm.nr_counters << sr.PMCR_N_SHIFT)
+        return self.pmcr
+
+    # --- counter width and overflow (§5.3) -----------------------------------------------
+
+    def is_64bit(self, idx: int) -> bool:
+        if idx == CYCLE:
+            return self.profile.wide_cycle_read or bool(self.pmcr & sr.PMCR_LC)
+        return self.profile.long_event_counters and self.is_3p5
+
+    def has_64bit_overflow(self, idx: int) -> bool:
+        if idx == CYCLE:
+            return bool(self.pmcr & sr.PMCR_LC)
+        return self.profile.long_event_counters and self.is_3p5 and bool(self.pmcr & sr.PMCR_LP)
+
+    def _can_chain(self, idx: int) -> bool:
+        return idx & 1 == 0 and idx + 1 < CYCLE and not self.has_64bit_overflow(idx)
+
+    def _is_chained_pair(self, even: int) -> bool:
+        """v5.10-v6.1: an even/odd pair is chained when the odd counter is enabled with CHAIN."""
+        odd = even + 1
+        return (
+            odd < CYCLE
+            and self.evtype[odd] & self.event_mask == ev.CHAIN
+            and self._enabled(odd)
+        )
+
+    def _enabled(self, idx: int) -> bool:
+        return bool(self.pmcr & sr.PMCR_E) and bool((self.pmcnten & self.implemented_mask) >> idx & 1)
+
+    # --- perf event (re)creation --------------------------------------------------------
+
+    def reload(self, idx: int) -> None:
+        """kvm_pmu_create_perf_event(): decide whether counter `idx` is backed, and for which ELs."""
+        self.backing[idx] = None
+        data = self.evtype[idx]
+        eventsel = ev.CPU_CYCLES if idx == CYCLE else data & self.event_mask
+        if eventsel == ev.SW_INCR:
+            return
+        if eventsel == ev.CHAIN and self.profile.chain_per_pseudocode:
+            return
+        vm_filter = self.vm.filter
+        if vm_filter is not None and not vm_filter.allowed(eventsel):
+            return
+        pmu = self.vm.counting_pmu(self.vcpu)
+        if pmu is None or not pmu.implements(eventsel):
+            return  # perf refuses an event the hardware does not have
+        if self.profile.el3_exclusion_bits:
+            el0 = bool(data & sr.EVTYPE_U) == bool(data & sr.EVTYPE_NSU)
+            el1 = bool(data & sr.EVTYPE_P) == bool(data & sr.EVTYPE_NSK)
+        else:
+            el0 = not data & sr.EVTYPE_U
+            el1 = not data & sr.EVTYPE_P
+        self.backing[idx] = (eventsel, el0, el1)
+
+    def reload_all(self) -> None:
+        for idx in range(32):
+            self.reload(idx)
+
+    def _reload_mask(self, mask: int) -> None:
+        for idx in range(32):
+            if mask >> idx & 1:
+                self.reload(idx)
+
+    # --- counting -----------------------------------------------------------------------
+
+    def count(self, el: int, occurrences: dict[int, int]) -> None:
+        """The host generated `occurrences` (event -> count) while this vCPU ran at `el`."""
+        if not self.pmcr & sr.PMCR_E:
+            return
+        enabled = self.pmcnten & self.implemented_mask
+        chained_legacy = not self.profile.chain_per_pseudocode
+        for idx in range(32):
+            if not enabled >> idx & 1:
+                continue
+            backing = self.backing[idx]
+            if backing is None:
+                continue
+            eventsel, el0, el1 = backing
+            if not (el1 if el else el0):
+                continue
+            n = occurrences.get(eventsel)
+            if not n:
+                continue
+            if chained_legacy and idx & 1 == 0 and self._is_chained_pair(idx):
+                self._add_pair(idx, n)
+            else:
+                self._add(idx, n)
+
+    def _add(self, idx: int, n: int) -> None:
+        value = self.counter[idx]
+        period = 64 if self.has_64bit_overflow(idx) else 32
+        overflows = ((value & ((1 << period) - 1)) + n) >> period
+        self.counter[idx] = (value + n) & (MASK64 if self.is_64bit(idx) else MASK32)
+        if overflows:
+            self.pmovs |= 1 << idx
+            if self.profile.chain_per_pseudocode and self._can_chain(idx):
+                self._increment(1 << (idx + 1), ev.CHAIN, overflows)
+
+    def _add_pair(self, even: int, n: int) -> None:
+        """v5.10-v6.1 chained pair: one 64-bit count, overflow reported on the odd counter only."""
+        odd = even + 1
+        total = (self.counter[odd] & MASK32) << 32 | self.counter[even] & MASK32
+        total += n
+        if total >> 64:
+            self.pmovs |= 1 << odd
+        self.counter[even] = total & MASK32
+        self.counter[odd] = total >> 32 & MASK32
+
+    def _increment(self, mask: int, event: int, times: int = 1) -> None:
+        """kvm_pmu_counter_increment(): software-driven increments (SW_INCR, CHAIN)."""
+        if not self.pmcr & sr.PMCR_E:
+            return
+        mask &= self.pmcnten & self.implemented_mask
+        for idx in range(CYCLE):
+            if mask >> idx & 1 and self.evtype[idx] & self.event_mask == event:
+                self._add(idx, times)
+
+    def software_increment(self, value: int) -> None:
+        """A guest write to PMSWINC_EL0 (§3.3)."""
+        value &= self.implemented_mask
+        if self.profile.chain_per_pseudocode:
+            self._increment(value, ev.SW_INCR)
+            return
+        if not self.pmcr & sr.PMCR_E:
+            return
+        value &= self.pmcnten
+        for idx in range(CYCLE):
+            if not value >> idx & 1 or self.evtype[idx] & self.event_mask != ev.SW_INCR:
+                continue
+            self.counter[idx] = (self.counter[idx] + 1) & MASK32
+            if self.counter[idx]:
+                continue
+            if idx & 1 == 0 and self._is_chained_pair(idx):
+                self.counter[idx + 1] = (self.counter[idx + 1] + 1) & MASK32
+                if not self.counter[idx + 1]:
+                    self.pmovs |= 1 << (idx + 1)
+            else:
+                self.pmovs |= 1 << idx
+
+    @property
+    def irq_level(self) -> bool:
+        """kvm_pmu_overflow_status(): the level of the PMU overflow interrupt line."""
+        if not self.pmcr & sr.PMCR_E:
+            return False
+        pending = self.pmovs & self.pminten & self.implemented_mask
+        if self.profile.irq_needs_pmcnten:
+            pending &= self.pmcnten
+        return pending != 0
+
+    # --- counter values -----------------------------------------------------------------
+
+    def counter_value(self, idx: int) -> int:
+        value = self.counter[idx]
+        return value if self.is_64bit(idx) else value & MASK32
+
+    def set_counter_value(self, idx: int, value: int) -> None:
+        self.counter[idx] = value & (MASK64 if self.is_64bit(idx) else MASK32)
+        self.reload(idx)
+
+    def set_event_type(self, idx: int, value: int) -> None:
+        self.evtype[idx] = value & self.evtype_mask
+        self.reload(idx)
+        if not self.profile.chain_per_pseudocode and idx & 1:
+            self.reload(idx - 1)  # the pair's chained state may have changed
+
+    def write_pmcr(self, value: int) -> None:
+        """kvm_pmu_handle_pmcr(): bits [7:0] are writable; P and C are actions."""
+        old_enable = self.pmcr & sr.PMCR_E
+        value = (self.read_pmcr() & ~sr.PMCR_WRITABLE_MASK) | (value & sr.PMCR_WRITABLE_MASK)
+        self.pmcr = self._sanitise_pmcr(value) & ~(sr.PMCR_P | sr.PMCR_C)
+        if value & sr.PMCR_C:
+            self.counter[CYCLE] = 0
+        if value & sr.PMCR_P:
+            for idx in range(self.nr_counters if self.profile.chain_per_pseudocode else CYCLE):
+                self.counter[idx] = 0
+        if self.pmcr & sr.PMCR_E and (not old_enable or value & (sr.PMCR_P | sr.PMCR_C)):
+            self._reload_mask(self.pmcnten & self.implemented_mask)
+
+    def write_pmcnten(self, value: int, setting: bool) -> None:
+        value &= self.implemented_mask
+        if setting:
+            self.pmcnten |= value
+            if self.pmcr & sr.PMCR_E:
+                self._reload_mask(value | (value & 0x2AAAAAAA) >> 1)
+        else:
+            self.pmcnten &= ~value
+            if not self.profile.chain_per_pseudocode:
+                self._reload_mask((value & 0x2AAAAAAA) >> 1)

@@ -1,0 +1,5 @@
+"""Kernel uAPI vocabulary for the arm64 vPMU: constants, struct layouts, ioctl numbers.
+
+Transcribed from Linux include/uapi/linux/kvm.h and arch/arm64/include/uapi/asm/kvm.h
+(as described in kvm-pmu-semantics.md §1). Data only: no behaviour lives here.
+"""
