@@ -1,4 +1,4 @@
-"""PMU system registers: encodings (op0, op1, CRn, CRm, op2) and field masks of the Arm architecture."""
+"""PMU system registers: encodings (op0, op1, CRn, CRm, op2) and Arm architecture field masks."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ class EventFilter:
 
     def __init__(self, nr_events: int, first_action: int) -> None:
         self.nr_events = nr_events
-        # The first filter decides the default: first ALLOW -> all denied, first DENY -> all allowed.
+        # The first filter decides the default: first ALLOW -> all denied, DENY -> all allowed.
         self.bits = 0 if first_action == KVM_PMU_EVENT_ALLOW else (1 << nr_events) - 1
 
     def apply(self, base_event: int, nevents: int, action: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.kvm.vpmu import CYCLE, Undefined, Vpmu

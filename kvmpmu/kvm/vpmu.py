@@ -6,7 +6,8 @@ backing perf event is (re)created, as in kvm_pmu_create_perf_event().
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from kvmpmu.arch import events as ev
 from kvmpmu.arch import sysregs as sr
@@ -25,7 +26,7 @@ class Undefined(Exception):
 
 
 def event_mask(pmuver: int, knows_v3p7: bool) -> int:
-    """__kvm_pmu_event_mask(): 10 bits for PMUv3, 16 from PMUv3p1, 0 for versions KVM does not know."""
+    """__kvm_pmu_event_mask(): 10 bits for PMUv3, 16 from PMUv3p1, 0 for unknown versions."""
     if pmuver == sr.PMUVER_IMP:
         return 0x3FF
     if pmuver in (sr.PMUVER_V3P1, sr.PMUVER_V3P4, sr.PMUVER_V3P5):
@@ -145,12 +146,13 @@ class Vpmu:
         )
 
     def _enabled(self, idx: int) -> bool:
-        return bool(self.pmcr & sr.PMCR_E) and bool((self.pmcnten & self.implemented_mask) >> idx & 1)
+        enabled = self.pmcnten & self.implemented_mask
+        return bool(self.pmcr & sr.PMCR_E) and bool(enabled >> idx & 1)
 
     # --- perf event (re)creation --------------------------------------------------------
 
     def reload(self, idx: int) -> None:
-        """kvm_pmu_create_perf_event(): decide whether counter `idx` is backed, and for which ELs."""
+        """kvm_pmu_create_perf_event(): is counter `idx` backed, and at which ELs does it count."""
         self.backing[idx] = None
         data = self.evtype[idx]
         eventsel = ev.CPU_CYCLES if idx == CYCLE else data & self.event_mask

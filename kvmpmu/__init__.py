@@ -1,0 +1,3 @@
+"""kvmpmu: an emulated KVM arm64 vPMU and PMU event filter."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from kvmpmu.cli.main import main
+
+main()

@@ -1,0 +1,15 @@
+"""The exit codes scripts rely on. This table is the only place they are defined."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    EXPECTATION_FAILED = 1  # an expectation failed (or lint --strict found something)
+    USAGE = 2  # bad command line (click's own convention)
+    INVALID_INPUT = 3  # invalid spec, workload, catalog or command-line value
+    KVM_CALL_FAILED = 4  # an emulated KVM call failed that the spec did not expect
+    INTERNAL = 70  # a bug in kvmpmu (EX_SOFTWARE)
+    INTERRUPTED = 130

@@ -1,0 +1,34 @@
+"""The single writer of command output: JSON documents or rich renderables."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+
+def console(err: bool = False) -> Any:
+    from rich.console import Console
+
+    ctx = click.get_current_context(silent=True)
+    no_color = bool(ctx and ctx.find_root().params.get("no_color"))
+    stream = sys.stderr if err else sys.stdout
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "120"))
+    return Console(file=stream, width=width, no_color=no_color or None,
+                   highlight=False, soft_wrap=False)
+
+
+def emit_json(document: dict[str, Any]) -> None:
+    click.echo(json.dumps(document, indent=2))
+
+
+def emit(renderable: Any) -> None:
+    console().print(renderable)
+
+
+def note(message: str) -> None:
+    """Human text that must not mix with JSON on stdout."""
+    click.echo(message, err=True)

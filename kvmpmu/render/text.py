@@ -1,0 +1,148 @@
+"""Human output: rich tables for `run` and `show-pmceid`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from kvmpmu.render.jsonout import hex64
+from kvmpmu.vmm.results import CallRecord, PmceidView, RunResult, VcpuResult
+
+MAX_ROWS = 40
+
+
+def _args(args: dict[str, Any]) -> str:
+    parts = []
+    for key, value in args.items():
+        if isinstance(value, int) and not isinstance(value, bool) and key != "irq":
+            value = f"0x{value:x}" if key in ("base_event", "value") else value
+        if isinstance(value, list):
+            value = "|".join(map(str, value))
+        parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def _result(call: CallRecord) -> Text:
+    if call.exit:
+        return Text(call.exit, style="bold red")
+    if call.errno is None:
+        return Text("0", style="green")
+    expected = call.expected_errno == call.errno
+    return Text(call.errno + (" (expected)" if expected else ""),
+                style="yellow" if expected else "bold red")
+
+
+def calls_table(calls: list[CallRecord], max_rows: int = MAX_ROWS) -> RenderableType:
+    table = Table(title="VMM calls", title_justify="left")
+    for col in ("#", "vCPU", "ioctl", "attribute", "arguments", "result"):
+        table.add_column(col)
+    shown = calls if len(calls) <= max_rows else calls[: max_rows // 2] + calls[-max_rows // 2:]
+    for i, call in enumerate(shown):
+        if len(calls) > max_rows and i == max_rows // 2:
+            table.add_row("…", "", f"{len(calls) - max_rows} more calls (see --json)", "", "", "")
+        index = i if i < max_rows // 2 or len(calls) <= max_rows else len(calls) - len(shown) + i
+        table.add_row(str(index), "" if call.vcpu is None else str(call.vcpu), call.ioctl,
+                      (call.attr or "").replace("KVM_ARM_VCPU_PMU_V3_", ""), _args(call.args),
+                      _result(call))
+    return table
+
+
+def _yes(flag: bool) -> Text:
+    return Text("yes", style="green") if flag else Text("no", style="red")
+
+
+def counters_table(v: VcpuResult) -> RenderableType:
+    table = Table(title=f"vCPU {v.vcpu} counters (PMCR_EL0 {hex64(v.pmcr)})",
+                  title_justify="left")
+    for col in ("counter", "event", "name", "allowed", "enabled", "value", "overflow"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for c in v.counters:
+        table.add_row("cycle" if c.counter == 31 else str(c.counter), f"0x{c.event:04x}",
+                      c.name or "-", _yes(c.allowed), _yes(c.enabled), f"{c.value:,}",
+                      Text("yes", style="yellow") if c.overflow else Text("no"))
+    return table
+
+
+def reads_table(v: VcpuResult, max_rows: int = MAX_ROWS) -> RenderableType:
+    table = Table(title=f"vCPU {v.vcpu} values read (MRS)", title_justify="left")
+    for col in ("register", "value", "hex"):
+        table.add_column(col, justify="right" if col != "register" else "left")
+    reads = v.reads[-max_rows:]
+    if len(v.reads) > max_rows:
+        table.add_row("…", f"{len(v.reads) - max_rows} earlier reads", "")
+    for reg, value in reads:
+        if value is None:
+            table.add_row(reg, Text("UNDEF", style="bold red"), "")
+        else:
+            table.add_row(reg, f"{value:,}", hex64(value))
+    return table
+
+
+def pmceid_pair_table(host: tuple[int, int], guests: list[tuple[str, int, int]]) -> Table:
+    """One row per register: the host value, then each guest's."""
+    table = Table(title="PMCEID: host versus guest", title_justify="left")
+    table.add_column("register")
+    table.add_column("host")
+    for label, _, _ in guests:
+        table.add_column(label)
+    for reg in (0, 1):
+        table.add_row(f"PMCEID{reg}_EL0", hex64(host[reg]),
+                      *[hex64(g[1] if reg == 0 else g[2]) for g in guests])
+    return table
+
+
+def expectations_table(result: RunResult) -> RenderableType:
+    table = Table(title="Expectations", title_justify="left")
+    for col in ("location", "expectation", "actual", "result"):
+        table.add_column(col)
+    for e in result.expectations:
+        text = " ".join(f"{k}={v}" for k, v in e.expect.items())
+        table.add_row(str(e.loc or ""), text, str(e.actual),
+                      Text("pass", style="green") if e.passed else Text("FAIL", style="bold red"))
+    return table
+
+
+def run_text(result: RunResult) -> RenderableType:
+    parts: list[RenderableType] = [Text(f"kernel profile: {result.kernel}"),
+                                   calls_table(result.ioctls)]
+    for v in result.vcpus:
+        parts.append(counters_table(v))
+        if v.reads:
+            parts.append(reads_table(v))
+        if v.undefined:
+            undefs = ", ".join(f"{a} {r}" for r, a in v.undefined[:MAX_ROWS])
+            parts.append(Text(f"vCPU {v.vcpu}: {len(v.undefined)} UNDEF accesses: {undefs}",
+                              style="yellow"))
+    parts.append(pmceid_pair_table(
+        (result.host_pmceid0, result.host_pmceid1),
+        [(f"guest vCPU {v.vcpu}", v.pmceid0, v.pmceid1) for v in result.vcpus]))
+    if result.expectations:
+        parts.append(expectations_table(result))
+    if result.error:
+        loc = f"{result.error_loc}: " if result.error_loc else ""
+        parts.append(Text(f"{loc}error: {result.error}", style="bold red"))
+    return Group(*parts)
+
+
+def pmceid_text(view: PmceidView) -> RenderableType:
+    parts: list[RenderableType] = [
+        Text(f"kernel profile: {view.kernel}"),
+        pmceid_pair_table(view.host, [("guest", view.guest[0], view.guest[1])]),
+    ]
+    table = Table(title="Events with a PMCEID bit (0x00-0x3F, 0x4000-0x403F)",
+                  title_justify="left")
+    for col in ("event", "name", "implemented", "guest sees", "hidden by"):
+        table.add_column(col)
+    for e in view.events:
+        if not (e.implemented or e.visible or e.name):
+            continue
+        table.add_row(f"0x{e.event:04x}", e.name or "-", _yes(e.implemented),
+                      Text("visible", style="green") if e.visible else Text("hidden", style="red"),
+                      e.hidden_by or "")
+    parts.append(table)
+    if view.error:
+        parts.append(Text(f"error: {view.error}", style="bold red"))
+    return Group(*parts)

@@ -1,0 +1,1 @@
+"""Filter specs and workloads: YAML with positions -> validated, typed models."""

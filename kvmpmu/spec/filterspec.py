@@ -1,0 +1,235 @@
+"""The filter spec (`--filter FILE`): host, VM and the ordered FILTER calls."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from kvmpmu.arch import sysregs as sr
+from kvmpmu.arch.catalog import Catalog, common_catalog
+from kvmpmu.errors import SourceLoc, SpecError
+from kvmpmu.spec import yamlio
+from kvmpmu.spec.schema import Node, root
+from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY
+
+U16_MAX = 0xFFFF
+MAX_FILTER_ENTRIES = 1_000_000
+PROFILE_NAMES = ("5.10", "5.15", "6.1", "6.6", "6.12", "latest")
+ACTIONS = {"allow": KVM_PMU_EVENT_ALLOW, "deny": KVM_PMU_EVENT_DENY}
+_NUMBER = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)")
+_RANGE = re.compile(r"\s*([^\s-][^-]*?)\s*-\s*([^-]+?)\s*")
+
+
+@dataclass(frozen=True)
+class FilterCall:
+    """One KVM_ARM_VCPU_PMU_V3_FILTER call and the spec entry it came from."""
+
+    base_event: int
+    nevents: int
+    action: int
+    loc: SourceLoc | None = None
+    entry: int = 0
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    cpu: str = "generic"
+    pmu_version: int | None = None  # PMUVer override
+    counters: int | None = None
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    vcpus: int = 1
+    pmu_irq: int = 23
+    counters: int | None = None
+    counters_loc: SourceLoc | None = None
+    pmu_version: int | None = None  # lower the guest's ID_AA64DFR0_EL1.PMUVer (v6.2+)
+    irqchip: str = "kernel"
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    file: str
+    kernel: str = "latest"
+    host: HostSpec = field(default_factory=HostSpec)
+    vm: VmSpec = field(default_factory=VmSpec)
+    filters: tuple[FilterCall, ...] = ()
+    named_events: tuple[int, ...] = ()  # events the entries name, in order (default workload)
+
+
+def parse_event(node: Node, catalog: Catalog) -> int:
+    """An event by name (case-insensitive) or number."""
+    v = node.value
+    if isinstance(v, int) and not isinstance(v, bool):
+        return node.integer(0, U16_MAX, "an event number")
+    if isinstance(v, str):
+        if _NUMBER.fullmatch(v.strip()):
+            return Node(int(v.strip(), 0), node.loc, node.path).integer(0, U16_MAX)
+        code = catalog.lookup(v.strip())
+        if code is None:
+            close = catalog.suggest(v.strip())
+            raise node.error(f"unknown event {v!r}",
+                             f"did you mean {', '.join(close)}?" if close else None)
+        return code
+    return node.integer(0, U16_MAX, "an event name or number")
+
+
+def _parse_term(node: Node, catalog: Catalog) -> tuple[int, int]:
+    """An event, or an inclusive range 'A-B', as (first, last)."""
+    if isinstance(node.value, str):
+        match = _RANGE.fullmatch(node.value)
+        if match:
+            first = parse_event(Node(match.group(1), node.loc, node.path), catalog)
+            last = parse_event(Node(match.group(2), node.loc, node.path), catalog)
+            if last < first:
+                raise node.error(f"range {node.value!r} ends before it starts")
+            return first, last
+    event = parse_event(node, catalog)
+    return event, event
+
+
+def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, merged inclusive ranges (overlapping or adjacent ones join)."""
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def calls_for_ranges(ranges: list[tuple[int, int]], action: int, loc: SourceLoc | None,
+                     entry: int) -> list[FilterCall]:
+    """One call per merged range, split where `nevents` would not fit in 16 bits."""
+    calls = []
+    for first, last in merge_ranges(ranges):
+        start = first
+        while start <= last:
+            n = min(last - start + 1, U16_MAX)
+            calls.append(FilterCall(start, n, action, loc, entry))
+            start += n
+    return calls
+
+
+def _parse_entry(node: Node, index: int, catalog: Catalog) -> tuple[list[FilterCall], list[int]]:
+    m = node.mapping(("allow", "deny", "action", "base_event", "nevents"))
+    short = [k for k in ("allow", "deny") if k in m]
+    if short and len(m) > 1:
+        raise node.error("an entry is either {allow|deny: events} or "
+                         "{action, base_event, nevents}, not both")
+    if short:
+        key = short[0]
+        body = node.require(key)
+        terms = body.items() if isinstance(body.value, yamlio.YSeq) else [body]
+        if not terms:
+            raise body.error("empty list of events")
+        ranges = [_parse_term(t, catalog) for t in terms]
+        return calls_for_ranges(ranges, ACTIONS[key], node.loc, index), [r[0] for r in ranges]
+    action_node = node.require("action")
+    if isinstance(action_node.value, str):
+        action = ACTIONS[action_node.choice(tuple(ACTIONS))]
+    else:
+        action = action_node.integer(0, 0xFF, "allow, deny or an integer")
+    base = node.require("base_event").integer(0, U16_MAX)
+    nevents = node.require("nevents").integer(0, U16_MAX)
+    return [FilterCall(base, nevents, action, node.loc, index)], [base]
+
+
+def parse_filters(node: Node, catalog: Catalog) -> tuple[list[FilterCall], list[int]]:
+    items = node.items()
+    if len(items) > MAX_FILTER_ENTRIES:
+        raise node.error(f"{len(items)} filter entries exceed the limit of {MAX_FILTER_ENTRIES}")
+    calls: list[FilterCall] = []
+    named: list[int] = []
+    for i, item in enumerate(items):
+        entry_calls, entry_events = _parse_entry(item, i, catalog)
+        calls.extend(entry_calls)
+        named.extend(entry_events)
+    return calls, named
+
+
+def _pmu_version(node: Node) -> int:
+    return sr.PMU_VERSIONS[node.choice(tuple(sr.PMU_VERSIONS))]
+
+
+def _parse_host(node: Node | None) -> HostSpec:
+    if node is None:
+        return HostSpec()
+    node.mapping(("cpu", "pmu_version", "counters"))
+    cpu = node.get("cpu")
+    version = node.get("pmu_version")
+    counters = node.get("counters")
+    return HostSpec(
+        cpu=cpu.choice(("generic",)) if cpu else "generic",
+        pmu_version=_pmu_version(version) if version else None,
+        counters=counters.integer(0, sr.MAX_GENERAL_COUNTERS) if counters else None,
+    )
+
+
+def _parse_vm(node: Node | None) -> VmSpec:
+    if node is None:
+        return VmSpec()
+    node.mapping(("vcpus", "pmu_irq", "counters", "pmu_version", "irqchip"))
+    vcpus = node.get("vcpus")
+    irq = node.get("pmu_irq")
+    counters = node.get("counters")
+    version = node.get("pmu_version")
+    irqchip = node.get("irqchip")
+    return VmSpec(
+        vcpus=vcpus.integer(1, 512) if vcpus else 1,
+        pmu_irq=irq.integer(-(2**31), 2**31 - 1) if irq else 23,
+        counters=counters.integer(0, sr.MAX_GENERAL_COUNTERS) if counters else None,
+        counters_loc=counters.loc if counters else None,
+        pmu_version=_pmu_version(version) if version else None,
+        irqchip=irqchip.choice(("kernel", "userspace")) if irqchip else "kernel",
+    )
+
+
+def spec_from_node(doc: Node, file: str) -> FilterSpec:
+    doc.mapping(("kernel", "host", "vm", "filters"))
+    kernel = doc.get("kernel")
+    host = _parse_host(doc.get("host"))
+    catalog = common_catalog()
+    filters = doc.get("filters")
+    calls, named = parse_filters(filters, catalog) if filters and filters.value is not None else (
+        [], [])
+    return FilterSpec(
+        file=file,
+        kernel=kernel.choice(PROFILE_NAMES) if kernel else "latest",
+        host=host,
+        vm=_parse_vm(doc.get("vm")),
+        filters=tuple(calls),
+        named_events=tuple(dict.fromkeys(named)),
+    )
+
+
+def load_filter_spec(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES) -> FilterSpec:
+    return spec_from_node(root(yamlio.load_file(path, max_bytes), path), path)
+
+
+def parse_kvmtool(text: str, source: str = "--pmu-filter") -> FilterSpec:
+    """kvmtool's hack syntax: comma-separated `A:first-last` (allow) or `D:first-last` (deny)."""
+    calls: list[FilterCall] = []
+    named: list[int] = []
+    col = 1
+    for index, part in enumerate(text.split(",")):
+        loc = SourceLoc(source, 1, col)
+        col += len(part) + 1
+        match = re.fullmatch(r"\s*([AaDd])\s*:\s*(\S+?)\s*-\s*(\S+?)\s*", part)
+        if not match:
+            raise SpecError(f"{part.strip()!r} is not A:first-last or D:first-last", loc=loc,
+                            path=f"[{index}]")
+        try:
+            first, last = int(match.group(2), 0), int(match.group(3), 0)
+        except ValueError:
+            raise SpecError(f"{part.strip()!r}: event numbers must be decimal or 0x-hex",
+                            loc=loc, path=f"[{index}]") from None
+        if not 0 <= first <= last <= U16_MAX:
+            raise SpecError(f"{part.strip()!r}: range must satisfy 0 <= first <= last <= 0xffff",
+                            loc=loc, path=f"[{index}]")
+        action = KVM_PMU_EVENT_ALLOW if match.group(1) in "Aa" else KVM_PMU_EVENT_DENY
+        calls.extend(calls_for_ranges([(first, last)], action, loc, index))
+        named.append(first)
+    return FilterSpec(file=source, filters=tuple(calls), named_events=tuple(dict.fromkeys(named)))

@@ -1,0 +1,121 @@
+"""Typed access to YAML values with a breadcrumb path and a location, for exact error messages."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kvmpmu.errors import SourceLoc, SpecError
+from kvmpmu.spec.yamlio import YMap, YSeq
+
+_YAML11_NUMBER = re.compile(r"[-+]?(0[0-7]+|0o[0-7]+|0b[01]+|[0-9][0-9_]*(:[0-5]?[0-9])+|[0-9_]+)")
+_FLOAT = re.compile(r"[-+]?([0-9][0-9_]*)?\.[0-9_]*([eE][-+]?[0-9]+)?")
+_YAML11_BOOL = {"yes", "no", "on", "off", "y", "n"}
+
+
+@dataclass(frozen=True)
+class Node:
+    """A value together with its location and its path from the document root."""
+
+    value: Any
+    loc: SourceLoc
+    path: str
+
+    def error(self, message: str, hint: str | None = None) -> SpecError:
+        return SpecError(message, loc=self.loc, path=self.path or None, hint=hint)
+
+    def _describe(self) -> str:
+        v = self.value
+        if isinstance(v, YMap):
+            return "a mapping"
+        if isinstance(v, YSeq):
+            return "a list"
+        if v is None:
+            return "nothing"
+        if isinstance(v, bool):
+            return f"boolean {str(v).lower()}"
+        return repr(v)
+
+    def mapping(self, allowed: tuple[str, ...] | None = None) -> YMap:
+        if not isinstance(self.value, YMap):
+            raise self.error(f"expected a mapping, got {self._describe()}")
+        if allowed is not None:
+            for key in self.value:
+                if key not in allowed:
+                    close = difflib.get_close_matches(str(key), allowed, n=1)
+                    hint = f"did you mean {close[0]!r}?" if close else None
+                    known = ", ".join(allowed)
+                    raise SpecError(f"unknown key {key!r} (known: {known})",
+                                    loc=self.value.key_loc[key], path=self.path or None, hint=hint)
+        return self.value
+
+    def seq(self) -> YSeq:
+        if not isinstance(self.value, YSeq):
+            raise self.error(f"expected a list, got {self._describe()}")
+        return self.value
+
+    def items(self) -> list[Node]:
+        seq = self.seq()
+        return [Node(v, seq.item_loc[i], f"{self.path}[{i}]") for i, v in enumerate(seq)]
+
+    def get(self, key: str) -> Node | None:
+        m = self.mapping()
+        if key not in m:
+            return None
+        return Node(m[key], m.value_loc[key], f"{self.path}.{key}" if self.path else str(key))
+
+    def require(self, key: str) -> Node:
+        node = self.get(key)
+        if node is None:
+            raise self.error(f"missing required key {key!r}")
+        return node
+
+    def entries(self) -> list[tuple[Any, Node]]:
+        m = self.mapping()
+        return [(k, Node(v, m.value_loc[k], f"{self.path}.{k}" if self.path else str(k)))
+                for k, v in m.items()]
+
+    def integer(self, lo: int, hi: int, what: str = "an integer") -> int:
+        v = self.value
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.error(f"expected {what}, got {self._describe()}" + _number_hint(v))
+        if not lo <= v <= hi:
+            raise self.error(f"{v} (0x{v:x}) is out of range {lo}..{hi} (0x{hi:x})"
+                             if v >= 0 else f"{v} is out of range {lo}..{hi}")
+        return v
+
+    def string(self) -> str:
+        if not isinstance(self.value, str):
+            raise self.error(f"expected a string, got {self._describe()}")
+        return self.value
+
+    def boolean(self) -> bool:
+        if not isinstance(self.value, bool):
+            hint = ("write true or false" if isinstance(self.value, str)
+                    and self.value.lower() in _YAML11_BOOL else None)
+            raise self.error(f"expected true or false, got {self._describe()}", hint)
+        return self.value
+
+    def choice(self, choices: tuple[str, ...]) -> str:
+        text = str(self.value) if isinstance(self.value, (str, int)) else None
+        if text is None or isinstance(self.value, bool) or text not in choices:
+            close = difflib.get_close_matches(str(self.value), choices, n=1)
+            raise self.error(f"{self._describe()} is not one of {', '.join(choices)}",
+                             f"did you mean {close[0]!r}?" if close else None)
+        return text
+
+
+def _number_hint(v: Any) -> str:
+    if isinstance(v, str):
+        if _YAML11_NUMBER.fullmatch(v) or _FLOAT.fullmatch(v):
+            return " (only decimal and 0x-hex integers are numbers here)"
+        if v.lower() in _YAML11_BOOL:
+            return " (yes/no/on/off are not booleans or numbers here)"
+    return ""
+
+
+def root(value: Any, file: str) -> Node:
+    loc = value.loc if isinstance(value, (YMap, YSeq)) else SourceLoc(file, 1, 1)
+    return Node(value, loc, "")

@@ -1,0 +1,289 @@
+"""The scripted guest workload (`--workload FILE`): per-vCPU steps and expectations."""
+
+from __future__ import annotations
+
+import errno as _errno
+from dataclasses import dataclass, field
+from typing import Union
+
+from kvmpmu.arch import events as ev
+from kvmpmu.arch import sysregs as sr
+from kvmpmu.arch.catalog import Catalog, common_catalog
+from kvmpmu.errors import SourceLoc
+from kvmpmu.spec import yamlio
+from kvmpmu.spec.filterspec import FilterCall, _parse_entry, parse_event
+from kvmpmu.spec.schema import Node, root
+
+MAX_WORKLOAD_STEPS = 100_000_000
+MAX_EXECUTE_COUNT = 2**64 - 1
+COMPARISONS = ("eq", "ne", "gt", "ge", "lt", "le")
+REGISTERS = tuple(sorted(sr.SYSREGS))
+
+
+@dataclass(frozen=True)
+class Access:
+    """MSR (value given) or MRS (value None) of PMU registers, in order."""
+
+    ops: tuple[tuple[str, int | None], ...]
+    loc: SourceLoc
+    kind: str  # the step keyword that produced it, for messages
+
+
+@dataclass(frozen=True)
+class Execute:
+    el: int
+    events: tuple[tuple[int, int], ...]
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class SetEl:
+    el: int
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class VmmCall:
+    calls: tuple[FilterCall, ...]
+    expect_errno: str | None
+    expecting: bool  # expect_errno was given (null: the call must succeed)
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Repeat:
+    times: int
+    steps: tuple[Step, ...]
+    loc: SourceLoc
+
+
+Step = Union[Access, Execute, SetEl, VmmCall, Repeat]  # noqa: UP007 - a runtime alias on 3.10
+
+
+@dataclass(frozen=True)
+class CounterExpect:
+    vcpu: int
+    counter: int
+    op: str
+    value: int
+    raw: dict[str, object]
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class PmceidExpect:
+    vcpu: int
+    visible: tuple[int, ...]
+    hidden: tuple[int, ...]
+    raw: dict[str, object]
+    loc: SourceLoc
+
+
+Expect = Union[CounterExpect, PmceidExpect]  # noqa: UP007
+
+
+@dataclass(frozen=True)
+class Workload:
+    file: str
+    all_steps: tuple[Step, ...] | None = None
+    per_vcpu: dict[int, tuple[Step, ...]] = field(default_factory=dict)
+    vcpu_locs: dict[int, SourceLoc] = field(default_factory=dict)
+    expect: tuple[Expect, ...] = ()
+
+    def steps_for(self, vcpu: int) -> tuple[Step, ...]:
+        return self.per_vcpu.get(vcpu, self.all_steps or ())
+
+
+def step_count(steps: tuple[Step, ...]) -> int:
+    """Steps after `repeat` expansion, computed without expanding."""
+    return sum(s.times * step_count(s.steps) if isinstance(s, Repeat) else 1 for s in steps)
+
+
+def parse_counter(node: Node) -> int:
+    if node.value == "cycle":
+        return sr.CYCLE_IDX
+    return node.integer(0, sr.CYCLE_IDX, "a counter index 0..30 or 'cycle'")
+
+
+def _counter_mask(node: Node) -> int:
+    items = node.items() if isinstance(node.value, yamlio.YSeq) else [node]
+    mask = 0
+    for item in items:
+        mask |= 1 << parse_counter(item)
+    return mask
+
+
+def _register(node: Node) -> str:
+    name = node.value.upper() if isinstance(node.value, str) else node.value
+    if name not in sr.SYSREGS:
+        import difflib
+
+        close = difflib.get_close_matches(str(node.value).upper(), REGISTERS, n=2)
+        raise node.error(f"unknown PMU register {node.value!r}",
+                         f"did you mean {', '.join(close)}?" if close else None)
+    return str(name)
+
+
+class _Parser:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def steps(self, node: Node) -> tuple[Step, ...]:
+        return tuple(self.step(item) for item in node.items())
+
+    def step(self, node: Node) -> Step:
+        keys = ("write", "read", "program", "enable", "disable", "execute", "swinc", "repeat",
+                "vmm", "el")
+        m = node.mapping(keys)
+        if len(m) != 1:
+            raise node.error(f"a step has exactly one of: {', '.join(keys)}")
+        kind = next(iter(m))
+        body = node.require(kind)
+        step: Step = getattr(self, "_" + kind)(body, node.loc)
+        return step
+
+    def _write(self, body: Node, loc: SourceLoc) -> Step:
+        ops = [(_register(Node(k, body.mapping().key_loc[k], body.path)),
+                v.integer(0, 2**64 - 1, "a 64-bit value")) for k, v in body.entries()]
+        return Access(tuple(ops), loc, "write")
+
+    def _read(self, body: Node, loc: SourceLoc) -> Step:
+        items = body.items() if isinstance(body.value, yamlio.YSeq) else [body]
+        return Access(tuple((_register(i), None) for i in items), loc, "read")
+
+    def _program(self, body: Node, loc: SourceLoc) -> Step:
+        body.mapping(("counter", "event", "exclude"))
+        counter = parse_counter(body.require("counter"))
+        value = 0
+        exclude = body.get("exclude")
+        if exclude is not None:
+            for item in exclude.items():
+                el = item.choice(("el0", "el1"))
+                value |= sr.EVTYPE_U if el == "el0" else sr.EVTYPE_P
+        event = body.get("event")
+        if counter == sr.CYCLE_IDX:
+            if event is not None and parse_event(event, self.catalog) != ev.CPU_CYCLES:
+                raise event.error("the cycle counter always counts CPU_CYCLES")
+            return Access((("PMCCFILTR_EL0", value),), loc, "program")
+        if event is None:
+            raise body.error("missing required key 'event'")
+        value |= parse_event(event, self.catalog)
+        return Access(((f"PMEVTYPER{counter}_EL0", value),), loc, "program")
+
+    def _enable(self, body: Node, loc: SourceLoc) -> Step:
+        return Access((("PMCNTENSET_EL0", _counter_mask(body)),), loc, "enable")
+
+    def _disable(self, body: Node, loc: SourceLoc) -> Step:
+        return Access((("PMCNTENCLR_EL0", _counter_mask(body)),), loc, "disable")
+
+    def _swinc(self, body: Node, loc: SourceLoc) -> Step:
+        return Access((("PMSWINC_EL0", _counter_mask(body)),), loc, "swinc")
+
+    def _el(self, body: Node, loc: SourceLoc) -> Step:
+        return SetEl(body.integer(0, 1, "exception level 0 or 1"), loc)
+
+    def _execute(self, body: Node, loc: SourceLoc) -> Step:
+        body.mapping(("el", "events"))
+        el_node = body.get("el")
+        el = el_node.integer(0, 1, "exception level 0 or 1") if el_node else 1
+        counts: dict[int, int] = {}
+        for key, value in body.require("events").entries():
+            key_node = Node(key, body.require("events").mapping().key_loc[key], value.path)
+            code = parse_event(key_node, self.catalog)
+            if code in (ev.SW_INCR, ev.CHAIN):
+                raise key_node.error(
+                    "SW_INCR and CHAIN are not generated by the host: use swinc, or overflow "
+                    "the even counter")
+            counts[code] = counts.get(code, 0) + value.integer(0, MAX_EXECUTE_COUNT, "a count")
+        return Execute(el, tuple(counts.items()), loc)
+
+    def _repeat(self, body: Node, loc: SourceLoc) -> Step:
+        body.mapping(("times", "steps"))
+        times = body.require("times").integer(0, 2**63, "a repeat count")
+        return Repeat(times, self.steps(body.require("steps")), loc)
+
+    def _vmm(self, body: Node, loc: SourceLoc) -> Step:
+        body.mapping(("filter", "expect_errno"))
+        calls, _ = _parse_entry(body.require("filter"), 0, self.catalog)
+        expect = body.get("expect_errno")
+        name = None
+        if expect is not None and expect.value is not None:
+            name = expect.string().upper()
+            if not hasattr(_errno, name) or not name.startswith("E"):
+                raise expect.error(f"unknown errno name {expect.value!r}")
+        return VmmCall(tuple(calls), name, expect is not None, loc)
+
+    def expectation(self, node: Node) -> Expect:
+        m = node.mapping(("vcpu", "counter", "visible", "hidden") + COMPARISONS)
+        vcpu_node = node.get("vcpu")
+        vcpu = vcpu_node.integer(0, 511, "a vCPU index") if vcpu_node else 0
+        raw = _plain(m)
+        if "counter" in m:
+            ops = [op for op in COMPARISONS if op in m]
+            if len(ops) != 1:
+                raise node.error("a counter expectation has exactly one of "
+                                 + ", ".join(COMPARISONS))
+            value = node.require(ops[0]).integer(0, 2**64 - 1, "a counter value")
+            return CounterExpect(vcpu, parse_counter(node.require("counter")), ops[0], value,
+                                 raw, node.loc)
+        if "visible" not in m and "hidden" not in m:
+            raise node.error("an expectation needs 'counter' and a comparison, or "
+                             "'visible'/'hidden' events")
+        lists = []
+        for key in ("visible", "hidden"):
+            sub = node.get(key)
+            items = [] if sub is None else (
+                sub.items() if isinstance(sub.value, yamlio.YSeq) else [sub])
+            codes = []
+            for item in items:
+                code = parse_event(item, self.catalog)
+                if not ev.has_pmceid_bit(code):
+                    raise item.error(f"event 0x{code:x} has no PMCEID bit")
+                codes.append(code)
+            lists.append(tuple(codes))
+        return PmceidExpect(vcpu, lists[0], lists[1], raw, node.loc)
+
+
+def _plain(value: object) -> dict[str, object]:
+    def conv(v: object) -> object:
+        if isinstance(v, dict):
+            return {str(k): conv(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [conv(x) for x in v]
+        return v
+
+    out = conv(value)
+    assert isinstance(out, dict)
+    return out
+
+
+def workload_from_node(doc: Node, file: str, catalog: Catalog | None = None) -> Workload:
+    parser = _Parser(catalog or common_catalog())
+    doc.mapping(("vcpus", "expect"))
+    all_steps = None
+    per_vcpu: dict[int, tuple[Step, ...]] = {}
+    vcpu_locs: dict[int, SourceLoc] = {}
+    vcpus = doc.get("vcpus")
+    if vcpus is not None:
+        for key, steps_node in vcpus.entries():
+            key_loc = vcpus.mapping().key_loc[key]
+            steps = parser.steps(steps_node) if steps_node.value is not None else ()
+            if step_count(steps) > MAX_WORKLOAD_STEPS:
+                raise steps_node.error(f"{step_count(steps)} steps after repeat expansion "
+                                       f"exceed the limit of {MAX_WORKLOAD_STEPS}")
+            if key == "all":
+                all_steps = steps
+            elif isinstance(key, int) and not isinstance(key, bool) and 0 <= key < 512:
+                per_vcpu[key] = steps
+                vcpu_locs[key] = key_loc
+            else:
+                raise Node(key, key_loc, steps_node.path).error(
+                    f"vCPU key {key!r} is neither 'all' nor a vCPU index")
+    expect = doc.get("expect")
+    expects = tuple(parser.expectation(i) for i in expect.items()) if expect else ()
+    return Workload(file, all_steps, per_vcpu, vcpu_locs, expects)
+
+
+def load_workload(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,
+                  catalog: Catalog | None = None) -> Workload:
+    return workload_from_node(root(yamlio.load_file(path, max_bytes), path), path, catalog)

@@ -1,0 +1,205 @@
+"""Read YAML into plain values that remember where they came from.
+
+Built from PyYAML's event stream (no recursion, no object construction), so that it can reject
+duplicate keys, object-constructing tags, alias bombs and deep nesting, and keep every node's
+file:line:col. Scalars are typed deliberately (see README "YAML dialect"): only decimal and 0x
+integers and true/false are typed; everything else stays a string for the schema to judge.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kvmpmu.errors import SourceLoc, SpecError
+
+try:
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML without libyaml
+    _Loader = yaml.SafeLoader
+
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_EXPANDED_NODES = 5_000_000
+
+_INT_DEC = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_INT_HEX = re.compile(r"0[xX][0-9a-fA-F]+")
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False,
+          "FALSE": False}
+_NULLS = {"", "~", "null", "Null", "NULL"}
+_STD = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = {_STD + t for t in ("str", "int", "bool", "null", "map", "seq", "float")}
+
+
+class YMap(dict):  # type: ignore[type-arg]
+    """A mapping with the location of itself, of each key and of each value."""
+
+    loc: SourceLoc
+    key_loc: dict[Any, SourceLoc]
+    value_loc: dict[Any, SourceLoc]
+
+
+class YSeq(list):  # type: ignore[type-arg]
+    """A sequence with the location of itself and of each item."""
+
+    loc: SourceLoc
+    item_loc: list[SourceLoc]
+
+
+def _loc(file: str, mark: Any) -> SourceLoc:
+    return SourceLoc(file, mark.line + 1, mark.column + 1)
+
+
+def scalar_value(text: str, plain: bool) -> Any:
+    """Type a scalar: quoted ones are strings; plain ones may be int, bool or null."""
+    if not plain:
+        return text
+    if text in _NULLS:
+        return None
+    if text in _BOOLS:
+        return _BOOLS[text]
+    if _INT_DEC.fullmatch(text):
+        return int(text)
+    if _INT_HEX.fullmatch(text):
+        return int(text, 16)
+    return text
+
+
+def read_text(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """The file's text, refusing directories, unreadable, oversized, empty or non-UTF-8 files."""
+    p = Path(path)
+    where = SourceLoc(path, 1, 1)
+    try:
+        if p.is_dir():
+            raise SpecError("is a directory, not a file", loc=where)
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise SpecError(
+                f"file is {size} bytes, over the {max_bytes}-byte limit "
+                "(raise it with --max-bytes)",
+                loc=where,
+            )
+        data = p.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror or exc}", loc=where) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})",
+                        loc=SourceLoc(path, line, col)) from None
+    if not text.strip() or all(
+        not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
+    ):
+        raise SpecError("file is empty", loc=where)
+    return text
+
+
+def load(text: str, file: str) -> Any:
+    """Parse one YAML document into YMap/YSeq/scalars."""
+    try:
+        return _build(yaml.parse(text, Loader=_Loader), file)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = _loc(file, mark) if mark else SourceLoc(file, 1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(f"YAML syntax: {problem}", loc=loc) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"YAML syntax: {exc}", loc=SourceLoc(file, 1, 1)) from None
+
+
+def load_file(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    return load(read_text(path, max_bytes), path)
+
+
+def _check_tag(event: Any, file: str) -> None:
+    tag = event.tag
+    if tag is None or tag == "!":
+        return
+    if tag not in _ALLOWED_TAGS:
+        raise SpecError(f"tag {tag!r} is not allowed (only plain YAML data)",
+                        loc=_loc(file, event.start_mark))
+
+
+def _build(events: Any, file: str) -> Any:
+    stack: list[list[Any]] = []  # [container, size, pending key, pending key loc]
+    anchors: dict[str, tuple[Any, int]] = {}
+    root: Any = None
+    total = 0
+    documents = 0
+
+    def attach(value: Any, size: int, loc: SourceLoc) -> None:
+        nonlocal root, total
+        total += size
+        if total > MAX_EXPANDED_NODES:
+            raise SpecError(f"document expands to over {MAX_EXPANDED_NODES} nodes (alias bomb?)",
+                            loc=loc)
+        if not stack:
+            root = value
+            return
+        frame = stack[-1]
+        container = frame[0]
+        frame[1] += size
+        if isinstance(container, YSeq):
+            container.append(value)
+            container.item_loc.append(loc)
+        elif frame[2] is _NO_KEY:
+            if isinstance(value, (YMap, YSeq)) or isinstance(value, float):
+                raise SpecError("mapping keys must be plain scalars", loc=loc)
+            if value in container:
+                first = container.key_loc[value].line
+                raise SpecError(f"duplicate key {value!r} (first at line {first})", loc=loc)
+            frame[2], frame[3] = value, loc
+        else:
+            key = frame[2]
+            container[key] = value
+            container.key_loc[key] = frame[3]
+            container.value_loc[key] = loc
+            frame[2] = _NO_KEY
+
+    for event in events:
+        if isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+            if documents > 1:
+                raise SpecError("more than one YAML document", loc=_loc(file, event.start_mark))
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            _check_tag(event, file)
+            loc = _loc(file, event.start_mark)
+            if len(stack) >= MAX_DEPTH:
+                raise SpecError(f"nesting deeper than {MAX_DEPTH} levels", loc=loc)
+            node: Any
+            if isinstance(event, yaml.MappingStartEvent):
+                node = YMap()
+                node.key_loc, node.value_loc = {}, {}
+            else:
+                node = YSeq()
+                node.item_loc = []
+            node.loc = loc
+            stack.append([node, 1, _NO_KEY, None, event.anchor, loc])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            node, size, _, _, anchor, loc = stack.pop()
+            total -= size - 1  # children were counted as they were attached
+            if anchor:
+                anchors[anchor] = (node, size)
+            attach(node, size, loc)
+        elif isinstance(event, yaml.ScalarEvent):
+            _check_tag(event, file)
+            plain = event.implicit[0] and not event.style and event.tag in (None, "!")
+            value = scalar_value(event.value, plain)
+            if event.anchor:
+                anchors[event.anchor] = (value, 1)
+            attach(value, 1, _loc(file, event.start_mark))
+        elif isinstance(event, yaml.AliasEvent):
+            loc = _loc(file, event.start_mark)
+            if event.anchor not in anchors:
+                raise SpecError(f"unknown alias *{event.anchor}", loc=loc)
+            value, size = anchors[event.anchor]
+            attach(value, size, loc)
+    return root
+
+
+_NO_KEY = object()

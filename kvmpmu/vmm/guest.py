@@ -1,0 +1,65 @@
+"""The scripted guest: runs workload steps on a vCPU, trapping PMU accesses into its vPMU."""
+
+from __future__ import annotations
+
+from kvmpmu.kvm import sysreg_access
+from kvmpmu.kvm.system import Vcpu
+from kvmpmu.kvm.vpmu import Undefined
+from kvmpmu.spec.workload import Access, Execute, Repeat, SetEl, Step, VmmCall
+from kvmpmu.vmm.builder import Vmm
+from kvmpmu.vmm.results import CallRecord
+
+
+class GuestRunner:
+    """Executes one vCPU's steps; UNDEF accesses are recorded and the script goes on."""
+
+    def __init__(self, vmm: Vmm, vcpu: Vcpu) -> None:
+        self.vmm = vmm
+        self.vcpu = vcpu
+        self.vpmu = vcpu.vpmu
+        self.el = 1
+        self.reads: list[tuple[str, int | None]] = []
+        self.undefined: list[tuple[str, str]] = []
+        self.vmm_calls: list[tuple[VmmCall, CallRecord]] = []
+        self._handlers: dict[str, tuple[sysreg_access.Reader, sysreg_access.Writer]] = {}
+
+    def _handler(self, name: str) -> tuple[sysreg_access.Reader, sysreg_access.Writer]:
+        handler = self._handlers.get(name)
+        if handler is None:
+            handler = self._handlers[name] = sysreg_access.resolve(self.vpmu, name)
+        return handler
+
+    def run(self, steps: tuple[Step, ...]) -> None:
+        for step in steps:
+            if isinstance(step, Access):
+                self._access(step)
+            elif isinstance(step, Execute):
+                self.vpmu.count(step.el, dict(step.events))
+            elif isinstance(step, Repeat):
+                for _ in range(step.times):
+                    self.run(step.steps)
+            elif isinstance(step, SetEl):
+                self.el = step.el
+            elif isinstance(step, VmmCall):
+                self._vmm(step)
+
+    def _access(self, step: Access) -> None:
+        el = self.el
+        for name, value in step.ops:
+            read, write = self._handler(name)
+            try:
+                if value is None:
+                    self.reads.append((name, read(el)))
+                else:
+                    write(el, value)
+            except Undefined:
+                if value is None:
+                    self.reads.append((name, None))
+                self.undefined.append((name, "read" if value is None else "write"))
+
+    def _vmm(self, step: VmmCall) -> None:
+        for call in step.calls:
+            record = self.vmm.filter(self.vcpu, call, expect=step.expect_errno,
+                                     expecting=step.expecting)
+            record.loc = step.loc
+            self.vmm_calls.append((step, record))
