@@ -1,0 +1,424 @@
+"""Guest-visible vPMU behaviour: registers, UNDEF, counting, overflow, chaining, interrupts.
+
+Expected values come from semantics §3 and §5.
+"""
+
+import struct
+
+import pytest
+
+from kvmpmu.arch import sysregs as sr
+from kvmpmu.kvm.host import generic_host
+from kvmpmu.kvm.vpmu import Undefined
+from kvmpmu.uapi import kvm as u
+from tests.kvmhelpers import (
+    ALL_PROFILES,
+    ALLOW,
+    DENY,
+    make_vm,
+    ready,
+    reg,
+    set_attr,
+    set_filter,
+)
+
+INST, CYCLES, BR = 0x08, 0x11, 0x21
+P, U = sr.EVTYPE_P, sr.EVTYPE_U
+
+
+def running(profile="latest", filters=(), host=None, vcpus=1):
+    vm, cpus = make_vm(profile, host=host, vcpus=vcpus)
+    for base, n, action in filters:
+        set_filter(cpus[0], base, n, action)
+    for vcpu in cpus:
+        ready(vcpu)
+        vcpu.run()
+    return vm, cpus
+
+
+def program(vcpu, counters, enable=True):
+    """counters: {index: evtype}; resets everything, clears overflow, enables."""
+    reg(vcpu, "PMCR_EL0", sr.PMCR_P | sr.PMCR_C)
+    reg(vcpu, "PMOVSCLR_EL0", 0xFFFFFFFF)
+    reg(vcpu, "PMCNTENCLR_EL0", 0xFFFFFFFF)
+    mask = 0
+    for idx, evtype in counters.items():
+        reg(vcpu, "PMCCFILTR_EL0" if idx == 31 else f"PMEVTYPER{idx}_EL0", evtype)
+        mask |= 1 << idx
+    reg(vcpu, "PMCNTENSET_EL0", mask)
+    if enable:
+        reg(vcpu, "PMCR_EL0", sr.PMCR_E)
+
+
+@ALL_PROFILES
+def test_allowed_event_counts_and_denied_one_does_not(profile):
+    _, (vcpu,) = running(profile, [(INST, 1, ALLOW)])
+    program(vcpu, {0: INST, 1: BR})
+    vcpu.vpmu.count(1, {INST: 1000, BR: 10})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 1000
+    assert reg(vcpu, "PMEVCNTR1_EL0") == 0
+    assert reg(vcpu, "PMEVTYPER1_EL0") & 0xFFFF == BR  # the type register is not altered
+
+
+@ALL_PROFILES
+def test_denying_cpu_cycles_stops_the_cycle_counter_and_event_counters_on_0x11(profile):
+    _, (vcpu,) = running(profile, [(CYCLES, 1, DENY)])
+    program(vcpu, {0: CYCLES, 1: INST, 31: 0})
+    vcpu.vpmu.count(1, {CYCLES: 5000, INST: 7})
+    assert reg(vcpu, "PMCCNTR_EL0") == 0
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 0
+    assert reg(vcpu, "PMEVCNTR1_EL0") == 7
+
+
+@ALL_PROFILES
+def test_cycle_counter_counts_cpu_cycles_when_allowed(profile):
+    _, (vcpu,) = running(profile, [(CYCLES, 1, ALLOW)])
+    program(vcpu, {31: 0})
+    vcpu.vpmu.count(1, {CYCLES: 5000, INST: 7})
+    assert reg(vcpu, "PMCCNTR_EL0") == 5000
+
+
+@ALL_PROFILES
+def test_sw_incr_is_never_filtered(profile):
+    _, (vcpu,) = running(profile, [(0, 1, DENY)])
+    program(vcpu, {0: 0x00, 1: 0x00, 2: INST})
+    reg(vcpu, "PMSWINC_EL0", 0b111)
+    reg(vcpu, "PMSWINC_EL0", 0b001)
+    assert [reg(vcpu, f"PMEVCNTR{i}_EL0") for i in range(3)] == [2, 1, 0]
+
+
+@ALL_PROFILES
+def test_sw_incr_needs_pmcr_e_and_pmcnten(profile):
+    _, (vcpu,) = running(profile)
+    program(vcpu, {0: 0x00}, enable=False)
+    reg(vcpu, "PMSWINC_EL0", 1)
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 0
+    reg(vcpu, "PMCR_EL0", sr.PMCR_E)
+    reg(vcpu, "PMCNTENCLR_EL0", 1)
+    reg(vcpu, "PMSWINC_EL0", 1)
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 0
+
+
+@ALL_PROFILES
+def test_counter_does_not_count_without_pmcr_e(profile):
+    _, (vcpu,) = running(profile)
+    program(vcpu, {0: INST}, enable=False)
+    vcpu.vpmu.count(1, {INST: 5})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 0
+
+
+@ALL_PROFILES
+def test_event_the_host_does_not_implement_never_counts(profile):
+    from tests.kvmhelpers import one_pmu_host
+
+    _, (vcpu,) = running(profile, host=one_pmu_host({INST, CYCLES}))
+    program(vcpu, {0: INST, 1: BR})
+    vcpu.vpmu.count(1, {INST: 3, BR: 4})
+    assert (reg(vcpu, "PMEVCNTR0_EL0"), reg(vcpu, "PMEVCNTR1_EL0")) == (3, 0)
+
+
+@ALL_PROFILES
+def test_exclusion_bits_u_and_p(profile):
+    _, (vcpu,) = running(profile)
+    program(vcpu, {0: INST | U, 1: INST | P, 2: INST})
+    vcpu.vpmu.count(0, {INST: 10})
+    vcpu.vpmu.count(1, {INST: 100})
+    assert [reg(vcpu, f"PMEVCNTR{i}_EL0") for i in range(3)] == [100, 10, 110]
+
+
+@pytest.mark.parametrize("profile,counts_el0", [("6.6", True), ("6.12", False), ("latest", False)])
+def test_nsu_alone_excludes_el0_from_6_7(profile, counts_el0):
+    """v6.7+: EL0 counts iff U == NSU (NSU kept: the VM advertises EL3); before, NSU is dropped."""
+    _, (vcpu,) = running(profile)
+    program(vcpu, {0: INST | sr.EVTYPE_NSU})
+    vcpu.vpmu.count(0, {INST: 10})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == (10 if counts_el0 else 0)
+    stored = reg(vcpu, "PMEVTYPER0_EL0")
+    assert bool(stored & sr.EVTYPE_NSU) == (not counts_el0)
+
+
+@pytest.mark.parametrize("profile,nsh_kept", [("6.6", True), ("latest", False)])
+def test_nsh_is_stored_before_6_7_only(profile, nsh_kept):
+    _, (vcpu,) = running(profile)
+    reg(vcpu, "PMEVTYPER0_EL0", INST | sr.EVTYPE_NSH | sr.EVTYPE_MT)
+    assert reg(vcpu, "PMEVTYPER0_EL0") == INST | (sr.EVTYPE_NSH if nsh_kept else 0)
+
+
+def test_ten_bit_event_space_masks_the_programmed_event():
+    _, (vcpu,) = running("5.10", host=generic_host(sr.PMUVER_IMP))
+    program(vcpu, {0: 0x4008})
+    assert reg(vcpu, "PMEVTYPER0_EL0") & 0xFFFF == 0x008
+    vcpu.vpmu.count(1, {INST: 9})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 9
+
+
+@pytest.mark.parametrize("profile", ["5.10", "6.1", "6.6"])
+def test_32_bit_event_counter_wraps_and_sets_overflow(profile):
+    _, (vcpu,) = running(profile, host=generic_host(sr.PMUVER_V3P4))
+    program(vcpu, {0: INST})
+    reg(vcpu, "PMEVCNTR0_EL0", 0xFFFFFFF0)
+    vcpu.vpmu.count(1, {INST: 0x20})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 0x10
+    assert reg(vcpu, "PMOVSSET_EL0") == 1
+
+
+@pytest.mark.parametrize("lp,value,overflow", [
+    (0, 0x1_0000_0010, 1),   # 64-bit counter, overflow still reported at 2^32
+    (1, 0x1_0000_0010, 0),   # PMCR.LP: overflow only at 2^64
+])
+def test_pmuv3p5_long_event_counters_from_6_2(lp, value, overflow):
+    _, (vcpu,) = running("latest")
+    program(vcpu, {0: INST})
+    reg(vcpu, "PMCR_EL0", sr.PMCR_E | (sr.PMCR_LP if lp else 0))
+    reg(vcpu, "PMEVCNTR0_EL0", 0xFFFFFFF0)
+    vcpu.vpmu.count(1, {INST: 0x20})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == value
+    assert reg(vcpu, "PMOVSSET_EL0") == overflow
+
+
+def test_64_bit_overflow_at_2_pow_64():
+    _, (vcpu,) = running("latest")
+    program(vcpu, {0: INST})
+    reg(vcpu, "PMCR_EL0", sr.PMCR_E | sr.PMCR_LP)
+    reg(vcpu, "PMEVCNTR0_EL0", 2**64 - 1)
+    vcpu.vpmu.count(1, {INST: 2})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 1 and reg(vcpu, "PMOVSSET_EL0") == 1
+
+
+@pytest.mark.parametrize("profile", ["6.6", "latest"])
+def test_lp_reads_zero_when_guest_is_below_v3p5(profile):
+    _, (vcpu,) = running(profile, host=generic_host(sr.PMUVER_V3P4))
+    reg(vcpu, "PMCR_EL0", sr.PMCR_LP | sr.PMCR_E)
+    assert not reg(vcpu, "PMCR_EL0") & sr.PMCR_LP
+
+
+def test_chain_counter_counts_even_counter_overflows_from_6_2():
+    _, (vcpu,) = running("latest")
+    program(vcpu, {0: INST, 1: 0x1E})
+    reg(vcpu, "PMEVCNTR0_EL0", 0xFFFFFFFF)
+    vcpu.vpmu.count(1, {INST: 1 + 3 * 2**32})  # four wraps of the low 32 bits
+    assert reg(vcpu, "PMEVCNTR1_EL0") == 4
+    assert reg(vcpu, "PMOVSSET_EL0") == 0b01
+
+
+def test_chain_filtering_has_no_effect_from_6_2():
+    _, (vcpu,) = running("latest", [(0x1E, 1, DENY)])
+    program(vcpu, {0: INST, 1: 0x1E})
+    reg(vcpu, "PMEVCNTR0_EL0", 0xFFFFFFFF)
+    vcpu.vpmu.count(1, {INST: 1})
+    assert reg(vcpu, "PMEVCNTR1_EL0") == 1
+
+
+def test_chain_above_a_denied_even_counter_stays_still():
+    _, (vcpu,) = running("latest", [(INST, 1, DENY)])
+    program(vcpu, {0: INST, 1: 0x1E})
+    reg(vcpu, "PMEVCNTR0_EL0", 0xFFFFFFFF)
+    vcpu.vpmu.count(1, {INST: 10})
+    assert (reg(vcpu, "PMEVCNTR0_EL0"), reg(vcpu, "PMEVCNTR1_EL0")) == (0xFFFFFFFF, 0)
+
+
+def test_chained_pair_is_one_64_bit_counter_before_6_2():
+    _, (vcpu,) = running("6.1")
+    program(vcpu, {0: INST, 1: 0x1E})
+    reg(vcpu, "PMEVCNTR0_EL0", 0xFFFFFFFF)
+    vcpu.vpmu.count(1, {INST: 1})
+    assert (reg(vcpu, "PMEVCNTR0_EL0"), reg(vcpu, "PMEVCNTR1_EL0")) == (0, 1)
+    assert reg(vcpu, "PMOVSSET_EL0") == 0  # no overflow until the pair wraps 64 bits
+    reg(vcpu, "PMEVCNTR0_EL0", 0xFFFFFFFF)
+    reg(vcpu, "PMEVCNTR1_EL0", 0xFFFFFFFF)
+    vcpu.vpmu.count(1, {INST: 1})
+    assert (reg(vcpu, "PMEVCNTR0_EL0"), reg(vcpu, "PMEVCNTR1_EL0")) == (0, 0)
+    assert reg(vcpu, "PMOVSSET_EL0") == 0b10  # reported on the odd counter only
+
+
+def test_sw_incr_carries_into_a_chained_odd_counter_before_6_2():
+    _, (vcpu,) = running("6.1")
+    program(vcpu, {0: 0x00, 1: 0x1E})
+    reg(vcpu, "PMEVCNTR0_EL0", 0xFFFFFFFF)
+    reg(vcpu, "PMSWINC_EL0", 1)
+    assert (reg(vcpu, "PMEVCNTR0_EL0"), reg(vcpu, "PMEVCNTR1_EL0")) == (0, 1)
+
+
+@pytest.mark.parametrize("profile,lc_overflow_at_32", [("6.1", True), ("latest", True)])
+def test_cycle_counter_overflow_depends_on_lc(profile, lc_overflow_at_32):
+    from kvmpmu.kvm.host import Host
+
+    base = generic_host()
+    host = Host(base.pmus, aarch32_el0=True, cpus=base.cpus)  # LC is not forced on
+    _, (vcpu,) = running(profile, host=host)
+    program(vcpu, {31: 0})
+    reg(vcpu, "PMCCNTR_EL0", 0xFFFFFFFF)
+    vcpu.vpmu.count(1, {CYCLES: 1})
+    assert reg(vcpu, "PMOVSSET_EL0") == 1 << 31
+    expected = 0x1_0000_0000 if profile == "latest" else 0  # 64-bit read only from 6.2
+    assert reg(vcpu, "PMCCNTR_EL0") == expected
+
+
+def test_lc_forced_on_aarch64_only_host_so_cycle_counter_is_64_bit():
+    _, (vcpu,) = running("latest")
+    program(vcpu, {31: 0})
+    reg(vcpu, "PMCCNTR_EL0", 0xFFFFFFFF)
+    vcpu.vpmu.count(1, {CYCLES: 1})
+    assert reg(vcpu, "PMOVSSET_EL0") == 0 and reg(vcpu, "PMCCNTR_EL0") == 0x1_0000_0000
+
+
+@pytest.mark.parametrize("profile,needs_cnten", [("6.12", True), ("latest", False)])
+def test_overflow_interrupt_line(profile, needs_cnten):
+    _, (vcpu,) = running(profile)
+    program(vcpu, {0: INST})
+    reg(vcpu, "PMINTENSET_EL1", 1)
+    reg(vcpu, "PMEVCNTR0_EL0", 0xFFFFFFFF)
+    vcpu.vpmu.count(1, {INST: 1})
+    assert vcpu.vpmu.irq_level
+    reg(vcpu, "PMCNTENCLR_EL0", 1)
+    assert vcpu.vpmu.irq_level == (not needs_cnten)
+    reg(vcpu, "PMCNTENSET_EL0", 1)
+    reg(vcpu, "PMOVSCLR_EL0", 1)
+    assert not vcpu.vpmu.irq_level
+
+
+def test_denied_counter_never_overflows_or_interrupts():
+    _, (vcpu,) = running("latest", [(INST, 1, DENY)])
+    program(vcpu, {0: INST})
+    reg(vcpu, "PMINTENSET_EL1", 1)
+    reg(vcpu, "PMEVCNTR0_EL0", 0xFFFFFFFF)
+    vcpu.vpmu.count(1, {INST: 100})
+    assert reg(vcpu, "PMOVSSET_EL0") == 0 and not vcpu.vpmu.irq_level
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 0xFFFFFFFF  # the written value reads back
+
+
+@pytest.mark.parametrize("profile,pmcr", [
+    ("latest", 6 << 11 | sr.PMCR_LC),
+    ("6.12", 6 << 11 | sr.PMCR_LC),
+    # 0xdecafbad & 0xff = 0xad, minus E; guest reads mask P and C; LC forced
+    ("6.6", 0x41 << 24 | 6 << 11 | (0xAC & ~0x6) | sr.PMCR_LC),
+    ("5.10", 0x41 << 24 | 6 << 11 | (0xAC & ~0x6) | sr.PMCR_LC),
+])
+def test_pmcr_reset_value(profile, pmcr):
+    vm, (vcpu,) = make_vm(profile)
+    ready(vcpu)
+    assert reg(vcpu, "PMCR_EL0") == pmcr
+
+
+def test_pmcr_p_resets_event_counters_and_c_the_cycle_counter():
+    _, (vcpu,) = running("latest")
+    reg(vcpu, "PMEVCNTR0_EL0", 5)
+    reg(vcpu, "PMCCNTR_EL0", 7)
+    reg(vcpu, "PMCR_EL0", sr.PMCR_P)
+    assert (reg(vcpu, "PMEVCNTR0_EL0"), reg(vcpu, "PMCCNTR_EL0")) == (0, 7)
+    reg(vcpu, "PMCR_EL0", sr.PMCR_C)
+    assert reg(vcpu, "PMCCNTR_EL0") == 0
+    assert not reg(vcpu, "PMCR_EL0") & (sr.PMCR_P | sr.PMCR_C)
+
+
+def test_set_nr_counters_limits_pmcr_n_and_makes_higher_counters_undef():
+    vm, (vcpu,) = make_vm("latest")
+    set_attr(vcpu, u.KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS, struct.pack("<I", 2))
+    ready(vcpu)
+    vcpu.run()
+    assert reg(vcpu, "PMCR_EL0") >> 11 & 0x1F == 2
+    reg(vcpu, "PMEVCNTR1_EL0")
+    with pytest.raises(Undefined):
+        reg(vcpu, "PMEVCNTR2_EL0")
+    with pytest.raises(Undefined):
+        reg(vcpu, "PMEVTYPER5_EL0", INST)
+    reg(vcpu, "PMCNTENSET_EL0", 0xFFFFFFFF)
+    assert reg(vcpu, "PMCNTENSET_EL0") == 0x80000003
+
+
+def _one_reg_pmcr(vcpu, n):
+    from kvmpmu.vmm.builder import ONE_REG_IDS
+
+    mem = vcpu.vm.memory
+    addr = mem.put((n << 11).to_bytes(8, "little"))
+    vcpu.ioctl(u.KVM_SET_ONE_REG, mem.put(u.kvm_one_reg(ONE_REG_IDS["PMCR_EL0"], addr).pack()))
+
+
+def test_one_reg_pmcr_lowers_n_and_ignores_larger_or_late_writes():
+    vm, (vcpu,) = make_vm("6.12")
+    _one_reg_pmcr(vcpu, 3)
+    assert vm.nr_counters == 3
+    _one_reg_pmcr(vcpu, 9)  # larger than the PMU: silently ignored, returns 0
+    assert vm.nr_counters == 3
+    ready(vcpu)
+    vcpu.run()
+    _one_reg_pmcr(vcpu, 1)  # after the run: ignored
+    assert vm.nr_counters == 3
+
+
+def test_pmselr_and_pmxev_registers():
+    _, (vcpu,) = running("latest")
+    reg(vcpu, "PMSELR_EL0", 0xFF)
+    assert reg(vcpu, "PMSELR_EL0") == 0x1F
+    reg(vcpu, "PMCCNTR_EL0", 42)
+    assert reg(vcpu, "PMXEVCNTR_EL0") == 42  # SEL=31 is the cycle counter
+    reg(vcpu, "PMSELR_EL0", 2)
+    reg(vcpu, "PMXEVTYPER_EL0", BR)
+    assert reg(vcpu, "PMEVTYPER2_EL0") == BR
+    reg(vcpu, "PMSELR_EL0", 6)  # N = 6
+    with pytest.raises(Undefined):
+        reg(vcpu, "PMXEVCNTR_EL0")
+
+
+def test_el0_access_rules():
+    _, (vcpu,) = running("latest")
+    for name in ("PMCR_EL0", "PMCNTENSET_EL0", "PMCEID0_EL0", "PMEVCNTR0_EL0", "PMCCNTR_EL0",
+                 "PMSELR_EL0", "PMINTENSET_EL1"):
+        with pytest.raises(Undefined):
+            reg(vcpu, name, el=0)
+    with pytest.raises(Undefined):
+        reg(vcpu, "PMUSERENR_EL0", 0xF, el=0)
+    assert reg(vcpu, "PMUSERENR_EL0", el=0) == 0
+    reg(vcpu, "PMUSERENR_EL0", sr.PMUSERENR_CR | sr.PMUSERENR_ER)
+    reg(vcpu, "PMCCNTR_EL0", el=0)
+    reg(vcpu, "PMEVCNTR0_EL0", el=0)
+    with pytest.raises(Undefined):
+        reg(vcpu, "PMEVCNTR0_EL0", 5, el=0)  # writes also need EN
+    with pytest.raises(Undefined):
+        reg(vcpu, "PMCR_EL0", el=0)
+    reg(vcpu, "PMUSERENR_EL0", sr.PMUSERENR_EN)
+    reg(vcpu, "PMCR_EL0", el=0)
+    reg(vcpu, "PMEVCNTR0_EL0", 5, el=0)
+    with pytest.raises(Undefined):
+        reg(vcpu, "PMINTENSET_EL1", el=0)  # never from EL0
+
+
+def test_pmswinc_is_write_only_and_pmceid_read_only():
+    _, (vcpu,) = running("latest")
+    with pytest.raises(Undefined):
+        reg(vcpu, "PMSWINC_EL0")
+    with pytest.raises(Undefined):
+        reg(vcpu, "PMCEID0_EL0", 1)
+
+
+@pytest.mark.parametrize("profile,undef", [("5.10", True), ("5.15", False)])
+def test_pmmir_reads_zero_from_5_12(profile, undef):
+    _, (vcpu,) = running(profile)
+    if undef:
+        with pytest.raises(Undefined):
+            reg(vcpu, "PMMIR_EL1")
+    else:
+        assert reg(vcpu, "PMMIR_EL1") == 0
+
+
+def test_reset_values_use_the_masked_pattern():
+    vm, (vcpu,) = make_vm("latest")
+    ready(vcpu)
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 0xDBADC0DE
+    assert reg(vcpu, "PMEVTYPER0_EL0") == 0xD000C0DE  # P|U|NSU kept (EL3 advertised)
+    assert reg(vcpu, "PMCCFILTR_EL0") == 0
+    assert reg(vcpu, "PMSELR_EL0") == 0x1E
+    assert reg(vcpu, "PMCNTENSET_EL0") == 0xDBADC0DE & 0x8000003F
+
+
+def test_filter_change_after_run_takes_effect_at_the_next_perf_event_recreation_5_10():
+    vm, (v0, v1) = make_vm("5.10", vcpus=2)
+    ready(v0)
+    v0.run()
+    program(v0, {0: INST})
+    set_filter(v1, INST, 1, DENY)  # accepted: 5.10 has no has-run check
+    v0.vpmu.count(1, {INST: 5})
+    assert reg(v0, "PMEVCNTR0_EL0") == 5  # the existing perf event still counts
+    reg(v0, "PMEVTYPER0_EL0", INST)  # reprogramming recreates it under the new filter
+    v0.vpmu.count(1, {INST: 5})
+    assert reg(v0, "PMEVCNTR0_EL0") == 5
