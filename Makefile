@@ -19,7 +19,7 @@ test: install
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check kvmpmu tests bench
+	$(VENV)/bin/ruff check kvmpmu tests $(wildcard bench)
 	$(VENV)/bin/mypy
 
 bench: install

@@ -69,7 +69,9 @@ def test_show_pmceid_json_contract():
     doc = json.loads(run_cli("show-pmceid", "--filter", "configs/first-allow.yaml",
                              "--json").stdout)
     assert doc["schema"] == 1
-    assert doc["host"] == {"pmceid0": "0x0f0ffe7fffffffff", "pmceid1": "0x00000077ffffffff"}
+    assert (doc["host"]["pmceid0"], doc["host"]["pmceid1"]) == ("0x0f0ffe7fffffffff",
+                                                               "0x00000077ffffffff")
+    assert doc["host"]["pmu"]["name"] == "armv8_pmuv3_0" and doc["host"]["pmu"]["pmu_type"] == 8
     assert doc["guest"] == {"pmceid0": "0x0000000000000100", "pmceid1": "0x0000000000000000"}
     by_event = {e["event"]: e for e in doc["events"]}
     assert by_event[8]["visible"] and by_event[0x11]["hidden_by"] == "filter"

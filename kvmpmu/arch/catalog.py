@@ -3,33 +3,36 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
 
 from kvmpmu.arch.events import EventInfo, common_events
 
 
-@dataclass(frozen=True)
 class Catalog:
-    """Event number <-> name for one CPU: the common events plus its own IMPDEF ones."""
+    """Event number <-> name: the common events plus the IMPDEF (or imported) ones of some CPUs."""
 
-    name: str
-    events: dict[int, EventInfo]
-    _by_name: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._by_name.update({info.name.upper(): code for code, info in self.events.items()})
+    def __init__(self, name: str, extra: dict[int, EventInfo] | None = None) -> None:
+        self.name = name
+        self.events: dict[int, EventInfo] = dict(common_events())
+        self._by_name = {info.name.upper(): code for code, info in self.events.items()}
+        for code, info in (extra or {}).items():
+            if code not in self.events or not self.events[code].name:
+                self.events[code] = info
+            self._by_name.setdefault(info.name.upper(), code)
 
     def lookup(self, name: str) -> int | None:
         return self._by_name.get(name.upper())
 
     def suggest(self, name: str) -> list[str]:
-        names = [self.events[c].name for c in self._by_name.values()]
-        return difflib.get_close_matches(name.upper(), names, n=3, cutoff=0.6)
+        return difflib.get_close_matches(name.upper(), list(self._by_name), n=3, cutoff=0.6)
 
     def name_of(self, code: int) -> str | None:
         info = self.events.get(code)
         return info.name if info else None
 
+    def describe(self, code: int) -> str | None:
+        info = self.events.get(code)
+        return info.description if info else None
+
 
 def common_catalog() -> Catalog:
-    return Catalog("common", dict(common_events()))
+    return Catalog("common")

@@ -29,6 +29,14 @@ def has_pmceid_bit(event: int) -> bool:
     return event < 0x40 or PMCEID_EXT_BASE <= event < PMCEID_EXT_BASE + 0x40
 
 
+def pmceid_says(pmceid0: int, pmceid1: int, event: int) -> bool:
+    """Whether the PMCEID pair sets the event's bit (False for events without one)."""
+    if not has_pmceid_bit(event):
+        return False
+    bit = (event & 0x1F) + (32 if event >= PMCEID_EXT_BASE else 0)
+    return bool((pmceid1 if event & 0x20 else pmceid0) >> bit & 1)
+
+
 @dataclass(frozen=True)
 class EventInfo:
     code: int

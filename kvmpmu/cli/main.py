@@ -20,6 +20,8 @@ def cli(no_color: bool) -> None:
 cli.add_command(commands.run)
 cli.add_command(commands.show_pmceid)
 cli.add_command(commands.validate)
+cli.add_command(commands.events)
+cli.add_command(commands.cpus)
 
 
 def main() -> None:

@@ -141,10 +141,16 @@ class Vm:
     def irq_valid_for_vgic(self, irq: int) -> bool:
         return 16 <= irq < 32 or 32 <= irq < VGIC_NR_IRQS_LEGACY
 
+    def pmceid_source(self, vcpu: Vcpu) -> HostPmu | None:
+        """The PMU whose PMCEID the guest's view starts from: the VM's, or the CPU's hardware."""
+        if self.profile.pmceid_from_pmu_bitmaps:
+            return self.arm_pmu
+        return self.host.pmu_for_cpu(vcpu.cpu)
+
     def guest_pmceid(self, vcpu: Vcpu, reg: int) -> int:
         """kvm_pmu_get_pmceid(): what the guest reads from PMCEID<reg>_EL0 (§4.2)."""
         prof = self.profile
-        source = self.arm_pmu if prof.pmceid_from_pmu_bitmaps else self.host.pmu_for_cpu(vcpu.cpu)
+        source = self.pmceid_source(vcpu)
         value = source.pmceid(reg) if source else 0
         if reg == 0:
             if prof.forces_chain_in_pmceid:

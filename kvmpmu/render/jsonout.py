@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kvmpmu.errors import SourceLoc
-from kvmpmu.vmm.results import CallRecord, PmceidView, RunResult, VcpuResult
+from kvmpmu.vmm.results import CallRecord, HostPmuInfo, PmceidView, RunResult, VcpuResult
 
 SCHEMA = 1
 
@@ -27,6 +27,16 @@ def call_json(call: CallRecord) -> dict[str, Any]:
         out["expected_errno"] = call.expected_errno
     if call.loc:
         out["location"] = _loc(call.loc)
+    if call.names:
+        out["names"] = call.names
+    return out
+
+
+def host_json(regs: tuple[int, int], info: HostPmuInfo | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"pmceid0": hex64(regs[0]), "pmceid1": hex64(regs[1])}
+    if info is not None:
+        out["pmu"] = {"name": info.name, "pmu_type": info.pmu_type, "cpu": info.cpu,
+                      "pmuver": info.pmuver, "counters": info.counters}
     return out
 
 
@@ -60,7 +70,7 @@ def run_json(result: RunResult) -> dict[str, Any]:
         "schema": SCHEMA,
         "ok": result.ok,
         "kernel": result.kernel,
-        "host": {"pmceid0": hex64(result.host_pmceid0), "pmceid1": hex64(result.host_pmceid1)},
+        "host": host_json((result.host_pmceid0, result.host_pmceid1), result.host_pmu),
         "ioctls": [call_json(c) for c in result.ioctls],
         "vcpus": [vcpu_json(v) for v in result.vcpus],
         "expectations": [
@@ -76,7 +86,7 @@ def pmceid_json(view: PmceidView) -> dict[str, Any]:
         "schema": SCHEMA,
         "ok": view.error is None,
         "kernel": view.kernel,
-        "host": {"pmceid0": hex64(view.host[0]), "pmceid1": hex64(view.host[1])},
+        "host": host_json(view.host, view.host_pmu),
         "guest": {"pmceid0": hex64(view.guest[0]), "pmceid1": hex64(view.guest[1])},
         "events": [
             {"event": e.event, "hex": f"0x{e.event:04x}", "name": e.name,

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kvmpmu.render.jsonout import hex64
-from kvmpmu.vmm.results import CallRecord, PmceidView, RunResult, VcpuResult
+from kvmpmu.vmm.results import CallRecord, HostPmuInfo, PmceidView, RunResult, VcpuResult
 
 MAX_ROWS = 40
 
@@ -17,12 +17,32 @@ MAX_ROWS = 40
 def _args(args: dict[str, Any]) -> str:
     parts = []
     for key, value in args.items():
+        if key == "action" and value in (0, 1):
+            value = ("ALLOW", "DENY")[value]
         if isinstance(value, int) and not isinstance(value, bool) and key != "irq":
             value = f"0x{value:x}" if key in ("base_event", "value") else value
         if isinstance(value, list):
             value = "|".join(map(str, value))
         parts.append(f"{key}={value}")
     return " ".join(parts)
+
+
+def _names(names: dict[str, str | None]) -> str:
+    """' (CPU_CYCLES)' for one event, ' (L1D_CACHE..L1D_TLB)' for a range."""
+    first, last = names.get("base_event"), names.get("last_event")
+    if not first and not last:
+        return ""
+    if first == last:
+        return f" ({first})"
+    return f" ({first or '?'}..{last or '?'})"
+
+
+def _host_line(kernel: str, info: HostPmuInfo | None) -> Text:
+    text = f"kernel profile: {kernel}"
+    if info is not None:
+        text += (f"; host PMU {info.name} (type {info.pmu_type}, {info.cpu}, "
+                 f"{info.counters} counters)")
+    return Text(text)
 
 
 def _result(call: CallRecord) -> Text:
@@ -45,8 +65,8 @@ def calls_table(calls: list[CallRecord], max_rows: int = MAX_ROWS) -> Renderable
             table.add_row("…", "", f"{len(calls) - max_rows} more calls (see --json)", "", "", "")
         index = i if i < max_rows // 2 or len(calls) <= max_rows else len(calls) - len(shown) + i
         table.add_row(str(index), "" if call.vcpu is None else str(call.vcpu), call.ioctl,
-                      (call.attr or "").replace("KVM_ARM_VCPU_PMU_V3_", ""), _args(call.args),
-                      _result(call))
+                      (call.attr or "").replace("KVM_ARM_VCPU_PMU_V3_", ""),
+                      _args(call.args) + _names(call.names), _result(call))
     return table
 
 
@@ -106,7 +126,7 @@ def expectations_table(result: RunResult) -> RenderableType:
 
 
 def run_text(result: RunResult) -> RenderableType:
-    parts: list[RenderableType] = [Text(f"kernel profile: {result.kernel}"),
+    parts: list[RenderableType] = [_host_line(result.kernel, result.host_pmu),
                                    calls_table(result.ioctls)]
     for v in result.vcpus:
         parts.append(counters_table(v))
@@ -129,7 +149,7 @@ def run_text(result: RunResult) -> RenderableType:
 
 def pmceid_text(view: PmceidView) -> RenderableType:
     parts: list[RenderableType] = [
-        Text(f"kernel profile: {view.kernel}"),
+        _host_line(view.kernel, view.host_pmu),
         pmceid_pair_table(view.host, [("guest", view.guest[0], view.guest[1])]),
     ]
     table = Table(title="Events with a PMCEID bit (0x00-0x3F, 0x4000-0x403F)",

@@ -6,9 +6,11 @@ import re
 from dataclasses import dataclass, field
 
 from kvmpmu.arch import sysregs as sr
-from kvmpmu.arch.catalog import Catalog, common_catalog
+from kvmpmu.arch.catalog import Catalog
+from kvmpmu.arch.cpus import impdef_owners
 from kvmpmu.errors import SourceLoc, SpecError
 from kvmpmu.spec import yamlio
+from kvmpmu.spec.hostspec import HostSpec, parse_cpu_list, parse_host
 from kvmpmu.spec.schema import Node, root
 from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY
 
@@ -32,13 +34,6 @@ class FilterCall:
 
 
 @dataclass(frozen=True)
-class HostSpec:
-    cpu: str = "generic"
-    pmu_version: int | None = None  # PMUVer override
-    counters: int | None = None
-
-
-@dataclass(frozen=True)
 class VmSpec:
     vcpus: int = 1
     pmu_irq: int = 23
@@ -46,6 +41,9 @@ class VmSpec:
     counters_loc: SourceLoc | None = None
     pmu_version: int | None = None  # lower the guest's ID_AA64DFR0_EL1.PMUVer (v6.2+)
     irqchip: str = "kernel"
+    pmu: str | None = None  # KVM_ARM_VCPU_PMU_V3_SET_PMU to this host PMU
+    pmu_loc: SourceLoc | None = None
+    cpus: frozenset[int] | None = None  # physical CPUs the vCPU threads run on
 
 
 @dataclass(frozen=True)
@@ -58,6 +56,17 @@ class FilterSpec:
     named_events: tuple[int, ...] = ()  # events the entries name, in order (default workload)
 
 
+def unknown_event_hint(name: str, catalog: Catalog) -> str | None:
+    """Close names, or the CPUs whose IMPLEMENTATION DEFINED event this is."""
+    owners = impdef_owners(name)
+    if owners:
+        where = ", ".join(f"{model} (0x{code:04x})" for model, code in owners)
+        return f"an IMPLEMENTATION DEFINED event of {where}; this host's catalog is " \
+               f"{catalog.name}: set host.cpu, or give the number"
+    close = catalog.suggest(name)
+    return f"did you mean {', '.join(close)}?" if close else None
+
+
 def parse_event(node: Node, catalog: Catalog) -> int:
     """An event by name (case-insensitive) or number."""
     v = node.value
@@ -68,9 +77,7 @@ def parse_event(node: Node, catalog: Catalog) -> int:
             return Node(int(v.strip(), 0), node.loc, node.path).integer(0, U16_MAX)
         code = catalog.lookup(v.strip())
         if code is None:
-            close = catalog.suggest(v.strip())
-            raise node.error(f"unknown event {v!r}",
-                             f"did you mean {', '.join(close)}?" if close else None)
+            raise node.error(f"unknown event {v!r}", unknown_event_hint(v.strip(), catalog))
         return code
     return node.integer(0, U16_MAX, "an event name or number")
 
@@ -154,24 +161,16 @@ def _pmu_version(node: Node) -> int:
     return sr.PMU_VERSIONS[node.choice(tuple(sr.PMU_VERSIONS))]
 
 
-def _parse_host(node: Node | None) -> HostSpec:
-    if node is None:
-        return HostSpec()
-    node.mapping(("cpu", "pmu_version", "counters"))
-    cpu = node.get("cpu")
-    version = node.get("pmu_version")
-    counters = node.get("counters")
-    return HostSpec(
-        cpu=cpu.choice(("generic",)) if cpu else "generic",
-        pmu_version=_pmu_version(version) if version else None,
-        counters=counters.integer(0, sr.MAX_GENERAL_COUNTERS) if counters else None,
-    )
 
-
-def _parse_vm(node: Node | None) -> VmSpec:
+def _parse_vm(node: Node | None, host: HostSpec) -> VmSpec:
     if node is None:
         return VmSpec()
-    node.mapping(("vcpus", "pmu_irq", "counters", "pmu_version", "irqchip"))
+    node.mapping(("vcpus", "pmu_irq", "counters", "pmu_version", "irqchip", "pmu", "cpus"))
+    pmu = node.get("pmu")
+    if pmu is not None and host.pmu_named(pmu.string()) is None:
+        names = tuple(p.name for p in host.pmus)
+        pmu.choice(names)  # raises with the closest name
+    cpus = node.get("cpus")
     vcpus = node.get("vcpus")
     irq = node.get("pmu_irq")
     counters = node.get("counters")
@@ -184,14 +183,18 @@ def _parse_vm(node: Node | None) -> VmSpec:
         counters_loc=counters.loc if counters else None,
         pmu_version=_pmu_version(version) if version else None,
         irqchip=irqchip.choice(("kernel", "userspace")) if irqchip else "kernel",
+        pmu=pmu.string() if pmu else None,
+        pmu_loc=pmu.loc if pmu else None,
+        cpus=parse_cpu_list(cpus) if cpus else None,
     )
 
 
-def spec_from_node(doc: Node, file: str) -> FilterSpec:
+def spec_from_node(doc: Node, file: str, events_db: str | None = None,
+                   max_bytes: int = yamlio.DEFAULT_MAX_BYTES) -> FilterSpec:
     doc.mapping(("kernel", "host", "vm", "filters"))
     kernel = doc.get("kernel")
-    host = _parse_host(doc.get("host"))
-    catalog = common_catalog()
+    host = parse_host(doc.get("host"), events_db, max_bytes)
+    catalog = host.catalog()
     filters = doc.get("filters")
     calls, named = parse_filters(filters, catalog) if filters and filters.value is not None else (
         [], [])
@@ -199,17 +202,20 @@ def spec_from_node(doc: Node, file: str) -> FilterSpec:
         file=file,
         kernel=kernel.choice(PROFILE_NAMES) if kernel else "latest",
         host=host,
-        vm=_parse_vm(doc.get("vm")),
+        vm=_parse_vm(doc.get("vm"), host),
         filters=tuple(calls),
         named_events=tuple(dict.fromkeys(named)),
     )
 
 
-def load_filter_spec(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES) -> FilterSpec:
-    return spec_from_node(root(yamlio.load_file(path, max_bytes), path), path)
+def load_filter_spec(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,
+                     events_db: str | None = None) -> FilterSpec:
+    return spec_from_node(root(yamlio.load_file(path, max_bytes), path), path, events_db,
+                          max_bytes)
 
 
-def parse_kvmtool(text: str, source: str = "--pmu-filter") -> FilterSpec:
+def parse_kvmtool(text: str, source: str = "--pmu-filter",
+                  host: HostSpec | None = None) -> FilterSpec:
     """kvmtool's hack syntax: comma-separated `A:first-last` (allow) or `D:first-last` (deny)."""
     calls: list[FilterCall] = []
     named: list[int] = []
@@ -232,4 +238,5 @@ def parse_kvmtool(text: str, source: str = "--pmu-filter") -> FilterSpec:
         action = KVM_PMU_EVENT_ALLOW if match.group(1) in "Aa" else KVM_PMU_EVENT_DENY
         calls.extend(calls_for_ranges([(first, last)], action, loc, index))
         named.append(first)
-    return FilterSpec(file=source, filters=tuple(calls), named_events=tuple(dict.fromkeys(named)))
+    return FilterSpec(file=source, host=host or HostSpec(), filters=tuple(calls),
+                      named_events=tuple(dict.fromkeys(named)))

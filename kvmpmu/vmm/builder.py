@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kvmpmu.arch import sysregs as sr
+from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import KvmError, SourceLoc, errno_name
 from kvmpmu.kvm.host import Host
 from kvmpmu.kvm.profiles import KernelProfile
@@ -35,8 +36,10 @@ class VmmStopped(Exception):
 
 
 class Vmm:
-    def __init__(self, spec: FilterSpec, profile: KernelProfile, host: Host) -> None:
+    def __init__(self, spec: FilterSpec, profile: KernelProfile, host: Host,
+                 catalog: Catalog | None = None) -> None:
         self.spec = spec
+        self.catalog = catalog
         self.kvm = Kvm(host, profile)
         self.vm = self.kvm.create_vm()
         self.log: list[CallRecord] = []
@@ -48,10 +51,11 @@ class Vmm:
 
     def call(self, vcpu: int | None, ioctl: str, attr: str | None, args: dict[str, Any],
              fn: Callable[[], object], loc: SourceLoc | None = None,
-             expect: str | None = None, expecting: bool = False) -> CallRecord:
+             expect: str | None = None, expecting: bool = False,
+             names: dict[str, str | None] | None = None) -> CallRecord:
         """Make one call and record it; raise VmmStopped on an errno nobody expected."""
         record = CallRecord(vcpu, ioctl, attr, args, loc=loc,
-                            expected_errno=expect if expecting else None)
+                            expected_errno=expect if expecting else None, names=names or {})
         self.log.append(record)
         try:
             result = fn()
@@ -77,21 +81,29 @@ class Vmm:
 
     def set_attr(self, vcpu: Vcpu, attr: int, args: dict[str, Any], payload: bytes = b"",
                  loc: SourceLoc | None = None, has_first: bool = True,
-                 expect: str | None = None, expecting: bool = False) -> CallRecord:
+                 expect: str | None = None, expecting: bool = False,
+                 names: dict[str, str | None] | None = None) -> CallRecord:
         name = uapi.PMU_ATTR_NAMES[attr]
         if has_first:
             self.call(vcpu.index, "KVM_HAS_DEVICE_ATTR", name, {},
                       lambda: self._device_attr(vcpu, uapi.KVM_HAS_DEVICE_ATTR, attr), loc)
         return self.call(vcpu.index, "KVM_SET_DEVICE_ATTR", name, args,
                          lambda: self._device_attr(vcpu, uapi.KVM_SET_DEVICE_ATTR, attr, payload),
-                         loc, expect, expecting)
+                         loc, expect, expecting, names)
 
     def filter(self, vcpu: Vcpu, call: FilterCall, has_first: bool = False,
                expect: str | None = None, expecting: bool = False) -> CallRecord:
         flt = uapi.kvm_pmu_event_filter(call.base_event, call.nevents, call.action)
         args = {"base_event": call.base_event, "nevents": call.nevents, "action": call.action}
         return self.set_attr(vcpu, uapi.KVM_ARM_VCPU_PMU_V3_FILTER, args, flt.pack(), call.loc,
-                             has_first, expect, expecting)
+                             has_first, expect, expecting, self._names(call))
+
+    def _names(self, call: FilterCall) -> dict[str, str | None]:
+        if self.catalog is None or not call.nevents:
+            return {}
+        last = min(call.base_event + call.nevents - 1, 0xFFFF)
+        return {"base_event": self.catalog.name_of(call.base_event),
+                "last_event": self.catalog.name_of(last)}
 
     def _one_reg(self, vcpu: Vcpu, request: int, name: str, value: int | None = None) -> int:
         mem = self.kvm.memory
@@ -108,6 +120,9 @@ class Vmm:
         if spec.vm.irqchip == "kernel":
             vm.create_irqchip()
         vcpus = [vm.create_vcpu(i) for i in range(spec.vm.vcpus)]
+        placement = sorted(self.vcpu_cpus())
+        for vcpu in vcpus:
+            vcpu.cpu = placement[vcpu.index % len(placement)]
         init = uapi.kvm_vcpu_init(0, (1 << uapi.KVM_ARM_VCPU_PMU_V3,) + (0,) * 6)
         for vcpu in vcpus:
             self.call(vcpu.index, "KVM_ARM_VCPU_INIT", None,
@@ -117,6 +132,17 @@ class Vmm:
             vm.init_irqchip()
         for vcpu in vcpus:
             self._setup_pmu(vcpu)
+
+    def vcpu_cpus(self) -> frozenset[int]:
+        """Where the vCPU threads run: vm.cpus, else the chosen PMU's CPUs, else the VMM's CPU."""
+        spec = self.spec
+        if spec.vm.cpus is not None:
+            return spec.vm.cpus
+        if spec.vm.pmu is not None:
+            pmu = spec.host.pmu_named(spec.vm.pmu)
+            if pmu is not None:
+                return pmu.cpus
+        return frozenset({self.vm.vmm_cpu})
 
     def _setup_pmu(self, vcpu: Vcpu) -> None:
         spec = self.spec
@@ -129,6 +155,11 @@ class Vmm:
         if spec.vm.irqchip == "kernel":
             irq = spec.vm.pmu_irq
             self.set_attr(vcpu, uapi.KVM_ARM_VCPU_PMU_V3_IRQ, {"irq": irq}, struct.pack("<i", irq))
+        if spec.vm.pmu is not None:
+            pmu = next(p for p in self.kvm.host.pmus if p.name == spec.vm.pmu)
+            self.set_attr(vcpu, uapi.KVM_ARM_VCPU_PMU_V3_SET_PMU,
+                          {"pmu_id": pmu.pmu_type, "pmu": pmu.name},
+                          struct.pack("<i", pmu.pmu_type), spec.vm.pmu_loc)
         n = spec.vm.counters
         if n is not None and profile.has_set_nr_counters:
             self.set_attr(vcpu, uapi.KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS, {"nr_counters": n},

@@ -20,6 +20,18 @@ class CallRecord:
     exit: str | None = None
     loc: SourceLoc | None = None
     expected_errno: str | None = None
+    names: dict[str, str | None] = field(default_factory=dict)  # event names for the args
+
+
+@dataclass(frozen=True)
+class HostPmuInfo:
+    """The host PMU behind the guest's view: its perf name and type, and its CPU model."""
+
+    name: str
+    pmu_type: int
+    cpu: str
+    pmuver: int
+    counters: int
 
 
 @dataclass
@@ -65,6 +77,7 @@ class RunResult:
     expectations: list[ExpectResult]
     error: str | None = None  # the failed call that stopped the VMM, rendered
     error_loc: SourceLoc | None = None
+    host_pmu: HostPmuInfo | None = None
 
     @property
     def ok(self) -> bool:
@@ -88,3 +101,4 @@ class PmceidView:
     events: list[PmceidEvent]
     ioctls: list[CallRecord]
     error: str | None = None
+    host_pmu: HostPmuInfo | None = None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from kvmpmu.arch import events as ev
-from kvmpmu.arch.catalog import Catalog, common_catalog
+from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import SpecError
+from kvmpmu.kvm.host import HostPmu
 from kvmpmu.kvm.profiles import PROFILES, KernelProfile
 from kvmpmu.kvm.system import Vcpu, Vm
 from kvmpmu.kvm.vpmu import event_mask
@@ -17,6 +18,7 @@ from kvmpmu.vmm.hosts import build_host
 from kvmpmu.vmm.results import (
     CounterResult,
     ExpectResult,
+    HostPmuInfo,
     PmceidEvent,
     PmceidView,
     RunResult,
@@ -100,18 +102,13 @@ def _judge(workload: Workload, vcpus: list[VcpuResult],
             passed = bool(found) and _COMPARE[exp.op](found[0], exp.value)
             results.append(ExpectResult(exp.raw, passed, found[0] if found else None, exp.loc))
         elif isinstance(exp, PmceidExpect):
-            visible = [e for e in exp.visible + exp.hidden if _pmceid_bit(result, e)]
+            visible = [e for e in exp.visible + exp.hidden
+                       if ev.pmceid_says(result.pmceid0, result.pmceid1, e)]
             passed = all(e in visible for e in exp.visible) and not any(
                 e in visible for e in exp.hidden)
             shown = {"visible": [f"0x{e:04x}" for e in visible]}
             results.append(ExpectResult(exp.raw, passed, shown, exp.loc))
     return results
-
-
-def _pmceid_bit(result: VcpuResult, event: int) -> bool:
-    reg = 1 if event & 0x20 else 0
-    bit = (event & 0x1F) + (32 if event >= ev.PMCEID_EXT_BASE else 0)
-    return bool((result.pmceid1 if reg else result.pmceid0) >> bit & 1)
 
 
 def _hidden_by(vm: Vm, event: int, bit: int) -> str:
@@ -126,17 +123,38 @@ def _hidden_by(vm: Vm, event: int, bit: int) -> str:
     return "kvm"
 
 
-def run(spec: FilterSpec, workload: Workload | None = None, kernel: str | None = None,
-        catalog: Catalog | None = None) -> RunResult:
+def _host_pmu(spec: FilterSpec, vm: Vm) -> HostPmu | None:
+    """The PMU the first vCPU's PMCEID view starts from (where it runs, or the VM's PMU)."""
+    if not vm.vcpus:
+        return vm.default_pmu()
+    return vm.pmceid_source(vm.vcpus[0]) or vm.host.pmu_for_cpu(vm.vcpus[0].cpu)
+
+
+def _pmu_info(spec: FilterSpec, pmu: HostPmu | None) -> HostPmuInfo | None:
+    if pmu is None:
+        return None
+    model = spec.host.pmu_named(pmu.name)
+    return HostPmuInfo(pmu.name, pmu.pmu_type, model.model.name if model else "?", pmu.pmuver,
+                       pmu.counters)
+
+
+def _pmceid(pmu: HostPmu | None) -> tuple[int, int]:
+    return (pmu.pmceid(0), pmu.pmceid(1)) if pmu else (0, 0)
+
+
+def _stopped(stop: VmmStopped) -> str:
+    record = stop.record
+    where = f" on vcpu{record.vcpu}" if record.vcpu is not None else ""
+    return f"{record.ioctl}({record.attr or ''}){where} failed: {stop.error.message}"
+
+
+def run(spec: FilterSpec, workload: Workload | None = None, kernel: str | None = None) -> RunResult:
     """Boot the VM as the spec says, run the guest workload on every vCPU, judge expectations."""
-    catalog = catalog or common_catalog()
+    catalog = spec.host.catalog()
     profile = profile_for(spec, kernel)
     validate(spec, profile, workload)
-    host = build_host(spec.host)
-    vmm = Vmm(spec, profile, host)
-    pmu = host.pmu_for_cpu(vmm.vm.vmm_cpu)
-    result = RunResult(profile.name, pmu.pmceid(0) if pmu else 0, pmu.pmceid(1) if pmu else 0,
-                       vmm.log, [], [])
+    vmm = Vmm(spec, profile, build_host(spec.host), catalog)
+    result = RunResult(profile.name, 0, 0, vmm.log, [], [])
     runners: list[GuestRunner] = []
     try:
         vmm.boot()
@@ -147,9 +165,11 @@ def run(spec: FilterSpec, workload: Workload | None = None, kernel: str | None =
             runners.append(runner)
             runner.run(steps_source.steps_for(vcpu.index))
     except VmmStopped as stop:
-        result.error = f"{stop.record.ioctl}({stop.record.attr or ''}) on vcpu{stop.record.vcpu} " \
-                       f"failed: {stop.error.message}"
+        result.error = _stopped(stop)
         result.error_loc = stop.record.loc
+    pmu = _host_pmu(spec, vmm.vm)
+    result.host_pmceid0, result.host_pmceid1 = _pmceid(pmu)
+    result.host_pmu = _pmu_info(spec, pmu)
     by_index = {r.vcpu.index: r for r in runners}
     result.vcpus = [_vcpu_result(v, by_index.get(v.index), catalog) for v in vmm.vm.vcpus]
     if result.error is None and workload is not None:
@@ -157,22 +177,20 @@ def run(spec: FilterSpec, workload: Workload | None = None, kernel: str | None =
     return result
 
 
-def show_pmceid(spec: FilterSpec, kernel: str | None = None,
-                catalog: Catalog | None = None) -> PmceidView:
+def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
     """Host and guest PMCEID0/1 after the VMM's set-up, decoded per event."""
-    catalog = catalog or common_catalog()
+    catalog = spec.host.catalog()
     profile = profile_for(spec, kernel)
     validate(spec, profile)
-    host = build_host(spec.host)
-    vmm = Vmm(spec, profile, host)
-    pmu = host.pmu_for_cpu(vmm.vm.vmm_cpu)
-    host_regs = (pmu.pmceid(0), pmu.pmceid(1)) if pmu else (0, 0)
+    vmm = Vmm(spec, profile, build_host(spec.host), catalog)
     try:
         vmm.boot()
     except VmmStopped as stop:
-        return PmceidView(profile.name, host_regs, (0, 0), [], vmm.log,
-                          f"{stop.record.ioctl}({stop.record.attr or ''}) failed: "
-                          f"{stop.error.message}")
+        pmu = _host_pmu(spec, vmm.vm)
+        return PmceidView(profile.name, _pmceid(pmu), (0, 0), [], vmm.log, _stopped(stop),
+                          _pmu_info(spec, pmu))
+    pmu = _host_pmu(spec, vmm.vm)
+    host_regs = _pmceid(pmu)
     vcpu = vmm.vm.vcpus[0]
     guest = (vmm.vm.guest_pmceid(vcpu, 0), vmm.vm.guest_pmceid(vcpu, 1))
     events = []
@@ -184,4 +202,5 @@ def show_pmceid(spec: FilterSpec, kernel: str | None = None,
             events.append(PmceidEvent(event, catalog.name_of(event), implemented, visible,
                                       hidden_by))
     events.sort(key=lambda e: e.event)
-    return PmceidView(profile.name, host_regs, guest, events, vmm.log)
+    return PmceidView(profile.name, host_regs, guest, events, vmm.log,
+                      host_pmu=_pmu_info(spec, pmu))

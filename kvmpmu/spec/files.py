@@ -1,0 +1,23 @@
+"""Tell a filter spec from a workload and load either: what `kvmpmu validate` checks."""
+
+from __future__ import annotations
+
+from kvmpmu.arch.catalog import Catalog
+from kvmpmu.spec import yamlio
+from kvmpmu.spec.filterspec import FilterSpec, spec_from_node
+from kvmpmu.spec.schema import root
+from kvmpmu.spec.workload import Workload, workload_from_node
+
+
+def kind_of(doc: object) -> str:
+    """A workload has `vcpus` or `expect` at the top; anything else is read as a filter spec."""
+    return "workload" if isinstance(doc, dict) and ("vcpus" in doc or "expect" in doc) else "spec"
+
+
+def load_any(path: str, max_bytes: int, events_db: str | None = None,
+             catalog: Catalog | None = None) -> FilterSpec | Workload:
+    """Load `path` as whichever it is; workload event names resolve against `catalog`."""
+    doc = yamlio.load_file(path, max_bytes)
+    if kind_of(doc) == "workload":
+        return workload_from_node(root(doc, path), path, catalog)
+    return spec_from_node(root(doc, path), path, events_db, max_bytes)

@@ -1,0 +1,152 @@
+"""The `host:` section of a filter spec: one PMU, or several (big.LITTLE), each a CPU model."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kvmpmu.arch import sysregs as sr
+from kvmpmu.arch.catalog import Catalog
+from kvmpmu.arch.cpus import CPU_MODELS, CpuModel, cpu_by_midr, find_cpu, suggest_cpu
+from kvmpmu.errors import SourceLoc
+from kvmpmu.spec.catalog_import import load_catalog
+from kvmpmu.spec.schema import Node
+
+DEFAULT_CPUS = frozenset(range(8))
+_CPU_LIST = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
+_PMU_KEYS = ("cpu", "midr", "catalog", "pmu_version", "counters")
+
+
+@dataclass(frozen=True)
+class PmuSpec:
+    name: str
+    model: CpuModel
+    pmu_version: int | None = None
+    counters: int | None = None
+    cpus: frozenset[int] = DEFAULT_CPUS
+    loc: SourceLoc | None = None
+
+    @property
+    def pmuver(self) -> int:
+        return self.pmu_version if self.pmu_version is not None else self.model.pmuver
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    pmus: tuple[PmuSpec, ...] = field(
+        default_factory=lambda: (PmuSpec("armv8_pmuv3_0", CPU_MODELS["generic"]),))
+
+    def catalog(self) -> Catalog:
+        extra = {}
+        for pmu in self.pmus:
+            extra.update(pmu.model.impdef)
+        names = "+".join(dict.fromkeys(p.model.name for p in self.pmus))
+        return Catalog(names, extra)
+
+    def pmu_named(self, name: str) -> PmuSpec | None:
+        return next((p for p in self.pmus if p.name == name), None)
+
+
+def parse_cpu_list(node: Node) -> frozenset[int]:
+    """'0-3', '0,2,4-5', 3 or [0, 1]: a set of physical CPU numbers."""
+    v = node.value
+    if isinstance(v, int) and not isinstance(v, bool):
+        return frozenset({node.integer(0, 4095, "a CPU number")})
+    if isinstance(v, list):
+        return frozenset(i.integer(0, 4095, "a CPU number") for i in node.items())
+    if not isinstance(v, str) or not _CPU_LIST.fullmatch(v.replace(" ", "")):
+        raise node.error(f"{v!r} is not a CPU list such as '0-3' or '0,2,4-5'")
+    cpus: set[int] = set()
+    for part in v.replace(" ", "").split(","):
+        first, _, last = part.partition("-")
+        if int(last or first) < int(first):
+            raise node.error(f"CPU range {part!r} ends before it starts")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return frozenset(cpus)
+
+
+def _model(node: Node, events_db: str | None, max_bytes: int) -> CpuModel:
+    chosen = [k for k in ("cpu", "midr", "catalog") if node.get(k) is not None]
+    if len(chosen) > 1:
+        raise node.error(f"give one of cpu, midr or catalog, not {' and '.join(chosen)}")
+    if events_db:
+        return load_catalog(events_db, max_bytes)
+    cpu = node.get("cpu")
+    if cpu is not None:
+        model = find_cpu(cpu.string())
+        if model is None:
+            close = suggest_cpu(cpu.string())
+            raise cpu.error(f"unknown CPU model {cpu.value!r}",
+                            f"did you mean {', '.join(close)}?" if close else
+                            f"known: {', '.join(CPU_MODELS)}")
+        return model
+    midr = node.get("midr")
+    if midr is not None:
+        value = midr.integer(0, 0xFFFFFFFF, "a 32-bit MIDR_EL1 value")
+        model = cpu_by_midr(value)
+        if model is None:
+            raise midr.error(f"no built-in CPU model has MIDR implementer 0x{value >> 24:02x} "
+                             f"part 0x{(value >> 4) & 0xFFF:03x}", "see `kvmpmu cpus`")
+        return model
+    catalog = node.get("catalog")
+    if catalog is not None:
+        return load_catalog(_beside(catalog), max_bytes)
+    return CPU_MODELS["generic"]
+
+
+def _beside(node: Node) -> str:
+    """A relative path in a spec is relative to the spec file's folder."""
+    path = Path(node.string())
+    if path.is_absolute() or node.loc is None:
+        return str(path)
+    return str(Path(node.loc.file).parent / path)
+
+
+def _pmu(node: Node, name: str, cpus: frozenset[int], events_db: str | None,
+         max_bytes: int) -> PmuSpec:
+    version = node.get("pmu_version")
+    counters = node.get("counters")
+    return PmuSpec(
+        name=name,
+        model=_model(node, events_db, max_bytes),
+        pmu_version=sr.PMU_VERSIONS[version.choice(tuple(sr.PMU_VERSIONS))] if version else None,
+        counters=counters.integer(0, sr.MAX_GENERAL_COUNTERS) if counters else None,
+        cpus=cpus,
+        loc=node.loc,
+    )
+
+
+def parse_host(node: Node | None, events_db: str | None = None,
+               max_bytes: int = 16 << 20) -> HostSpec:
+    if node is None or node.value is None:
+        if events_db:
+            return HostSpec((PmuSpec("armv8_pmuv3_0", load_catalog(events_db, max_bytes)),))
+        return HostSpec()
+    node.mapping(_PMU_KEYS + ("pmus",))
+    pmus_node = node.get("pmus")
+    if pmus_node is None:
+        return HostSpec((_pmu(node, "armv8_pmuv3_0", DEFAULT_CPUS, events_db, max_bytes),))
+    if any(node.get(k) is not None for k in _PMU_KEYS):
+        raise node.error("with 'pmus', give cpu, midr, catalog, pmu_version and counters "
+                         "per PMU")
+    if events_db:
+        raise pmus_node.error("--events-db applies to a single-PMU host only")
+    pmus: list[PmuSpec] = []
+    seen: set[int] = set()
+    for i, item in enumerate(pmus_node.items()):
+        item.mapping(_PMU_KEYS + ("name", "cpus"))
+        name_node = item.get("name")
+        name = name_node.string() if name_node else f"armv8_pmuv3_{i}"
+        if any(p.name == name for p in pmus):
+            raise (name_node or item).error(f"duplicate PMU name {name!r}")
+        cpus = parse_cpu_list(item.require("cpus"))
+        if cpus & seen:
+            raise item.require("cpus").error(
+                f"CPUs {sorted(cpus & seen)} already belong to another PMU")
+        seen |= cpus
+        pmus.append(_pmu(item, name, cpus, None, max_bytes))
+    if not pmus:
+        raise pmus_node.error("a host needs at least one PMU")
+    return HostSpec(tuple(pmus))
+

@@ -1,0 +1,80 @@
+"""What `kvmpmu events` and `kvmpmu cpus` list: catalog rows and CPU models, with host PMCEID."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kvmpmu.arch import sysregs as sr
+from kvmpmu.arch.cpus import CPU_MODELS, CpuModel, find_cpu, suggest_cpu
+from kvmpmu.arch.events import has_pmceid_bit, pmceid_says
+from kvmpmu.errors import SpecError
+from kvmpmu.spec.hostspec import HostSpec, PmuSpec
+from kvmpmu.vmm.hosts import build_host
+
+
+@dataclass(frozen=True)
+class EventRow:
+    event: int
+    name: str
+    description: str
+    implemented: bool
+    pmceid_bit: bool  # the event has a bit in PMCEID0/1_EL0 at all
+    pmceid_visible: bool  # ... and the host's PMCEID sets it
+
+
+@dataclass(frozen=True)
+class CpuRow:
+    model: CpuModel
+    pmceid0: int
+    pmceid1: int
+
+    @property
+    def pmu_version(self) -> str:
+        return sr.PMUVER_NAMES.get(self.model.pmuver, f"0x{self.model.pmuver:x}")
+
+
+def resolve_cpu(name: str) -> CpuModel:
+    model = find_cpu(name)
+    if model is None:
+        close = suggest_cpu(name)
+        raise SpecError(f"unknown CPU model {name!r}", path="--cpu",
+                        hint=f"did you mean {', '.join(close)}?" if close else
+                        f"known: {', '.join(CPU_MODELS)}")
+    return model
+
+
+def _host_pmceid(model: CpuModel) -> tuple[int, int]:
+    pmu = build_host(HostSpec((PmuSpec("pmu", model),))).pmus[0]
+    return pmu.pmceid(0), pmu.pmceid(1)
+
+
+def _matches(search: str, code: int, name: str, description: str) -> bool:
+    needle = search.strip().lower()
+    try:
+        return int(needle, 0) == code
+    except ValueError:
+        return needle in name.lower() or needle in description.lower()
+
+
+def list_events(model: CpuModel, search: str | None = None,
+                implemented_only: bool = False) -> list[EventRow]:
+    """Every catalogued event for `model` (common ones plus its own), in number order."""
+    catalog = HostSpec((PmuSpec("pmu", model),)).catalog()
+    pmceid = _host_pmceid(model)
+    rows = []
+    for code in sorted(set(catalog.events) | model.events):
+        info = catalog.events.get(code)
+        name = info.name if info else f"IMPDEF_0x{code:X}"
+        description = info.description if info else ""
+        implemented = code in model.events
+        if implemented_only and not implemented:
+            continue
+        if search and not _matches(search, code, name, description):
+            continue
+        rows.append(EventRow(code, name, description, implemented, has_pmceid_bit(code),
+                             pmceid_says(*pmceid, code)))
+    return rows
+
+
+def list_cpus() -> list[CpuRow]:
+    return [CpuRow(m, *_host_pmceid(m)) for m in CPU_MODELS.values()]
