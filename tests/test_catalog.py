@@ -1,7 +1,6 @@
 """Event names, built-in CPU models, catalog import and the host PMCEID each model gives."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,8 @@ from kvmpmu.spec.filterspec import spec_from_node
 from kvmpmu.spec.schema import root
 from kvmpmu.spec.yamlio import load
 from kvmpmu.vmm.listing import list_events
+from tests.armdata import ARM_DATA, needs_arm_data
 
-ARM_DATA = Path(__file__).resolve().parents[2] / "shared" / "arm-pmu-data"
 BUILT_IN = [name for name in CPU_MODELS if name != "generic"]
 
 
@@ -82,7 +81,7 @@ def _arm_table(name: str) -> dict[int, str | None]:
 RESET_VALUE_DEVIATIONS = {"cortex-a53": ({0x20}, {0x1A})}  # (added, removed)
 
 
-@pytest.mark.skipif(not ARM_DATA.is_dir(), reason=f"Arm's PMU data not found at {ARM_DATA}")
+@needs_arm_data
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_every_built_in_model_matches_arms_published_data(name):
     model = CPU_MODELS[name]
@@ -98,7 +97,7 @@ def test_every_built_in_model_matches_arms_published_data(name):
             assert names[code] == arm_name, hex(code)
 
 
-@pytest.mark.skipif(not ARM_DATA.is_dir(), reason=f"Arm's PMU data not found at {ARM_DATA}")
+@needs_arm_data
 def test_common_catalog_names_match_arms_common_table():
     arm = _arm_table("common_armv9")
     catalog = Catalog("common")

@@ -9,8 +9,7 @@ from kvmpmu.arch import sysregs as sr
 from kvmpmu.errors import SpecError
 from kvmpmu.spec.catalog_import import load_catalog
 from kvmpmu.spec.filterspec import load_filter_spec
-
-ARM_DATA = Path(__file__).resolve().parents[2] / "shared" / "arm-pmu-data"
+from tests.armdata import ARM_DATA, needs_arm_data
 
 ARM_DOC = {
     "_type": "Events", "cpu": "Test Core", "cpuid": "0x41d0c", "architecture": "armv8.2-a",
@@ -62,7 +61,7 @@ def test_perf_format_array_and_folder(tmp_path):
     assert load_catalog(str(folder)).events == {0x11, 0x16, 0xC0}
 
 
-@pytest.mark.skipif(not ARM_DATA.is_dir(), reason=f"Arm's PMU data not found at {ARM_DATA}")
+@needs_arm_data
 def test_arms_own_cortex_a53_file_loads_as_published():
     model = load_catalog(str(ARM_DATA / "cortex-a53.json"))
     assert (model.part, model.pmuver, len(model.events)) == (0xD03, sr.PMUVER_IMP, 59)
