@@ -63,3 +63,7 @@ class KvmError(KvmpmuError):
         self.reason = reason
         text = errno_name(errno) + (f": {reason}" if reason else "")
         super().__init__(text)
+
+
+class RejectedError(KvmpmuError):
+    """The emulated kernel rejects what a spec asks for: an analysis cannot go on."""

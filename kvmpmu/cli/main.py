@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from kvmpmu import __version__
-from kvmpmu.cli import commands
+from kvmpmu.cli import commands, policy_commands
 
 PROFILE_CHOICES = ("5.10", "5.15", "6.1", "6.6", "6.12", "latest")
 
@@ -22,6 +22,12 @@ cli.add_command(commands.show_pmceid)
 cli.add_command(commands.validate)
 cli.add_command(commands.events)
 cli.add_command(commands.cpus)
+cli.add_command(policy_commands.lint)
+cli.add_command(policy_commands.explain)
+cli.add_command(policy_commands.diff)
+cli.add_command(policy_commands.compile_cmd)
+cli.add_command(policy_commands.import_cmd)
+cli.add_command(policy_commands.presets)
 
 
 def main() -> None:

@@ -32,3 +32,28 @@ def emit(renderable: Any) -> None:
 def note(message: str) -> None:
     """Human text that must not mix with JSON on stdout."""
     click.echo(message, err=True)
+
+
+def write_output(path: str, data: bytes) -> None:
+    """Write `path` atomically: a temporary file beside it, then a rename. On any failure the
+    old file (or none) stays and the temporary file is removed."""
+    import tempfile
+
+    from kvmpmu.errors import SpecError
+
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".kvmpmu-", dir=folder)
+    except OSError as exc:
+        raise SpecError(f"cannot write {path}: {exc.strerror}", path="--output") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise SpecError(f"cannot write {path}: {exc.strerror}", path="--output") from None
+        raise

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from kvmpmu.arch.cpus import CpuModel
 from kvmpmu.render.jsonout import SCHEMA, hex64
-from kvmpmu.vmm.listing import CpuRow, EventRow
+from kvmpmu.vmm.listing import CpuRow, EventRow, PresetRow
 
 
 def _cpu_json(model: CpuModel) -> dict[str, Any]:
@@ -73,4 +73,25 @@ def cpus_text(rows: list[CpuRow]) -> RenderableType:
         m = r.model
         table.add_row(m.name, f"0x{m.midr:08x}", f"PMUv3 {r.pmu_version}",
                       str(m.counters), str(len(m.events)), hex64(r.pmceid0), hex64(r.pmceid1))
+    return table
+
+
+def _ranges_text(ranges: list[tuple[int, int]]) -> str:
+    return ", ".join(f"0x{a:x}" if a == b else f"0x{a:x}-0x{b:x}" for a, b in ranges)
+
+
+def presets_json(cpu: str, rows: list[PresetRow]) -> dict[str, Any]:
+    return {"schema": SCHEMA, "ok": True, "cpu": cpu,
+            "presets": [{"name": r.preset.name, "summary": r.preset.summary,
+                         "events": sorted(r.events), "names": r.names,
+                         "ranges": [[a, b] for a, b in r.ranges]} for r in rows]}
+
+
+def presets_text(cpu: str, rows: list[PresetRow]) -> RenderableType:
+    table = Table(title=f"Presets (resolved for {cpu})", title_justify="left")
+    for col in ("preset", "events", "what", "ranges"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r.preset.name, str(len(r.events)), r.preset.summary,
+                      _ranges_text(r.ranges))
     return table

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.arch.cpus import impdef_owners
+from kvmpmu.arch.presets import PRESETS, resolve_preset
 from kvmpmu.errors import SourceLoc, SpecError
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.hostspec import HostSpec, parse_cpu_list, parse_host
@@ -17,6 +19,7 @@ from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY
 U16_MAX = 0xFFFF
 MAX_FILTER_ENTRIES = 1_000_000
 PROFILE_NAMES = ("5.10", "5.15", "6.1", "6.6", "6.12", "latest")
+PURPOSES = ("isolation", "profiling")
 ACTIONS = {"allow": KVM_PMU_EVENT_ALLOW, "deny": KVM_PMU_EVENT_DENY}
 _NUMBER = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)")
 _RANGE = re.compile(r"\s*([^\s-][^-]*?)\s*-\s*([^-]+?)\s*")
@@ -31,6 +34,18 @@ class FilterCall:
     action: int
     loc: SourceLoc | None = None
     entry: int = 0
+
+
+@dataclass(frozen=True)
+class Term:
+    """One event, range or preset range of an allow/deny entry, where the spec wrote it."""
+
+    entry: int
+    first: int
+    last: int
+    action: int
+    loc: SourceLoc
+    preset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,9 @@ class FilterSpec:
     vm: VmSpec = field(default_factory=VmSpec)
     filters: tuple[FilterCall, ...] = ()
     named_events: tuple[int, ...] = ()  # events the entries name, in order (default workload)
+    terms: tuple[Term, ...] = ()
+    purpose: str | None = None  # "isolation" or "profiling": what lint holds the policy to
+    sections: dict[str, Any] = field(default_factory=dict)  # host and vm as written, for export
 
 
 def unknown_event_hint(name: str, catalog: Catalog) -> str | None:
@@ -82,8 +100,18 @@ def parse_event(node: Node, catalog: Catalog) -> int:
     return node.integer(0, U16_MAX, "an event name or number")
 
 
-def _parse_term(node: Node, catalog: Catalog) -> tuple[int, int]:
-    """An event, or an inclusive range 'A-B', as (first, last)."""
+def parse_event_arg(text: str, catalog: Catalog, index: int = 0) -> int:
+    """An event named on the command line."""
+    return parse_event(Node(text, SourceLoc("<command line>", 1, 1), f"EVENT[{index}]"), catalog)
+
+
+def _parse_term(node: Node, catalog: Catalog, max_event: int) -> list[tuple[int, int]]:
+    """An event, an inclusive range 'A-B' or {preset: NAME}, as (first, last) ranges."""
+    if isinstance(node.value, yamlio.YMap):
+        node.mapping(("preset",))
+        preset = node.require("preset")
+        events = resolve_preset(PRESETS[preset.choice(tuple(PRESETS))], catalog, max_event)
+        return merge_ranges([(e, e) for e in events])
     if isinstance(node.value, str):
         match = _RANGE.fullmatch(node.value)
         if match:
@@ -91,9 +119,9 @@ def _parse_term(node: Node, catalog: Catalog) -> tuple[int, int]:
             last = parse_event(Node(match.group(2), node.loc, node.path), catalog)
             if last < first:
                 raise node.error(f"range {node.value!r} ends before it starts")
-            return first, last
+            return [(first, last)]
     event = parse_event(node, catalog)
-    return event, event
+    return [(event, event)]
 
 
 def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -120,7 +148,10 @@ def calls_for_ranges(ranges: list[tuple[int, int]], action: int, loc: SourceLoc 
     return calls
 
 
-def _parse_entry(node: Node, index: int, catalog: Catalog) -> tuple[list[FilterCall], list[int]]:
+Parsed = tuple[list[FilterCall], list[int], list[Term]]
+
+
+def _parse_entry(node: Node, index: int, catalog: Catalog, max_event: int = U16_MAX) -> Parsed:
     m = node.mapping(("allow", "deny", "action", "base_event", "nevents"))
     short = [k for k in ("allow", "deny") if k in m]
     if short and len(m) > 1:
@@ -129,11 +160,18 @@ def _parse_entry(node: Node, index: int, catalog: Catalog) -> tuple[list[FilterC
     if short:
         key = short[0]
         body = node.require(key)
-        terms = body.items() if isinstance(body.value, yamlio.YSeq) else [body]
-        if not terms:
+        items = body.items() if isinstance(body.value, yamlio.YSeq) else [body]
+        if not items:
             raise body.error("empty list of events")
-        ranges = [_parse_term(t, catalog) for t in terms]
-        return calls_for_ranges(ranges, ACTIONS[key], node.loc, index), [r[0] for r in ranges]
+        terms = []
+        for item in items:
+            preset = item.value.get("preset") if isinstance(item.value, yamlio.YMap) else None
+            for first, last in _parse_term(item, catalog, max_event):
+                terms.append(Term(index, first, last, ACTIONS[key], item.loc,
+                                  preset if isinstance(preset, str) else None))
+        ranges = [(t.first, t.last) for t in terms]
+        return (calls_for_ranges(ranges, ACTIONS[key], node.loc, index),
+                [t.first for t in terms if t.preset is None], terms)
     action_node = node.require("action")
     if isinstance(action_node.value, str):
         action = ACTIONS[action_node.choice(tuple(ACTIONS))]
@@ -141,20 +179,23 @@ def _parse_entry(node: Node, index: int, catalog: Catalog) -> tuple[list[FilterC
         action = action_node.integer(0, 0xFF, "allow, deny or an integer")
     base = node.require("base_event").integer(0, U16_MAX)
     nevents = node.require("nevents").integer(0, U16_MAX)
-    return [FilterCall(base, nevents, action, node.loc, index)], [base]
+    term = [Term(index, base, base + nevents - 1, action, node.loc)] if nevents else []
+    return [FilterCall(base, nevents, action, node.loc, index)], [base], term
 
 
-def parse_filters(node: Node, catalog: Catalog) -> tuple[list[FilterCall], list[int]]:
+def parse_filters(node: Node, catalog: Catalog, max_event: int = U16_MAX) -> Parsed:
     items = node.items()
     if len(items) > MAX_FILTER_ENTRIES:
         raise node.error(f"{len(items)} filter entries exceed the limit of {MAX_FILTER_ENTRIES}")
     calls: list[FilterCall] = []
     named: list[int] = []
+    terms: list[Term] = []
     for i, item in enumerate(items):
-        entry_calls, entry_events = _parse_entry(item, i, catalog)
+        entry_calls, entry_events, entry_terms = _parse_entry(item, i, catalog, max_event)
         calls.extend(entry_calls)
         named.extend(entry_events)
-    return calls, named
+        terms.extend(entry_terms)
+    return calls, named, terms
 
 
 def _pmu_version(node: Node) -> int:
@@ -191,13 +232,17 @@ def _parse_vm(node: Node | None, host: HostSpec) -> VmSpec:
 
 def spec_from_node(doc: Node, file: str, events_db: str | None = None,
                    max_bytes: int = yamlio.DEFAULT_MAX_BYTES) -> FilterSpec:
-    doc.mapping(("kernel", "host", "vm", "filters"))
+    doc.mapping(("kernel", "purpose", "host", "vm", "filters"))
     kernel = doc.get("kernel")
+    purpose = doc.get("purpose")
     host = parse_host(doc.get("host"), events_db, max_bytes)
     catalog = host.catalog()
     filters = doc.get("filters")
-    calls, named = parse_filters(filters, catalog) if filters and filters.value is not None else (
-        [], [])
+    calls: list[FilterCall] = []
+    named: list[int] = []
+    terms: list[Term] = []
+    if filters is not None and filters.value is not None:
+        calls, named, terms = parse_filters(filters, catalog, host.max_event)
     return FilterSpec(
         file=file,
         kernel=kernel.choice(PROFILE_NAMES) if kernel else "latest",
@@ -205,6 +250,10 @@ def spec_from_node(doc: Node, file: str, events_db: str | None = None,
         vm=_parse_vm(doc.get("vm"), host),
         filters=tuple(calls),
         named_events=tuple(dict.fromkeys(named)),
+        terms=tuple(terms),
+        purpose=purpose.choice(PURPOSES) if purpose else None,
+        sections={k: yamlio.plain(doc.value[k]) for k in ("host", "vm")
+                  if doc.value.get(k) is not None},
     )
 
 
@@ -219,6 +268,7 @@ def parse_kvmtool(text: str, source: str = "--pmu-filter",
     """kvmtool's hack syntax: comma-separated `A:first-last` (allow) or `D:first-last` (deny)."""
     calls: list[FilterCall] = []
     named: list[int] = []
+    terms: list[Term] = []
     col = 1
     for index, part in enumerate(text.split(",")):
         loc = SourceLoc(source, 1, col)
@@ -237,6 +287,7 @@ def parse_kvmtool(text: str, source: str = "--pmu-filter",
                             loc=loc, path=f"[{index}]")
         action = KVM_PMU_EVENT_ALLOW if match.group(1) in "Aa" else KVM_PMU_EVENT_DENY
         calls.extend(calls_for_ranges([(first, last)], action, loc, index))
+        terms.append(Term(index, first, last, action, loc))
         named.append(first)
     return FilterSpec(file=source, host=host or HostSpec(), filters=tuple(calls),
-                      named_events=tuple(dict.fromkeys(named)))
+                      named_events=tuple(dict.fromkeys(named)), terms=tuple(terms))

@@ -44,6 +44,11 @@ class HostSpec:
         names = "+".join(dict.fromkeys(p.model.name for p in self.pmus))
         return Catalog(names, extra)
 
+    @property
+    def max_event(self) -> int:
+        """The highest event number every host PMU can encode: 0x3FF on PMUv3 (8.0)."""
+        return 0x3FF if any(p.pmuver == sr.PMUVER_IMP for p in self.pmus) else 0xFFFF
+
     def pmu_named(self, name: str) -> PmuSpec | None:
         return next((p for p in self.pmus if p.name == name), None)
 

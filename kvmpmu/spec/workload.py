@@ -204,7 +204,7 @@ class _Parser:
 
     def _vmm(self, body: Node, loc: SourceLoc) -> Step:
         body.mapping(("filter", "expect_errno"))
-        calls, _ = _parse_entry(body.require("filter"), 0, self.catalog)
+        calls, _, _ = _parse_entry(body.require("filter"), 0, self.catalog)
         expect = body.get("expect_errno")
         name = None
         if expect is not None and expect.value is not None:

@@ -49,6 +49,15 @@ class YSeq(list):  # type: ignore[type-arg]
     item_loc: list[SourceLoc]
 
 
+def plain(value: Any) -> Any:
+    """YMap/YSeq back to plain dicts and lists (for dumping)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
 def _loc(file: str, mark: Any) -> SourceLoc:
     return SourceLoc(file, mark.line + 1, mark.column + 1)
 

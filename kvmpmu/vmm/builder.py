@@ -40,6 +40,7 @@ class Vmm:
                  catalog: Catalog | None = None) -> None:
         self.spec = spec
         self.catalog = catalog
+        self.tolerate_filter_errors = False  # record a failed FILTER call and go on (analysis)
         self.kvm = Kvm(host, profile)
         self.vm = self.kvm.create_vm()
         self.log: list[CallRecord] = []
@@ -168,7 +169,8 @@ class Vmm:
             self._limit_n_via_pmcr(vcpu, n)
         if vcpu.index == 0:
             for i, call in enumerate(spec.filters):
-                self.filter(vcpu, call, has_first=i == 0)
+                self.filter(vcpu, call, has_first=i == 0,
+                            expecting=self.tolerate_filter_errors)
         self.set_attr(vcpu, uapi.KVM_ARM_VCPU_PMU_V3_INIT, {})
 
     def _limit_n_via_pmcr(self, vcpu: Vcpu, n: int) -> None:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.cpus import CPU_MODELS, CpuModel, find_cpu, suggest_cpu
 from kvmpmu.arch.events import has_pmceid_bit, pmceid_says
+from kvmpmu.arch.presets import PRESETS, Preset, resolve_preset
 from kvmpmu.errors import SpecError
+from kvmpmu.spec.filterspec import merge_ranges
 from kvmpmu.spec.hostspec import HostSpec, PmuSpec
 from kvmpmu.vmm.hosts import build_host
 
@@ -20,6 +22,14 @@ class EventRow:
     implemented: bool
     pmceid_bit: bool  # the event has a bit in PMCEID0/1_EL0 at all
     pmceid_visible: bool  # ... and the host's PMCEID sets it
+
+
+@dataclass(frozen=True)
+class PresetRow:
+    preset: Preset
+    events: frozenset[int]
+    ranges: list[tuple[int, int]]
+    names: list[str]
 
 
 @dataclass(frozen=True)
@@ -78,3 +88,16 @@ def list_events(model: CpuModel, search: str | None = None,
 
 def list_cpus() -> list[CpuRow]:
     return [CpuRow(m, *_host_pmceid(m)) for m in CPU_MODELS.values()]
+
+
+def list_presets(model: CpuModel) -> list[PresetRow]:
+    """Every preset resolved for `model`: its catalog's names, its event space."""
+    host = HostSpec((PmuSpec("pmu", model),))
+    catalog = host.catalog()
+    rows = []
+    for preset in PRESETS.values():
+        events = resolve_preset(preset, catalog, host.max_event)
+        ranges = merge_ranges([(e, e) for e in events])
+        rows.append(PresetRow(preset, events, ranges,
+                              [catalog.name_of(e) or f"0x{e:04x}" for e in sorted(events)]))
+    return rows

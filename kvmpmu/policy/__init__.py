@@ -1,0 +1,1 @@
+"""Policy analysis on the emulated kernel: lint, explain, diff, compile."""

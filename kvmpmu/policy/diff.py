@@ -1,0 +1,57 @@
+"""`kvmpmu diff A B`: the events whose decision differs, and the guest PMCEID bits that change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kvmpmu.arch import events as ev
+from kvmpmu.policy.evaluate import Evaluation
+from kvmpmu.policy.ranges import bits_to_ranges
+
+
+@dataclass(frozen=True)
+class DecisionChange:
+    first: int
+    last: int
+    allowed_in_a: bool  # and so not in B
+
+
+@dataclass(frozen=True)
+class PmceidChange:
+    event: int
+    visible_in_a: bool
+
+
+@dataclass(frozen=True)
+class PolicyDiff:
+    space: int
+    changes: list[DecisionChange]
+    pmceid: list[PmceidChange]
+    pmceid_a: tuple[int, int]
+    pmceid_b: tuple[int, int]
+
+    @property
+    def same(self) -> bool:
+        return not self.changes and not self.pmceid
+
+
+def allowed_bits(e: Evaluation, space: int) -> int:
+    """Bit n set when event n is allowed, over [0, space)."""
+    everything = (1 << space) - 1
+    if e.bits is None:
+        return everything
+    return e.bits & everything
+
+
+def diff(a: Evaluation, b: Evaluation) -> PolicyDiff:
+    space = max(a.nr_events, b.nr_events)
+    bits_a, bits_b = allowed_bits(a, space), allowed_bits(b, space)
+    changes = [DecisionChange(f, last, True) for f, last in bits_to_ranges(bits_a & ~bits_b)]
+    changes += [DecisionChange(f, last, False) for f, last in bits_to_ranges(bits_b & ~bits_a)]
+    changes.sort(key=lambda c: c.first)
+    pa, pb = a.guest_pmceid(), b.guest_pmceid()
+    pmceid = [PmceidChange(x, ev.pmceid_says(*pa, x))
+              for reg in (0, 1) for x in ev.pmceid_events(reg)
+              if ev.pmceid_says(*pa, x) != ev.pmceid_says(*pb, x)]
+    pmceid.sort(key=lambda c: c.event)
+    return PolicyDiff(space, changes, pmceid, pa, pb)

@@ -1,0 +1,113 @@
+"""Apply a spec's filters to an emulated VM and keep what analysis needs: the bitmap the kernel
+built, every call's errno, the entry that set the default, the guest's PMCEID."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kvmpmu.arch import events as ev
+from kvmpmu.arch.catalog import Catalog
+from kvmpmu.errors import RejectedError
+from kvmpmu.kvm.host import HostPmu
+from kvmpmu.kvm.pmu_attrs import filter_nr_events
+from kvmpmu.kvm.profiles import KernelProfile
+from kvmpmu.kvm.system import Vm
+from kvmpmu.spec.filterspec import FilterCall, FilterSpec
+from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW
+from kvmpmu.vmm.builder import Vmm, VmmStopped
+from kvmpmu.vmm.hosts import build_host
+from kvmpmu.vmm.session import profile_for, validate
+
+
+@dataclass(frozen=True)
+class AppliedCall:
+    call: FilterCall
+    errno: str | None  # None: the kernel accepted it
+
+
+class Evaluation:
+    """One spec on one kernel profile, after the VMM's set-up (filters applied, no vCPU run)."""
+
+    def __init__(self, spec: FilterSpec, kernel: str | None = None) -> None:
+        self.spec = spec
+        self.profile: KernelProfile = profile_for(spec, kernel)
+        validate(spec, self.profile)
+        self.catalog: Catalog = spec.host.catalog()
+        vmm = Vmm(spec, self.profile, build_host(spec.host), self.catalog)
+        vmm.tolerate_filter_errors = True
+        try:
+            vmm.boot()
+        except VmmStopped as stop:
+            record = stop.record
+            raise RejectedError(f"{record.ioctl}({record.attr or ''}) failed: "
+                                f"{stop.error.message}", loc=record.loc) from None
+        self.vm: Vm = vmm.vm
+        filter_records = [r for r in vmm.log if r.attr == "KVM_ARM_VCPU_PMU_V3_FILTER"
+                          and r.ioctl == "KVM_SET_DEVICE_ATTR"]
+        self.calls = [AppliedCall(c, r.errno) for c, r in
+                      zip(spec.filters, filter_records, strict=True)]
+        self.nr_events = filter_nr_events(self.vm.vcpus[0])
+        self.bits = self.vm.filter.bits if self.vm.filter is not None else None
+
+    # --- decisions ------------------------------------------------------------------------
+
+    @property
+    def accepted(self) -> list[FilterCall]:
+        return [a.call for a in self.calls if a.errno is None]
+
+    @property
+    def default_setter(self) -> FilterCall | None:
+        """The first accepted call: its action's opposite is every other event's default."""
+        accepted = self.accepted
+        return accepted[0] if accepted else None
+
+    def allowed(self, event: int) -> bool:
+        """Whether the filter lets `event` count (no filter: everything)."""
+        if self.bits is None:
+            return True
+        return event < self.nr_events and bool(self.bits >> event & 1)
+
+    def decided_by(self, event: int) -> FilterCall | None:
+        """The last accepted call whose range holds `event`; None when the default decides."""
+        for call in reversed(self.accepted):
+            if call.base_event <= event < call.base_event + call.nevents:
+                return call
+        return None
+
+    def unfilterable(self, event: int) -> bool:
+        return event == ev.SW_INCR or (event == ev.CHAIN and self.profile.chain_per_pseudocode)
+
+    # --- what the guest sees ----------------------------------------------------------------
+
+    @property
+    def counting_pmu(self) -> HostPmu | None:
+        vcpu = self.vm.vcpus[0]
+        return self.vm.counting_pmu(vcpu)
+
+    def implemented(self, event: int) -> bool:
+        pmu = self.counting_pmu
+        return event == ev.SW_INCR or bool(pmu and pmu.implements(event))
+
+    def guest_event_mask(self) -> int:
+        return self.vm.vcpus[0].vpmu.event_mask
+
+    def counts(self, event: int) -> bool:
+        """Would a guest counter programmed with `event` count on this host?"""
+        if event & self.guest_event_mask() != event:
+            return False  # the guest cannot even encode it
+        return self.implemented(event) and (self.allowed(event) or self.unfilterable(event))
+
+    def guest_pmceid(self) -> tuple[int, int]:
+        vcpu = self.vm.vcpus[0]
+        return self.vm.guest_pmceid(vcpu, 0), self.vm.guest_pmceid(vcpu, 1)
+
+    def host_pmceid(self) -> tuple[int, int]:
+        pmu = self.vm.pmceid_source(self.vm.vcpus[0])
+        return (pmu.pmceid(0), pmu.pmceid(1)) if pmu else (0, 0)
+
+    def name(self, event: int) -> str | None:
+        return self.catalog.name_of(event)
+
+
+def action_name(action: int) -> str:
+    return "allow" if action == KVM_PMU_EVENT_ALLOW else "deny"

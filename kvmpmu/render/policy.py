@@ -1,0 +1,102 @@
+"""Output of lint, explain, diff and presets: JSON documents and human text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from kvmpmu.arch.catalog import Catalog
+from kvmpmu.policy.diff import PolicyDiff
+from kvmpmu.policy.explain import Explanation
+from kvmpmu.policy.lint import Finding
+from kvmpmu.policy.ranges import label
+from kvmpmu.render.jsonout import SCHEMA, hex64
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    return {"code": f.code, "name": f.name, "severity": f.severity,
+            "location": str(f.loc) if f.loc else None, "entry": f.entry,
+            "message": f.message, "fix": f.fix}
+
+
+def finding_text(f: Finding) -> str:
+    """Compiler style, one line (editors and CI annotators parse it), then the fix."""
+    where = f"{f.loc}: " if f.loc else ""
+    return f"{where}{f.severity}: {f.code} {f.name}: {f.message}\n  fix: {f.fix}"
+
+
+def lint_json(results: list[tuple[str, list[Finding]]], ok: bool) -> dict[str, Any]:
+    return {"schema": SCHEMA, "ok": ok,
+            "files": [{"file": file, "findings": [finding_json(f) for f in findings]}
+                      for file, findings in results]}
+
+
+def explanation_json(x: Explanation) -> dict[str, Any]:
+    return {"event": x.event, "hex": f"0x{x.event:04x}", "name": x.name,
+            "decision": "allowed" if x.allowed else "denied", "decided_by": x.decided_by,
+            "entry": x.entry, "location": str(x.loc) if x.loc else None, "reason": x.reason,
+            "pmceid": x.pmceid, "implemented": x.implemented, "counts": x.counts}
+
+
+def explain_json(file: str, kernel: str, space: int, items: list[Explanation]) -> dict[str, Any]:
+    return {"schema": SCHEMA, "ok": True, "file": file, "kernel": kernel, "event_space": space,
+            "events": [explanation_json(x) for x in items]}
+
+
+def explain_text(items: list[Explanation]) -> RenderableType:
+    parts: list[RenderableType] = []
+    for x in items:
+        head = Text(f"0x{x.event:04x} {x.name or '(no name)'}: ", style="bold")
+        head.append("allowed" if x.allowed else "denied",
+                    style="green" if x.allowed else "red")
+        pmceid = {"visible": "set in the guest's PMCEID", "hidden": "clear in the guest's PMCEID",
+                  "no-bit": "no PMCEID bit"}[x.pmceid]
+        counts = "a counter programmed with it counts" if x.counts else \
+            "a counter programmed with it does not count"
+        why = "" if x.implemented else " (the host does not implement it)"
+        parts.append(Group(head, Text(f"  {x.reason}\n  {pmceid}; {counts}{why}")))
+    return Group(*parts)
+
+
+def diff_json(a: str, b: str, d: PolicyDiff, catalog: Catalog) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA, "ok": True, "same": d.same, "a": a, "b": b, "event_space": d.space,
+        "changes": [{"first": c.first, "last": c.last, "nevents": c.last - c.first + 1,
+                     "first_name": catalog.name_of(c.first), "last_name": catalog.name_of(c.last),
+                     "a": "allowed" if c.allowed_in_a else "denied",
+                     "b": "denied" if c.allowed_in_a else "allowed"} for c in d.changes],
+        "pmceid": {"a": {"pmceid0": hex64(d.pmceid_a[0]), "pmceid1": hex64(d.pmceid_a[1])},
+                   "b": {"pmceid0": hex64(d.pmceid_b[0]), "pmceid1": hex64(d.pmceid_b[1])},
+                   "changes": [{"event": c.event, "name": catalog.name_of(c.event),
+                                "a": "visible" if c.visible_in_a else "hidden",
+                                "b": "hidden" if c.visible_in_a else "visible"}
+                               for c in d.pmceid]},
+    }
+
+
+def diff_text(a: str, b: str, d: PolicyDiff, catalog: Catalog) -> RenderableType:
+    if d.same:
+        return Text(f"{a} and {b} decide every event the same way and give the same PMCEID")
+    table = Table(title=f"Decisions that differ (A = {a}, B = {b})", title_justify="left")
+    for col in ("events", "names", "A", "B"):
+        table.add_column(col)
+    for c in d.changes:
+        events = f"0x{c.first:04x}" if c.first == c.last else f"0x{c.first:04x}..0x{c.last:04x}"
+        names = catalog.name_of(c.first) or "" if c.first == c.last else \
+            f"{catalog.name_of(c.first) or '?'}..{catalog.name_of(c.last) or '?'}"
+        a_text = Text("allowed", style="green") if c.allowed_in_a else Text("denied", style="red")
+        b_text = Text("denied", style="red") if c.allowed_in_a else Text("allowed", style="green")
+        table.add_row(events, names, a_text, b_text)
+    parts: list[RenderableType] = [table]
+    if d.pmceid:
+        pm = Table(title="Guest PMCEID bits that change", title_justify="left")
+        for col in ("event", "A", "B"):
+            pm.add_column(col)
+        for p in d.pmceid:
+            pm.add_row(label(p.event, catalog), "visible" if p.visible_in_a else "hidden",
+                       "hidden" if p.visible_in_a else "visible")
+        parts.append(pm)
+    return Group(*parts)
