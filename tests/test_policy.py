@@ -14,7 +14,8 @@ from kvmpmu.policy.evaluate import Evaluation
 from kvmpmu.policy.explain import explain
 from kvmpmu.policy.export import render, spec_from_kvmtool
 from kvmpmu.policy.lint import CODES, lint
-from kvmpmu.spec.filterspec import FilterCall, FilterSpec, parse_kvmtool, spec_from_node
+from kvmpmu.spec.filterspec import FilterCall, FilterSpec, spec_from_node
+from kvmpmu.spec.kvmtool import parse_kvmtool
 from kvmpmu.spec.schema import root
 from kvmpmu.spec.yamlio import load
 from tests.kvmhelpers import ALLOW, DENY, make_vm, set_filter

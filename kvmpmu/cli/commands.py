@@ -27,8 +27,9 @@ max_bytes_option = click.option("--max-bytes", type=click.IntRange(1), default=D
 
 def _load_spec(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
                events_db: str | None = None) -> Any:
-    from kvmpmu.spec.filterspec import FilterSpec, load_filter_spec, parse_kvmtool
+    from kvmpmu.spec.filterspec import FilterSpec, load_filter_spec
     from kvmpmu.spec.hostspec import parse_host
+    from kvmpmu.spec.kvmtool import parse_kvmtool
 
     if filter_path and pmu_filter:
         raise click.UsageError("give --filter or --pmu-filter, not both")

@@ -145,7 +145,7 @@ def compile_cmd(file: str, fmt: str, output: str | None, kernel: str | None,
 def import_cmd(kvmtool: str, output: str | None, as_json: bool) -> None:
     """Turn kvmtool's --pmu-filter syntax into a filter spec."""
     from kvmpmu.policy.export import spec_from_kvmtool
-    from kvmpmu.spec.filterspec import parse_kvmtool
+    from kvmpmu.spec.kvmtool import parse_kvmtool
 
     spec = parse_kvmtool(kvmtool)
     text = spec_from_kvmtool(list(spec.filters), spec.host.catalog(), kvmtool)

@@ -10,7 +10,7 @@ from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.arch.cpus import impdef_owners
 from kvmpmu.arch.presets import PRESETS, resolve_preset
-from kvmpmu.errors import SourceLoc, SpecError
+from kvmpmu.errors import SourceLoc
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.hostspec import HostSpec, parse_cpu_list, parse_host
 from kvmpmu.spec.schema import Node, root
@@ -261,33 +261,3 @@ def load_filter_spec(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,
                      events_db: str | None = None) -> FilterSpec:
     return spec_from_node(root(yamlio.load_file(path, max_bytes), path), path, events_db,
                           max_bytes)
-
-
-def parse_kvmtool(text: str, source: str = "--pmu-filter",
-                  host: HostSpec | None = None) -> FilterSpec:
-    """kvmtool's hack syntax: comma-separated `A:first-last` (allow) or `D:first-last` (deny)."""
-    calls: list[FilterCall] = []
-    named: list[int] = []
-    terms: list[Term] = []
-    col = 1
-    for index, part in enumerate(text.split(",")):
-        loc = SourceLoc(source, 1, col)
-        col += len(part) + 1
-        match = re.fullmatch(r"\s*([AaDd])\s*:\s*(\S+?)\s*-\s*(\S+?)\s*", part)
-        if not match:
-            raise SpecError(f"{part.strip()!r} is not A:first-last or D:first-last", loc=loc,
-                            path=f"[{index}]")
-        try:
-            first, last = int(match.group(2), 0), int(match.group(3), 0)
-        except ValueError:
-            raise SpecError(f"{part.strip()!r}: event numbers must be decimal or 0x-hex",
-                            loc=loc, path=f"[{index}]") from None
-        if not 0 <= first <= last <= U16_MAX:
-            raise SpecError(f"{part.strip()!r}: range must satisfy 0 <= first <= last <= 0xffff",
-                            loc=loc, path=f"[{index}]")
-        action = KVM_PMU_EVENT_ALLOW if match.group(1) in "Aa" else KVM_PMU_EVENT_DENY
-        calls.extend(calls_for_ranges([(first, last)], action, loc, index))
-        terms.append(Term(index, first, last, action, loc))
-        named.append(first)
-    return FilterSpec(file=source, host=host or HostSpec(), filters=tuple(calls),
-                      named_events=tuple(dict.fromkeys(named)), terms=tuple(terms))
