@@ -2,7 +2,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench fuzz clean
+
+FUZZ_SECONDS ?= 600
 
 install: $(STAMP)
 
@@ -21,6 +23,15 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check kvmpmu tests $(wildcard bench)
 	$(VENV)/bin/mypy
+
+# Random-seeded fuzzing in rounds of 2000 examples until FUZZ_SECONDS have passed.
+fuzz: install
+	@end=$$(( $$(date +%s) + $(FUZZ_SECONDS) )); round=0; \
+	while [ $$(date +%s) -lt $$end ]; do \
+		round=$$((round + 1)); echo "fuzz round $$round"; \
+		KVMPMU_FUZZ_EXAMPLES=2000 $(PY) -m pytest -q -x -p no:cacheprovider tests/test_fuzz.py \
+			|| exit 1; \
+	done
 
 bench: install
 	$(PY) bench/run.py

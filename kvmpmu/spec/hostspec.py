@@ -96,7 +96,11 @@ def _model(node: Node, events_db: str | None, max_bytes: int) -> CpuModel:
         return model
     catalog = node.get("catalog")
     if catalog is not None:
-        return load_catalog(_beside(catalog), max_bytes)
+        path = _beside(catalog)
+        if not Path(path).exists():
+            raise catalog.error(f"catalog {catalog.value!r} not found (looked for {path})",
+                                "a relative path is relative to the spec's folder")
+        return load_catalog(path, max_bytes)
     return CPU_MODELS["generic"]
 
 
