@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from kvmpmu.arch import sysregs as sr
 
 
 @dataclass(frozen=True)
 class KernelProfile:
-    """One kernel release; every version-dependent rule is a property derived from `version`."""
+    """One kernel release; every version-dependent rule is a property derived from `version`
+    (computed once: the vPMU consults them on every register access)."""
 
     name: str
     version: tuple[int, int]
@@ -17,53 +19,53 @@ class KernelProfile:
     def at_least(self, major: int, minor: int) -> bool:
         return self.version >= (major, minor)
 
-    @property
+    @cached_property
     def knows_v3p7(self) -> bool:  # "Add minimal handling for the ARMv8.7 PMU"
         return self.at_least(5, 16)
 
-    @property
+    @cached_property
     def filter_busy_after_run(self) -> bool:
         return self.at_least(5, 18)
 
-    @property
+    @cached_property
     def has_set_pmu(self) -> bool:
         return self.at_least(5, 18)
 
-    @property
+    @cached_property
     def has_set_nr_counters(self) -> bool:
         return self.at_least(6, 16)
 
-    @property
+    @cached_property
     def pmcr_n_via_one_reg(self) -> bool:
         return self.at_least(6, 7)
 
-    @property
+    @cached_property
     def pmu_selected_at_vcpu_init(self) -> bool:
         return self.at_least(6, 7)
 
-    @property
+    @cached_property
     def probes_pmuver(self) -> bool:
         """v5.10-v5.17: the PMU version is probed at the first PMU attribute call."""
         return not self.at_least(5, 18)
 
-    @property
+    @cached_property
     def chain_per_pseudocode(self) -> bool:
         return self.at_least(6, 2)
 
-    @property
+    @cached_property
     def long_event_counters(self) -> bool:
         """PMUv3p5 64-bit event counters and PMCR.LP."""
         return self.at_least(6, 2)
 
-    @property
+    @cached_property
     def forces_chain_in_pmceid(self) -> bool:
         return self.at_least(6, 2)
 
-    @property
+    @cached_property
     def forces_sw_incr_in_pmceid(self) -> bool:
         return self.at_least(6, 15)
 
-    @property
+    @cached_property
     def guest_pmuver_cap(self) -> int:
         if self.at_least(6, 2):
             return sr.PMUVER_V3P5
@@ -71,7 +73,7 @@ class KernelProfile:
             return sr.PMUVER_V3P4
         return sr.PMUVER_V3P1
 
-    @property
+    @cached_property
     def stall_slot_rule(self) -> str:
         """'none', 'slot-if-v3p4' (hide STALL_SLOT on >= 8.4) or 'all' (hide all three)."""
         if self.at_least(6, 6):
@@ -80,37 +82,37 @@ class KernelProfile:
             return "slot-if-v3p4"
         return "none"
 
-    @property
+    @cached_property
     def event_space_from_sanitised_pmuver(self) -> bool:
         """v6.6+: FILTER range from the host-wide PMUVer, masking from the guest's PMUVer."""
         return self.at_least(6, 6)
 
-    @property
+    @cached_property
     def needs_uniform_pmuver(self) -> bool:
         return self.at_least(6, 6)
 
-    @property
+    @cached_property
     def pmcr_resets_to_zero(self) -> bool:
         return self.at_least(6, 7)
 
-    @property
+    @cached_property
     def el3_exclusion_bits(self) -> bool:
         """v6.7+: NSK/NSU/M kept (the VM is taken to advertise EL3) and U==NSU, P==NSK."""
         return self.at_least(6, 7)
 
-    @property
+    @cached_property
     def irq_needs_pmcnten(self) -> bool:
         return not self.at_least(6, 13)
 
-    @property
+    @cached_property
     def pmceid_from_pmu_bitmaps(self) -> bool:
         return self.at_least(6, 15)
 
-    @property
+    @cached_property
     def has_pmmir(self) -> bool:
         return self.at_least(5, 12)
 
-    @property
+    @cached_property
     def wide_cycle_read(self) -> bool:
         """v6.2+: PMCCNTR always reads 64 bits; before, only with PMCR.LC."""
         return self.at_least(6, 2)

@@ -215,7 +215,9 @@ class Vpmu:
         self.counter[idx] = (value + n) & (MASK64 if self.is_64bit(idx) else MASK32)
         if overflows:
             self.pmovs |= 1 << idx
-            if self.profile.chain_per_pseudocode and self._can_chain(idx):
+            # a cheap necessary condition first: every event mask keeps the low 10 bits
+            if idx + 1 < CYCLE and self.evtype[idx + 1] & 0x3FF == ev.CHAIN and \
+                    self.profile.chain_per_pseudocode and self._can_chain(idx):
                 self._increment(1 << (idx + 1), ev.CHAIN, overflows)
 
     def _add_pair(self, even: int, n: int) -> None:
@@ -232,9 +234,11 @@ class Vpmu:
         """kvm_pmu_counter_increment(): software-driven increments (SW_INCR, CHAIN)."""
         if not self.pmcr & sr.PMCR_E:
             return
-        mask &= self.pmcnten & self.implemented_mask
-        for idx in range(CYCLE):
-            if mask >> idx & 1 and self.evtype[idx] & self.event_mask == event:
+        mask &= self.pmcnten & self.implemented_mask & ~CYCLE_BIT
+        while mask:  # only the set bits: CHAIN propagation runs on every overflow
+            idx = (mask & -mask).bit_length() - 1
+            mask &= mask - 1
+            if self.evtype[idx] & self.event_mask == event:
                 self._add(idx, times)
 
     def software_increment(self, value: int) -> None:

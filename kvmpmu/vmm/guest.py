@@ -36,22 +36,32 @@ class GuestRunner:
             elif isinstance(step, Execute):
                 self.vpmu.count(step.el, dict(step.events))
             elif isinstance(step, Repeat):
-                for _ in range(step.times):
-                    self.run(step.steps)
+                self._repeat(step)
             elif isinstance(step, SetEl):
                 self.el = step.el
             elif isinstance(step, VmmCall):
                 self._vmm(step)
 
+    def _repeat(self, step: Repeat) -> None:
+        body = step.steps
+        if len(body) == 1 and isinstance(body[0], Access):  # the common loop: skip run()
+            access, only = self._access, body[0]
+            for _ in range(step.times):
+                access(only)
+            return
+        run = self.run
+        for _ in range(step.times):
+            run(body)
+
     def _access(self, step: Access) -> None:
         el = self.el
         for name, value in step.ops:
-            read, write = self._handler(name)
+            handler = self._handlers.get(name) or self._handler(name)
             try:
                 if value is None:
-                    self.reads.append((name, read(el)))
+                    self.reads.append((name, handler[0](el)))
                 else:
-                    write(el, value)
+                    handler[1](el, value)
             except Undefined:
                 if value is None:
                     self.reads.append((name, None))

@@ -1,0 +1,254 @@
+"""kvmpmu benchmarks: every figure is a ratio of two things measured side by side in this run,
+each the median of several repetitions (these machines are noisy).
+
+    make bench            # or: .venv/bin/python bench/run.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+KVMPMU = [PY, "-m", "kvmpmu"] if os.environ.get("BENCH_MODULE") else \
+    [str(Path(PY).parent / "kvmpmu")]
+ROWS: list[tuple[str, str, str, str]] = []
+
+
+def row(what: str, value: str, target: str, ok: bool | None) -> None:
+    verdict = "" if ok is None else ("met" if ok else "MISSED")
+    ROWS.append((what, value, target, verdict))
+    print(f"  {what}: {value} (target {target}) {verdict}", flush=True)
+
+
+def wall(cmd: list[str], repeat: int) -> float:
+    """Median wall time of a command, output discarded."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=False)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_rss_kib(cmd: list[str]) -> int:
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], "
+            "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([PY, "-c", code, *cmd], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    return int(out.stdout)
+
+
+def median_of(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# --- 1. start-up --------------------------------------------------------------------------
+
+def startup(repeat: int) -> None:
+    print("1. start-up", flush=True)
+    bare = wall([PY, "-c", "import click, yaml, rich"], repeat)
+    version = wall([*KVMPMU, "--version"], repeat)
+    show = wall([*KVMPMU, "show-pmceid", "--filter", "configs/deny-shared-cache.yaml"], repeat)
+    row("`kvmpmu --version` / `import click, yaml, rich`", f"{version / bare:.2f}x", "<= 1.3x",
+        version / bare <= 1.3)
+    row("`kvmpmu show-pmceid` (example) / `import click, yaml, rich`", f"{show / bare:.2f}x",
+        "<= 1.6x", show / bare <= 1.6)
+
+
+# --- 2. large specs -------------------------------------------------------------------------
+
+def generate(folder: Path, n: int) -> tuple[Path, Path]:
+    rng = random.Random(n)
+    entries = [(rng.choice(("allow", "deny")), rng.randrange(0, 0xFFC0), rng.randrange(1, 64))
+               for _ in range(n)]
+    yaml_path, json_path = folder / f"spec{n}.yaml", folder / f"spec{n}.json"
+    yaml_path.write_text("kernel: latest\nfilters:\n" + "".join(
+        f"  - {{action: {a}, base_event: 0x{b:04x}, nevents: {c}}}\n" for a, b, c in entries))
+    json_path.write_text(json.dumps({"kernel": "latest", "filters": [
+        {"action": a, "base_event": b, "nevents": c} for a, b, c in entries]}))
+    return yaml_path, json_path
+
+
+def fastest_yaml_parser() -> tuple[str, str]:
+    """The fastest YAML parser importable here, as (name, code that parses sys.argv[1])."""
+    for module, name, code in (
+            ("ryml", "rapidyaml", "import ryml,sys; ryml.parse_in_arena(open(sys.argv[1],'rb').read())"),
+            ("yaml_rs", "yaml-rs", "import yaml_rs,sys; yaml_rs.loads(open(sys.argv[1]).read())")):
+        if subprocess.run([PY, "-c", f"import {module}"], capture_output=True).returncode == 0:
+            return name, code
+    return "PyYAML CSafeLoader", \
+        "import yaml,sys; yaml.load(open(sys.argv[1]), Loader=yaml.CSafeLoader)"
+
+
+def large_specs(sizes: list[int], repeat: int) -> None:
+    print("2. large specs, end to end through `kvmpmu show-pmceid`", flush=True)
+    name, parse_code = fastest_yaml_parser()
+    per_entry = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            yaml_path, json_path = generate(Path(tmp), n)
+            e2e = wall([*KVMPMU, "show-pmceid", "--filter", str(yaml_path)], repeat)
+            e2e_json = wall([*KVMPMU, "show-pmceid", "--filter", str(json_path)], repeat)
+            parse = wall([PY, "-c", parse_code, str(yaml_path)], repeat)
+            jparse = wall([PY, "-c", "import json,sys; json.load(open(sys.argv[1]))",
+                           str(json_path)], repeat)
+            per_entry[n] = e2e / n
+            row(f"{n} entries, YAML: end to end / {name} parse", f"{e2e / parse:.1f}x "
+                f"({e2e:.2f} s vs {parse:.2f} s)", "<= 2x", e2e / parse <= 2)
+            row(f"{n} entries, JSON: end to end / json.load", f"{e2e_json / jparse:.1f}x "
+                f"({e2e_json:.2f} s vs {jparse:.2f} s)", "(JSON fast path)", None)
+            if n == max(sizes):
+                rss = peak_rss_kib([*KVMPMU, "show-pmceid", "--filter", str(yaml_path)])
+                bare = peak_rss_kib([PY, "-c", "import click, yaml, rich"])
+                row(f"6. peak RSS, show-pmceid on {n} entries / bare interpreter + deps",
+                    f"{rss / bare:.1f}x ({rss // 1024} MiB vs {bare // 1024} MiB)", "<= 2x",
+                    rss / bare <= 2)
+    small, large = min(sizes), max(sizes)
+    growth = per_entry[large] / per_entry[small]
+    row(f"growth: time per entry at {large} / at {small}", f"{growth:.2f}x",
+        "~1x (linear)", growth <= 1.5)
+
+
+# --- 3. filter application ------------------------------------------------------------------
+
+def filter_application(n: int, repeat: int) -> None:
+    print("3. filter application through the library", flush=True)
+    sys.path.insert(0, str(ROOT))
+    from kvmpmu.kvm.filter import EventFilter
+    
+    rng = random.Random(3)
+    calls = [(rng.randrange(0, 0xF000), rng.randrange(1, 4096), rng.randrange(2))
+             for _ in range(n)]
+
+    def bitmap() -> None:
+        flt = EventFilter(0x10000, calls[0][2])
+        for base, count, action in calls:
+            flt.apply(base, count, action)
+
+    def naive() -> None:
+        allowed = [calls[0][2] == 1] * 0x10000
+        for base, count, action in calls:
+            value = action == 0
+            for event in range(base, base + count):
+                allowed[event] = value
+
+    def ioctls() -> None:
+        from kvmpmu.spec.filterspec import FilterCall, FilterSpec
+        from kvmpmu.uapi.kvm import KVM_ARM_VCPU_PMU_V3, kvm_vcpu_init
+        from kvmpmu.vmm.builder import Vmm
+        from kvmpmu.vmm.hosts import build_host
+        from kvmpmu.vmm.session import profile_for
+
+        spec = FilterSpec(file="bench")
+        vmm = Vmm(spec, profile_for(spec, None), build_host(spec.host))
+        vmm.vm.create_irqchip()
+        vcpu = vmm.vm.create_vcpu(0)
+        vcpu.vcpu_init(kvm_vcpu_init(0, (1 << KVM_ARM_VCPU_PMU_V3,) + (0,) * 6))
+        for base, count, action in calls:
+            vmm.filter(vcpu, FilterCall(base, count, action))
+
+    t_bitmap, t_naive = median_of(bitmap, repeat), median_of(naive, repeat)
+    t_ioctl = median_of(ioctls, repeat)
+    row(f"{n} FILTER ranges (avg 2048 events): bitmap / naive per-event loop",
+        f"{t_bitmap / t_naive:.3f}x ({t_bitmap / n * 1e6:.2f} us vs {t_naive / n * 1e6:.1f} us"
+        " per call)", "O(words), << 1x", t_bitmap < t_naive)
+    row(f"{n} FILTER calls through KVM_SET_DEVICE_ATTR / naive per-event loop",
+        f"{t_ioctl / t_naive:.3f}x ({t_ioctl / n * 1e6:.1f} us per call)", "(informative)", None)
+
+
+# --- 4 and 5. workload engine, analytic counting ----------------------------------------------
+
+def workload_engine(steps: int, repeat: int) -> None:
+    print("4. workload engine", flush=True)
+    from kvmpmu.spec.filterspec import FilterSpec
+    from kvmpmu.spec.workload import Access, Repeat
+    from kvmpmu.vmm.builder import Vmm
+    from kvmpmu.vmm.guest import GuestRunner
+    from kvmpmu.vmm.hosts import build_host
+    from kvmpmu.vmm.session import profile_for
+
+    spec = FilterSpec(file="bench")
+    body = (Access((("PMCCNTR_EL0", None),), None, "read"),)
+
+    def engine() -> None:
+        vmm = Vmm(spec, profile_for(spec, None), build_host(spec.host))
+        vmm.boot()
+        vmm.run(vmm.vm.vcpus[0])
+        GuestRunner(vmm, vmm.vm.vcpus[0]).run((Repeat(steps, body, None),))
+
+    def empty() -> None:
+        for _ in range(steps):
+            pass
+
+    ratio = median_of(engine, repeat) / median_of(empty, repeat)
+    row(f"{steps} register reads (repeat): per-step cost / empty loop iteration",
+        f"{ratio:.1f}x", "<= 30x", ratio <= 30)
+
+
+def analytic_counting(repeat: int) -> None:
+    print("5. counting is analytic", flush=True)
+    from kvmpmu.spec.filterspec import FilterSpec
+    from kvmpmu.spec.workload import Access, Execute
+    from kvmpmu.vmm.builder import Vmm
+    from kvmpmu.vmm.guest import GuestRunner
+    from kvmpmu.vmm.hosts import build_host
+    from kvmpmu.vmm.session import profile_for
+
+    spec = FilterSpec(file="bench")
+    vmm = Vmm(spec, profile_for(spec, None), build_host(spec.host))
+    vmm.boot()
+    vcpu = vmm.vm.vcpus[0]
+    vmm.run(vcpu)
+    runner = GuestRunner(vmm, vcpu)
+    setup = Access((("PMCR_EL0", 0x7), ("PMEVTYPER0_EL0", 0x08), ("PMEVTYPER1_EL0", 0x11),
+                    ("PMINTENSET_EL1", 0x3), ("PMCNTENSET_EL0", 0x8000_0003)), None, "write")
+    runner.run((setup,))
+
+    def execute(n: int) -> Callable[[], None]:
+        steps = tuple(Execute(1, ((0x08, n), (0x11, n)), None) for _ in range(1000))
+        return lambda: runner.run(steps)
+
+    small = median_of(execute(10**3), repeat)
+    huge = median_of(execute(10**15), repeat)
+    row("`execute` of 10^15 events / of 10^3 events (two 32-bit counters overflowing "
+        "~233,000 times each)", f"{huge / small:.2f}x", "<= 1.1x", huge / small <= 1.1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    args = parser.parse_args()
+    repeat = 3 if args.quick else 7
+    sizes = [1000, 10000] if args.quick else [1000, 10000, 100000]
+    print(f"kvmpmu benchmarks, {time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs", flush=True)
+    startup(repeat * 3)
+    large_specs(sizes, repeat if args.quick else 3)
+    filter_application(100_000 if not args.quick else 10_000, 3)
+    workload_engine(1_000_000 if not args.quick else 100_000, 3)
+    analytic_counting(repeat)
+    print("\n| measurement | figure | target | |\n| --- | --- | --- | --- |")
+    for what, value, target, verdict in ROWS:
+        print(f"| {what} | {value} | {target} | {verdict} |")
+
+
+if __name__ == "__main__":
+    main()
