@@ -90,8 +90,10 @@ def generate(folder: Path, n: int) -> tuple[Path, Path]:
 def fastest_yaml_parser() -> tuple[str, str]:
     """The fastest YAML parser importable here, as (name, code that parses sys.argv[1])."""
     for module, name, code in (
-            ("ryml", "rapidyaml", "import ryml,sys; ryml.parse_in_arena(open(sys.argv[1],'rb').read())"),
-            ("yaml_rs", "yaml-rs", "import yaml_rs,sys; yaml_rs.loads(open(sys.argv[1]).read())")):
+            ("ryml", "rapidyaml",
+             "import ryml,sys; ryml.parse_in_arena(open(sys.argv[1],'rb').read())"),
+            ("yaml_rs", "yaml-rs",
+             "import yaml_rs,sys; yaml_rs.loads(open(sys.argv[1]).read())")):
         if subprocess.run([PY, "-c", f"import {module}"], capture_output=True).returncode == 0:
             return name, code
     return "PyYAML CSafeLoader", \
@@ -133,7 +135,7 @@ def filter_application(n: int, repeat: int) -> None:
     print("3. filter application through the library", flush=True)
     sys.path.insert(0, str(ROOT))
     from kvmpmu.kvm.filter import EventFilter
-    
+
     rng = random.Random(3)
     calls = [(rng.randrange(0, 0xF000), rng.randrange(1, 4096), rng.randrange(2))
              for _ in range(n)]
