@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kvmpmu.render.jsonout import hex64
+from kvmpmu.render.plain import Cell, columns
 from kvmpmu.vmm.results import CallRecord, HostPmuInfo, PmceidView, RunResult, VcpuResult
 
 MAX_ROWS = 40
@@ -152,16 +153,15 @@ def pmceid_text(view: PmceidView) -> RenderableType:
         _host_line(view.kernel, view.host_pmu),
         pmceid_pair_table(view.host, [("guest", view.guest[0], view.guest[1])]),
     ]
-    table = Table(title="Events with a PMCEID bit (0x00-0x3F, 0x4000-0x403F)",
-                  title_justify="left")
-    for col in ("event", "name", "implemented", "guest sees", "hidden by"):
-        table.add_column(col)
+    rows: list[list[Cell]] = []
     for e in view.events:
         if not (e.implemented or e.visible or e.name):
             continue
-        table.add_row(f"0x{e.event:04x}", e.name or "-", _yes(e.implemented),
-                      Text("visible", style="green") if e.visible else Text("hidden", style="red"),
-                      e.hidden_by or "")
+        rows.append([f"0x{e.event:04x}", e.name or "-", _yes(e.implemented),
+                     Text("visible", style="green") if e.visible else Text("hidden", style="red"),
+                     e.hidden_by or ""])
+    table = columns("Events with a PMCEID bit (0x00-0x3F, 0x4000-0x403F)",
+                    ["event", "name", "implemented", "guest sees", "hidden by"], rows)
     parts.append(table)
     if view.error:
         parts.append(Text(f"error: {view.error}", style="bold red"))

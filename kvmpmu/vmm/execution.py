@@ -1,0 +1,115 @@
+"""`kvmpmu run`: boot, run the scripted guest on every vCPU, collect counters, judge."""
+
+from __future__ import annotations
+
+import gc
+
+from kvmpmu.arch import events as ev
+from kvmpmu.arch.catalog import Catalog
+from kvmpmu.kvm.system import Vcpu
+from kvmpmu.spec.filterspec import FilterSpec
+from kvmpmu.spec.workload import CounterExpect, PmceidExpect, Workload
+from kvmpmu.vmm.builder import Vmm, VmmStopped
+from kvmpmu.vmm.default_workload import default_workload
+from kvmpmu.vmm.guest import GuestRunner
+from kvmpmu.vmm.hosts import build_host
+from kvmpmu.vmm.results import CounterResult, ExpectResult, RunResult, VcpuResult
+from kvmpmu.vmm.session import (
+    host_pmu_of,
+    pmceid_pair,
+    pmu_info,
+    profile_for,
+    stopped_message,
+    validate,
+)
+
+_COMPARE = {
+    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+}
+
+
+def _counters(vcpu: Vcpu, catalog: Catalog) -> list[CounterResult]:
+    vpmu, vm = vcpu.vpmu, vcpu.vm
+    pmu = vm.counting_pmu(vcpu)
+    out = []
+    for idx in list(range(vpmu.nr_counters)) + [31]:
+        event = ev.CPU_CYCLES if idx == 31 else vpmu.evtype[idx] & vpmu.event_mask
+        unfilterable = event == ev.SW_INCR or (
+            event == ev.CHAIN and vm.profile.chain_per_pseudocode)
+        allowed = vm.filter is None or unfilterable or vm.filter.allowed(event)
+        out.append(CounterResult(
+            counter=idx, event=event, name=catalog.name_of(event),
+            enabled=vpmu._enabled(idx), allowed=allowed,
+            implemented=event == ev.SW_INCR or bool(pmu and pmu.implements(event)),
+            value=vpmu.counter_value(idx), overflow=bool(vpmu.pmovs >> idx & 1)))
+    return out
+
+
+def _vcpu_result(vcpu: Vcpu, runner: GuestRunner | None, catalog: Catalog) -> VcpuResult:
+    vm = vcpu.vm
+    return VcpuResult(
+        vcpu=vcpu.index, pmceid0=vm.guest_pmceid(vcpu, 0), pmceid1=vm.guest_pmceid(vcpu, 1),
+        pmcr=vcpu.vpmu.read_pmcr(), counters=_counters(vcpu, catalog),
+        reads=runner.reads if runner else [], undefined=runner.undefined if runner else [],
+        irq_level=vcpu.vpmu.irq_level, ran=vcpu.has_run)
+
+
+def _judge(workload: Workload, vcpus: list[VcpuResult],
+           runners: list[GuestRunner]) -> list[ExpectResult]:
+    results = []
+    for runner in runners:
+        for step, record in runner.vmm_calls:
+            expect = {"vcpu": runner.vcpu.index, "vmm": "filter", "args": record.args,
+                      "expect_errno": step.expect_errno}
+            results.append(ExpectResult(expect, record.errno == step.expect_errno,
+                                        record.errno, step.loc))
+    for exp in workload.expect:
+        result = vcpus[exp.vcpu]
+        if isinstance(exp, CounterExpect):
+            found = [c.value for c in result.counters if c.counter == exp.counter]
+            passed = bool(found) and _COMPARE[exp.op](found[0], exp.value)
+            results.append(ExpectResult(exp.raw, passed, found[0] if found else None, exp.loc))
+        elif isinstance(exp, PmceidExpect):
+            visible = [e for e in exp.visible + exp.hidden
+                       if ev.pmceid_says(result.pmceid0, result.pmceid1, e)]
+            passed = all(e in visible for e in exp.visible) and not any(
+                e in visible for e in exp.hidden)
+            shown = {"visible": [f"0x{e:04x}" for e in visible]}
+            results.append(ExpectResult(exp.raw, passed, shown, exp.loc))
+    return results
+
+
+def run_spec(spec: FilterSpec, workload: Workload | None = None,
+             kernel: str | None = None) -> RunResult:
+    """Boot the VM as the spec says, run the guest workload on every vCPU, judge expectations."""
+    catalog = spec.host.catalog()
+    profile = profile_for(spec, kernel)
+    validate(spec, profile, workload)
+    vmm = Vmm(spec, profile, build_host(spec.host), catalog)
+    result = RunResult(profile.name, 0, 0, vmm.log, [], [])
+    runners: list[GuestRunner] = []
+    collecting = gc.isenabled()
+    gc.disable()  # the engine creates millions of acyclic records: collections only cost
+    try:
+        vmm.boot()
+        for vcpu in vmm.vm.vcpus:
+            steps_source = workload or default_workload(spec.named_events, vcpu.vpmu.nr_counters)
+            vmm.run(vcpu)
+            runner = GuestRunner(vmm, vcpu)
+            runners.append(runner)
+            runner.run(steps_source.steps_for(vcpu.index))
+    except VmmStopped as stop:
+        result.error = stopped_message(stop)
+        result.error_loc = stop.record.loc
+    finally:
+        if collecting:
+            gc.enable()
+    pmu = host_pmu_of(spec, vmm.vm)
+    result.host_pmceid0, result.host_pmceid1 = pmceid_pair(pmu)
+    result.host_pmu = pmu_info(spec, pmu)
+    by_index = {r.vcpu.index: r for r in runners}
+    result.vcpus = [_vcpu_result(v, by_index.get(v.index), catalog) for v in vmm.vm.vcpus]
+    if result.error is None and workload is not None:
+        result.expectations = _judge(workload, result.vcpus, runners)
+    return result
