@@ -10,6 +10,7 @@ from rich.text import Text
 
 from kvmpmu.arch.cpus import CpuModel
 from kvmpmu.render.jsonout import SCHEMA, hex64
+from kvmpmu.render.plain import Cell, columns
 from kvmpmu.vmm.listing import CpuRow, EventRow, PresetRow
 
 
@@ -39,13 +40,12 @@ def _pmceid_cell(row: EventRow) -> Text:
 
 
 def events_text(model: CpuModel, rows: list[EventRow]) -> RenderableType:
-    table = Table(title=f"Events of {model.display} ({len(rows)} shown)", title_justify="left")
-    for col in ("event", "name", "implemented", "host PMCEID", "description"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(f"0x{r.event:04x}", r.name,
-                      Text("yes", style="green") if r.implemented else Text("no", style="red"),
-                      _pmceid_cell(r), r.description)
+    cells: list[list[Cell]] = [
+        [f"0x{r.event:04x}", r.name,
+         Text("yes", style="green") if r.implemented else Text("no", style="red"),
+         _pmceid_cell(r), r.description] for r in rows]
+    table = columns(f"Events of {model.display} ({len(rows)} shown)",
+                    ["event", "name", "implemented", "host PMCEID", "description"], cells)
     if not rows:
         return Group(table, Text("no event matches", style="yellow"))
     return table
