@@ -9,11 +9,11 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class SourceLoc:
     file: str
-    line: int  # 1-based
+    line: int  # 1-based; 0 when only the file is known (JSON read by the fast path)
     col: int  # 1-based
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
 
 
 class KvmpmuError(Exception):

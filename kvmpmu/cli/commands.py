@@ -34,7 +34,7 @@ def _load_spec(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
     if filter_path and pmu_filter:
         raise click.UsageError("give --filter or --pmu-filter, not both")
     if filter_path:
-        return load_filter_spec(filter_path, max_bytes, events_db)
+        return load_filter_spec(filter_path, max_bytes, events_db, fast_json=True)
     host = parse_host(None, events_db, max_bytes)
     if pmu_filter is not None:
         return parse_kvmtool(pmu_filter, host=host)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.events import PMCEID_EXT_BASE, architected_in_pmceid_range
@@ -56,13 +57,13 @@ class Host:
                 return pmu
         return None
 
-    @property
+    @cached_property
     def sanitised_pmuver(self) -> int:
         """System-wide ID_AA64DFR0_EL1.PMUVer: the lowest of all CPUs, IMP_DEF counted as 0."""
         versions = [0 if p.pmuver == sr.PMUVER_IMP_DEF else p.pmuver for p in self.pmus]
         return min(versions) if versions else sr.PMUVER_NI
 
-    @property
+    @cached_property
     def uniform_pmuver(self) -> bool:
         return len({p.pmuver for p in self.pmus}) <= 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import errno
 
 from kvmpmu.errors import KvmError
@@ -15,17 +16,22 @@ class UserMemory:
     def __init__(self, base: int = 0x7F0000000000) -> None:
         self._next = base
         self._maps: dict[int, bytearray] = {}
+        self._starts: list[int] = []  # ascending: addresses only grow
 
     def alloc(self, size: int) -> int:
         """Map `size` zeroed bytes and return their address (like an anonymous mmap)."""
         addr = self._next
         self._maps[addr] = bytearray(size)
+        self._starts.append(addr)
         self._next += (size + 2 * _PAGE - 1) // _PAGE * _PAGE  # leave an unmapped guard page
         return addr
 
     def _find(self, addr: int, size: int) -> tuple[bytearray, int]:
-        for start, buf in self._maps.items():
-            if start <= addr and addr + size <= start + len(buf):
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0:
+            start = self._starts[i]
+            buf = self._maps[start]
+            if addr + size <= start + len(buf):
                 return buf, addr - start
         raise KvmError(errno.EFAULT, f"bad address 0x{addr:x}")
 

@@ -8,6 +8,7 @@ integers and true/false are typed; everything else stays a string for the schema
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -212,3 +213,48 @@ def _build(events: Any, file: str) -> Any:
 
 
 _NO_KEY = object()
+
+
+class _SameLoc(dict):  # type: ignore[type-arg]
+    """key_loc/value_loc/item_loc of the JSON fast path: one location for everything."""
+
+    def __init__(self, loc: SourceLoc) -> None:
+        super().__init__()
+        self.loc = loc
+
+    def __missing__(self, key: Any) -> SourceLoc:
+        return self.loc
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def load_json_fast(text: str, file: str) -> Any:
+    """JSON through the C `json` module, as YMap/YSeq whose locations name only the file.
+    Raises ValueError for anything the YAML reader would judge differently (syntax errors,
+    duplicate keys): the caller then reads the file the slow way, with positions."""
+    same = _SameLoc(SourceLoc(file, 0, 0))
+
+    def mapping(pairs: list[tuple[str, Any]]) -> YMap:
+        out = YMap()
+        for key, value in pairs:
+            if key in out:
+                raise _Duplicate(key)
+            out[key] = _seq(value, same)
+        out.loc, out.key_loc, out.value_loc = same.loc, same, same
+        return out
+
+    try:
+        return _seq(json.loads(text, object_pairs_hook=mapping), same)
+    except _Duplicate as dup:
+        raise ValueError(f"duplicate key {dup}") from None
+
+
+def _seq(value: Any, same: _SameLoc) -> Any:
+    """JSON arrays as YSeq (objects were converted by the hook, innermost first)."""
+    if type(value) is not list:
+        return value
+    out = YSeq(_seq(v, same) for v in value)
+    out.loc, out.item_loc = same.loc, same  # type: ignore[assignment]
+    return out
