@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -284,6 +285,17 @@ def load_filter_spec(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,
     """With `fast_json`, a `.json` spec is read by the C json module, without positions; if it
     is not valid as such, it is read again the slow way so the error has its line and column."""
     text = yamlio.read_text(path, max_bytes)
+    collecting = gc.isenabled()
+    gc.disable()  # a large spec is hundreds of thousands of acyclic objects: nothing to collect
+    try:
+        return _load_text(text, path, max_bytes, events_db, fast_json)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _load_text(text: str, path: str, max_bytes: int, events_db: str | None,
+               fast_json: bool) -> FilterSpec:
     if fast_json and path.endswith(".json"):
         try:
             doc = yamlio.load_json_fast(text, path)
