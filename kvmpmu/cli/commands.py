@@ -46,13 +46,17 @@ def _load_spec(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
 @click.option("--pmu-filter", metavar="SPEC",
               help="kvmtool syntax, e.g. 'A:0x11-0x11,D:0x30-0x3f'.")
 @click.option("--workload", "workload_path", metavar="FILE", help="Scripted guest workload (YAML).")
+@click.option("--max-instructions", type=click.IntRange(1), metavar="N",
+              help="Instruction budget of a CPU-emulated guest (default: the workload's, "
+              "else 100,000,000).")
 @kernel_option
 @events_db_option
 @json_option
 @max_bytes_option
 @boundary
 def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | None,
-        kernel: str | None, events_db: str | None, as_json: bool, max_bytes: int) -> None:
+        max_instructions: int | None, kernel: str | None, events_db: str | None, as_json: bool,
+        max_bytes: int) -> None:
     """Boot an emulated VM with the filter, run the guest workload, report counters and PMCEID."""
     from kvmpmu.spec.workload import load_workload
     from kvmpmu.vmm import session
@@ -60,7 +64,7 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | No
     spec = _load_spec(filter_path, pmu_filter, max_bytes, events_db)
     workload = load_workload(workload_path, max_bytes, spec.host.catalog()) \
         if workload_path else None
-    result = session.run(spec, workload, kernel)
+    result = session.run(spec, workload, kernel, max_instructions)
     if as_json:
         from kvmpmu.render.jsonout import run_json
 
@@ -70,7 +74,8 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | No
 
         emit(run_text(result))
     if result.error:
-        sys.exit(int(ExitCode.KVM_CALL_FAILED))
+        sys.exit(int(ExitCode.GUEST_FAULT if result.error_kind == "guest" else
+                     ExitCode.KVM_CALL_FAILED))
     if not result.ok:
         sys.exit(int(ExitCode.EXPECTATION_FAILED))
 

@@ -11,5 +11,6 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad command line (click's own convention)
     INVALID_INPUT = 3  # invalid spec, workload, catalog or command-line value
     KVM_CALL_FAILED = 4  # an emulated KVM call failed that the spec did not expect
+    GUEST_FAULT = 5  # a CPU-emulated guest faulted or did not end within its budget
     INTERNAL = 70  # a bug in kvmpmu (EX_SOFTWARE)
     INTERRUPTED = 130

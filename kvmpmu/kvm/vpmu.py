@@ -273,6 +273,22 @@ class Vpmu:
             pending &= self.pmcnten
         return pending != 0
 
+    def occurrences_to_interrupt(self, el: int, events: frozenset[int]) -> int | None:
+        """How many occurrences of any of `events` (counted together, one each per step) raise
+        the overflow interrupt soonest, or None: lets a CPU-emulated guest stop exactly there."""
+        if not self.pmcr & sr.PMCR_E:
+            return None
+        armed = self.pmcnten & self.pminten & self.implemented_mask
+        best = None
+        for idx in range(32):
+            backing = self.backing[idx] if armed >> idx & 1 else None
+            if backing is None or backing[0] not in events or not backing[2 if el else 1]:
+                continue
+            period = 64 if self.has_64bit_overflow(idx) else 32
+            left = (1 << period) - (self.counter[idx] & ((1 << period) - 1))
+            best = left if best is None else min(best, left)
+        return best
+
     # --- counter values -----------------------------------------------------------------
 
     def counter_value(self, idx: int) -> int:

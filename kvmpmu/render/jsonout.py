@@ -57,6 +57,8 @@ def vcpu_json(v: VcpuResult) -> dict[str, Any]:
         "reads": [{"register": reg, "undef": True} if value is None else
                   {"register": reg, "value": value} for reg, value in v.reads],
         "undefined": [{"register": reg, "access": access} for reg, access in v.undefined],
+        "reports": v.reports,
+        "guest": v.guest,
     }
 
 
@@ -77,7 +79,8 @@ def run_json(result: RunResult) -> dict[str, Any]:
             {"expect": e.expect, "passed": e.passed, "actual": e.actual,
              "location": _loc(e.loc)} for e in result.expectations
         ],
-        "error": error_json("kvm", result.error, result.error_loc) if result.error else None,
+        "error": error_json(result.error_kind, result.error, result.error_loc)
+        if result.error else None,
     }
 
 

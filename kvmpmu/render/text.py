@@ -133,6 +133,12 @@ def run_text(result: RunResult) -> RenderableType:
         parts.append(counters_table(v))
         if v.reads:
             parts.append(reads_table(v))
+        if v.guest is not None:
+            g = v.guest
+            parts.append(Text(
+                f"vCPU {v.vcpu} guest: {g['instructions']:,} instructions, {g['exceptions']} "
+                f"exceptions, {g['interrupts']} interrupts; reports: "
+                + (", ".join(f"{r} (0x{r:x})" for r in v.reports) or "none")))
         if v.undefined:
             undefs = ", ".join(f"{a} {r}" for r, a in v.undefined[:MAX_ROWS])
             parts.append(Text(f"vCPU {v.vcpu}: {len(v.undefined)} UNDEF accesses: {undefs}",

@@ -10,8 +10,9 @@ from kvmpmu.spec.workload import Workload, workload_from_node
 
 
 def kind_of(doc: object) -> str:
-    """A workload has `vcpus` or `expect` at the top; anything else is read as a filter spec."""
-    return "workload" if isinstance(doc, dict) and ("vcpus" in doc or "expect" in doc) else "spec"
+    """A workload has `vcpus`, `guest` or `expect` at the top; anything else is a filter spec."""
+    return "workload" if isinstance(doc, dict) and any(k in doc for k in ("vcpus", "expect",
+                                                                          "guest")) else "spec"
 
 
 def load_any(path: str, max_bytes: int, events_db: str | None = None,

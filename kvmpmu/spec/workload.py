@@ -12,6 +12,7 @@ from kvmpmu.arch.catalog import Catalog, common_catalog
 from kvmpmu.errors import SourceLoc
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.filterspec import FilterCall, _parse_entry, parse_event
+from kvmpmu.spec.guestspec import GuestSpec, parse_guest
 from kvmpmu.spec.schema import Node, root
 
 MAX_WORKLOAD_STEPS = 100_000_000
@@ -79,7 +80,19 @@ class PmceidExpect:
     loc: SourceLoc
 
 
-Expect = Union[CounterExpect, PmceidExpect]  # noqa: UP007
+@dataclass(frozen=True)
+class ReportExpect:
+    """A value the emulated guest reported through its mailbox (`report: N`, 0-based)."""
+
+    vcpu: int
+    index: int
+    op: str
+    value: int
+    raw: dict[str, object]
+    loc: SourceLoc
+
+
+Expect = Union[CounterExpect, PmceidExpect, ReportExpect]  # noqa: UP007
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,7 @@ class Workload:
     per_vcpu: dict[int, tuple[Step, ...]] = field(default_factory=dict)
     vcpu_locs: dict[int, SourceLoc] = field(default_factory=dict)
     expect: tuple[Expect, ...] = ()
+    guest: GuestSpec | None = None  # a real AArch64 program instead of steps
 
     def steps_for(self, vcpu: int) -> tuple[Step, ...]:
         return self.per_vcpu.get(vcpu, self.all_steps or ())
@@ -214,10 +228,18 @@ class _Parser:
         return VmmCall(tuple(calls), name, expect is not None, loc)
 
     def expectation(self, node: Node) -> Expect:
-        m = node.mapping(("vcpu", "counter", "visible", "hidden") + COMPARISONS)
+        m = node.mapping(("vcpu", "counter", "report", "visible", "hidden") + COMPARISONS)
         vcpu_node = node.get("vcpu")
         vcpu = vcpu_node.integer(0, 511, "a vCPU index") if vcpu_node else 0
         raw = _plain(m)
+        if "report" in m:
+            ops = [op for op in COMPARISONS if op in m]
+            if len(ops) != 1:
+                raise node.error("a report expectation has exactly one of "
+                                 + ", ".join(COMPARISONS))
+            value = node.require(ops[0]).integer(0, 2**64 - 1, "a 64-bit value")
+            return ReportExpect(vcpu, node.require("report").integer(0, 2**20, "a report index"),
+                                ops[0], value, raw, node.loc)
         if "counter" in m:
             ops = [op for op in COMPARISONS if op in m]
             if len(ops) != 1:
@@ -259,7 +281,7 @@ def _plain(value: object) -> dict[str, object]:
 
 def workload_from_node(doc: Node, file: str, catalog: Catalog | None = None) -> Workload:
     parser = _Parser(catalog or common_catalog())
-    doc.mapping(("vcpus", "expect"))
+    doc.mapping(("vcpus", "guest", "expect"))
     all_steps = None
     per_vcpu: dict[int, tuple[Step, ...]] = {}
     vcpu_locs: dict[int, SourceLoc] = {}
@@ -281,7 +303,11 @@ def workload_from_node(doc: Node, file: str, catalog: Catalog | None = None) -> 
                     f"vCPU key {key!r} is neither 'all' nor a vCPU index")
     expect = doc.get("expect")
     expects = tuple(parser.expectation(i) for i in expect.items()) if expect else ()
-    return Workload(file, all_steps, per_vcpu, vcpu_locs, expects)
+    guest_node = doc.get("guest")
+    if guest_node is not None and vcpus is not None:
+        raise guest_node.error("a workload is either scripted steps (vcpus) or a guest program")
+    guest = parse_guest(guest_node, file) if guest_node is not None else None
+    return Workload(file, all_steps, per_vcpu, vcpu_locs, expects, guest)
 
 
 def load_workload(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,

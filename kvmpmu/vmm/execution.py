@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gc
+from typing import TYPE_CHECKING, Union
 
 from kvmpmu.arch import events as ev
 from kvmpmu.arch.catalog import Catalog
+from kvmpmu.errors import GuestError
 from kvmpmu.kvm.system import Vcpu
 from kvmpmu.spec.filterspec import FilterSpec
-from kvmpmu.spec.workload import CounterExpect, PmceidExpect, Workload
+from kvmpmu.spec.workload import CounterExpect, PmceidExpect, ReportExpect, Workload
 from kvmpmu.vmm.builder import Vmm, VmmStopped
 from kvmpmu.vmm.default_workload import default_workload
 from kvmpmu.vmm.guest import GuestRunner
@@ -22,6 +24,12 @@ from kvmpmu.vmm.session import (
     stopped_message,
     validate,
 )
+
+if TYPE_CHECKING:
+    from kvmpmu.vmm.emulated.program import Program
+    from kvmpmu.vmm.emulated.runner import CpuGuestRunner
+
+Runner = Union[GuestRunner, "CpuGuestRunner"]  # noqa: UP007
 
 _COMPARE = {
     "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
@@ -46,17 +54,23 @@ def _counters(vcpu: Vcpu, catalog: Catalog) -> list[CounterResult]:
     return out
 
 
-def _vcpu_result(vcpu: Vcpu, runner: GuestRunner | None, catalog: Catalog) -> VcpuResult:
+def _vcpu_result(vcpu: Vcpu, runner: Runner | None, catalog: Catalog) -> VcpuResult:
     vm = vcpu.vm
-    return VcpuResult(
+    result = VcpuResult(
         vcpu=vcpu.index, pmceid0=vm.guest_pmceid(vcpu, 0), pmceid1=vm.guest_pmceid(vcpu, 1),
         pmcr=vcpu.vpmu.read_pmcr(), counters=_counters(vcpu, catalog),
         reads=runner.reads if runner else [], undefined=runner.undefined if runner else [],
         irq_level=vcpu.vpmu.irq_level, ran=vcpu.has_run)
+    if runner is not None and not isinstance(runner, GuestRunner):
+        run = runner.outcome
+        result.reports = list(run.reports)
+        result.guest = {"instructions": run.instructions, "exceptions": run.exceptions,
+                        "interrupts": run.interrupts, "finished": run.finished}
+    return result
 
 
 def _judge(workload: Workload, vcpus: list[VcpuResult],
-           runners: list[GuestRunner]) -> list[ExpectResult]:
+           runners: list[Runner]) -> list[ExpectResult]:
     results = []
     for runner in runners:
         for step, record in runner.vmm_calls:
@@ -70,6 +84,10 @@ def _judge(workload: Workload, vcpus: list[VcpuResult],
             found = [c.value for c in result.counters if c.counter == exp.counter]
             passed = bool(found) and _COMPARE[exp.op](found[0], exp.value)
             results.append(ExpectResult(exp.raw, passed, found[0] if found else None, exp.loc))
+        elif isinstance(exp, ReportExpect):
+            value = result.reports[exp.index] if exp.index < len(result.reports) else None
+            passed = value is not None and _COMPARE[exp.op](value, exp.value)
+            results.append(ExpectResult(exp.raw, passed, value, exp.loc))
         elif isinstance(exp, PmceidExpect):
             visible = [e for e in exp.visible + exp.hidden
                        if ev.pmceid_says(result.pmceid0, result.pmceid1, e)]
@@ -80,28 +98,34 @@ def _judge(workload: Workload, vcpus: list[VcpuResult],
     return results
 
 
-def run_spec(spec: FilterSpec, workload: Workload | None = None,
-             kernel: str | None = None) -> RunResult:
+def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | None = None,
+             max_instructions: int | None = None) -> RunResult:
     """Boot the VM as the spec says, run the guest workload on every vCPU, judge expectations."""
     catalog = spec.host.catalog()
     profile = profile_for(spec, kernel)
     validate(spec, profile, workload)
+    program = _program(workload)
     vmm = Vmm(spec, profile, build_host(spec.host), catalog)
     result = RunResult(profile.name, 0, 0, vmm.log, [], [])
-    runners: list[GuestRunner] = []
+    runners: list[Runner] = []
     collecting = gc.isenabled()
     gc.disable()  # the engine creates millions of acyclic records: collections only cost
     try:
         vmm.boot()
         for vcpu in vmm.vm.vcpus:
-            steps_source = workload or default_workload(spec.named_events, vcpu.vpmu.nr_counters)
             vmm.run(vcpu)
-            runner = GuestRunner(vmm, vcpu)
+            runner = _runner(vmm, vcpu, workload, program, max_instructions)
             runners.append(runner)
-            runner.run(steps_source.steps_for(vcpu.index))
+            if isinstance(runner, GuestRunner):
+                steps = workload or default_workload(spec.named_events, vcpu.vpmu.nr_counters)
+                runner.run(steps.steps_for(vcpu.index))
+            else:
+                runner.run()
     except VmmStopped as stop:
         result.error = stopped_message(stop)
         result.error_loc = stop.record.loc
+    except GuestError as fault:
+        result.error, result.error_kind = fault.message, "guest"
     finally:
         if collecting:
             gc.enable()
@@ -113,3 +137,21 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None,
     if result.error is None and workload is not None:
         result.expectations = _judge(workload, result.vcpus, runners)
     return result
+
+
+def _program(workload: Workload | None) -> Program | None:
+    if workload is None or workload.guest is None:
+        return None
+    from kvmpmu.vmm.emulated.program import load_program
+
+    return load_program(workload.guest)
+
+
+def _runner(vmm: Vmm, vcpu: Vcpu, workload: Workload | None, program: Program | None,
+            max_instructions: int | None) -> Runner:
+    if program is not None and workload is not None and workload.guest is not None:
+        from kvmpmu.vmm.emulated.runner import CpuGuestRunner
+
+        budget = max_instructions or workload.guest.max_instructions
+        return CpuGuestRunner(vcpu, program, budget)
+    return GuestRunner(vmm, vcpu)

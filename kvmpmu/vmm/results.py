@@ -57,6 +57,8 @@ class VcpuResult:
     undefined: list[tuple[str, str]] = field(default_factory=list)  # (register, read|write)
     irq_level: bool = False
     ran: bool = False
+    reports: list[int] = field(default_factory=list)  # values a CPU-emulated guest reported
+    guest: dict[str, int | bool] | None = None  # its instructions, exceptions, interrupts
 
 
 @dataclass
@@ -78,6 +80,7 @@ class RunResult:
     error: str | None = None  # the failed call that stopped the VMM, rendered
     error_loc: SourceLoc | None = None
     host_pmu: HostPmuInfo | None = None
+    error_kind: str = "kvm"  # or "guest": a CPU-emulated guest faulted or ran out of budget
 
     @property
     def ok(self) -> bool:

@@ -90,11 +90,12 @@ def stopped_message(stop: VmmStopped) -> str:
     return f"{record.ioctl}({record.attr or ''}){where} failed: {stop.error.message}"
 
 
-def run(spec: FilterSpec, workload: Workload | None = None, kernel: str | None = None) -> RunResult:
+def run(spec: FilterSpec, workload: Workload | None = None, kernel: str | None = None,
+        max_instructions: int | None = None) -> RunResult:
     """Boot the VM as the spec says, run the guest workload on every vCPU, judge expectations."""
     from kvmpmu.vmm.execution import run_spec  # show-pmceid needs none of the guest engine
 
-    return run_spec(spec, workload, kernel)
+    return run_spec(spec, workload, kernel, max_instructions)
 
 
 def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
