@@ -142,8 +142,11 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
 def _program(workload: Workload | None) -> Program | None:
     if workload is None or workload.guest is None:
         return None
+    from kvmpmu.vmm.emulated.extra import need
     from kvmpmu.vmm.emulated.program import load_program
 
+    need("unicorn")  # before any VMM call: a missing extra is a set-up error, not a guest's
+    need("capstone")
     return load_program(workload.guest)
 
 

@@ -52,6 +52,7 @@ class EmulatedGuest:
         self.hits: dict[int, int] = {}
         self.last: Block | None = None
         self.carry: tuple[int, ...] | None = None  # events of the current block not yet added
+        self.carry_block: Block | None = None  # ... and the block they belong to
         self.el = 1
         self.check_el = False
         self.stopped_in_store = False
@@ -88,9 +89,9 @@ class EmulatedGuest:
                 break
             # Always a bounded count: unicorn then checks for a stop after every instruction
             # (about 10% slower), so emu_stop in a hook is exact, and the budget holds.
-            stop_after = self.vpmu.occurrences_to_interrupt(self.el, INSTRUCTION_EVENTS)
-            interrupt_due = bool(stop_after) and not self._masked()
-            count = min(stop_after or left, left) if interrupt_due else left
+            stop_after = self._interrupt_plan()
+            interrupt_due = stop_after is not None
+            count = min(stop_after or left, left)
             try:
                 self.uc.emu_start(pc, NEVER, 0, count)
             except self._uc_error as err:
@@ -116,6 +117,11 @@ class EmulatedGuest:
     # --- counting ---------------------------------------------------------------------------
 
     def _on_block(self, uc: Any, addr: int, size: int, _: Any) -> None:
+        owed = self.carry_block
+        if owed is not None and self.carry is not None and owed.addr < addr < owed.addr + owed.size:
+            # the rest of the trapped block runs as a new block from here: owe only up to it
+            self.carry = tuple(c - t for c, t in zip(self.carry, owed.tail(addr), strict=True))
+        self.carry_block = None
         if self.check_el:
             self._flush()
             self.el = (int(uc.reg_read(self.c.UC_ARM64_REG_PSTATE)) >> 2) & 3
@@ -141,6 +147,7 @@ class EmulatedGuest:
             tail = self.last.tail(until)
             totals = [t - v for t, v in zip(totals, tail, strict=True)]
             self.carry = tail if owe else None
+            self.carry_block = self.last if owe else None
         self.result.instructions += totals[0]
         counts = {event: n for event, n in zip(EVENTS, totals, strict=True) if n}
         if counts:
@@ -171,6 +178,9 @@ class EmulatedGuest:
             return False  # not a PMU register: unicorn's own
         pc = self._pc()
         self._flush(pc)
+        # Skipping an instruction needs the pc moved too: for a register QEMU's CPU does not
+        # have (PMEVTYPER4 and up), unicorn would otherwise run it again forever.
+        uc.reg_write(self.c.UC_ARM64_REG_PC, pc + 4)
         try:
             uc.reg_write(reg, self._handler(name)[0](self.el))
         except Undefined:
@@ -186,6 +196,8 @@ class EmulatedGuest:
             return False
         pc = self._pc()
         self._flush(pc)
+        uc.reg_write(self.c.UC_ARM64_REG_PC, pc + 4)  # as in _on_mrs
+        plan = self._interrupt_plan()
         try:
             self._handler(name)[1](self.el, int(cp.val))
         except Undefined:
@@ -193,8 +205,15 @@ class EmulatedGuest:
             self._undef(pc)
             return True
         self._after_trap(pc)
-        uc.emu_stop()  # the PMU changed: plan the next stop (an overflow) again
+        if self.pending is None and self._interrupt_plan() != plan:
+            uc.emu_stop()  # an overflow interrupt is now due elsewhere: plan the stop again
         return True
+
+    def _interrupt_plan(self) -> int | None:
+        """Instructions until an overflow interrupt, if one can be taken now."""
+        if self._masked():
+            return None
+        return self.vpmu.occurrences_to_interrupt(self.el, INSTRUCTION_EVENTS)
 
     def _after_trap(self, pc: int) -> None:
         """The trapped instruction has retired; an interrupt it raised is taken after it.

@@ -1,0 +1,174 @@
+"""CPU-emulated guests: counts known by construction, traps into the same vPMU, UNDEF and
+interrupt injection, budget and faults. Needs the `guest` extra (make install has it)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kvmpmu.cli.exitcodes import ExitCode
+from tests.clihelpers import ROOT, run_cli
+
+pytest.importorskip("unicorn", reason="the `guest` extra (unicorn) is not installed")
+pytest.importorskip("capstone", reason="the `guest` extra (capstone) is not installed")
+GUESTS = ROOT / "configs" / "guests"
+
+
+def run_guest(*args: str) -> dict:
+    result = run_cli("run", *args, "--json")
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)
+
+
+def reports(doc: dict, vcpu: int = 0) -> list[int]:
+    return doc["vcpus"][vcpu]["reports"]
+
+
+@pytest.mark.parametrize("name", ["branches", "pmceid", "undef", "overflow"])
+def test_shipped_guests_pass_their_expectations(name):
+    doc = run_guest("--workload", f"configs/guests/{name}.yaml")
+    assert doc["ok"] and doc["expectations"] and all(e["passed"] for e in doc["expectations"])
+
+
+def test_branch_and_instruction_counts_are_exact():
+    doc = run_guest("--workload", "configs/guests/branches.yaml")
+    assert reports(doc) == [10, 21]  # 10 B.NE; the enabling MSR and 20 loop instructions
+    assert doc["vcpus"][0]["guest"]["instructions"] == 38  # every instruction up to the end
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+LOADS_STORES = """
+        movz    x9, #0x0900, lsl #16
+        mov     x0, #0x6
+        msr     pmcr_el0, x0
+        mov     x0, #0x06                 // LD_RETIRED
+        msr     pmevtyper0_el0, x0
+        mov     x0, #0x07                 // ST_RETIRED
+        msr     pmevtyper1_el0, x0
+        mov     x0, #0x13                 // MEM_ACCESS
+        msr     pmevtyper2_el0, x0
+        mov     x0, #0x21                 // BR_RETIRED
+        msr     pmevtyper3_el0, x0
+        mov     x0, #0xf
+        msr     pmcntenset_el0, x0
+        mov     x1, #5
+        mov     x0, #1
+        msr     pmcr_el0, x0
+loop:
+        ldr     x2, [sp, #-8]             // per iteration: 4 loads, 2 stores, 1 branch
+        ldr     x3, [sp, #-16]
+        ldp     x4, x5, [sp, #-32]
+        ldrb    w6, [sp, #-1]
+        str     x2, [sp, #-40]
+        stp     x3, x4, [sp, #-64]
+        subs    x1, x1, #1
+        b.ne    loop
+        msr     pmcr_el0, xzr
+        mrs     x0, pmevcntr0_el0
+        str     x0, [x9]
+        mrs     x0, pmevcntr1_el0
+        str     x0, [x9]
+        mrs     x0, pmevcntr2_el0
+        str     x0, [x9]
+        mrs     x0, pmevcntr3_el0
+        str     x0, [x9]
+        str     xzr, [x9, #8]
+        b       .
+"""
+
+
+def test_loads_stores_and_memory_accesses_are_exact(tmp_path):
+    write(tmp_path, "ls.S", LOADS_STORES)
+    work = write(tmp_path, "w.yaml", "guest: {asm: ls.S}\n")
+    doc = run_guest("--workload", work)
+    assert reports(doc) == [20, 10, 30, 5]
+
+
+def test_a_denied_event_reads_zero_from_a_real_mrs(tmp_path):
+    spec = write(tmp_path, "s.yaml", "filters: [{deny: [BR_RETIRED]}]\n")
+    doc = run_guest("--filter", spec, "--workload", "configs/guests/branches.yaml")
+    assert reports(doc) == [0, 21]
+    assert not doc["ok"]  # the workload expects 10 branches
+
+
+@pytest.mark.parametrize("spec,kernel", [("configs/deny-shared-cache.yaml", "latest"),
+                                         ("configs/big-little.yaml", "6.1"),
+                                         ("configs/first-allow.yaml", "5.15")])
+def test_pmceid_read_by_the_guest_equals_show_pmceid(spec, kernel):
+    shown = json.loads(run_cli("show-pmceid", "--filter", spec, "--kernel", kernel,
+                               "--json").stdout)
+    doc = run_guest("--filter", spec, "--kernel", kernel, "--workload",
+                    "configs/guests/pmceid.yaml")
+    assert reports(doc) == [int(shown["guest"]["pmceid0"], 16), int(shown["guest"]["pmceid1"], 16)]
+
+
+def test_undef_is_injected_and_the_guest_returns(tmp_path):
+    spec = write(tmp_path, "s.yaml", "vm: {counters: 4}\n")  # PMCR_EL0.N = 4
+    doc = run_guest("--filter", spec, "--workload", "configs/guests/undef.yaml")
+    assert reports(doc) == [4, 1, 2, 0]
+    assert doc["vcpus"][0]["guest"]["exceptions"] == 2
+    assert [u["register"] for u in doc["vcpus"][0]["undefined"]] == ["PMXEVCNTR_EL0"] * 2
+
+
+def test_overflow_interrupt_is_taken_at_the_right_instruction():
+    doc = run_guest("--workload", "configs/guests/overflow.yaml")
+    interrupts, past_overflow, elr_offset, pmovs = reports(doc)
+    assert (interrupts, past_overflow, elr_offset, pmovs) == (1, 2, 4, 0)
+    assert doc["vcpus"][0]["guest"]["interrupts"] == 1
+
+
+def test_a_guest_that_never_ends_is_stopped_by_the_budget(tmp_path):
+    write(tmp_path, "spin.S", "loop:\n  add x0, x0, #1\n  b loop\n")
+    work = write(tmp_path, "w.yaml", "guest: {asm: spin.S}\n")
+    result = run_cli("run", "--workload", work, "--max-instructions", "100000")
+    assert result.exit_code == ExitCode.GUEST_FAULT
+    assert "did not end within 100000 instructions" in result.stdout
+
+
+def test_undef_without_a_vector_table_is_a_clear_guest_fault(tmp_path):
+    write(tmp_path, "bad.S", "  mrs x0, pmevcntr30_el0\n  b .\n")
+    work = write(tmp_path, "w.yaml", "guest: {asm: bad.S}\n")
+    result = run_cli("run", "--workload", work, "--json")
+    assert result.exit_code == ExitCode.GUEST_FAULT
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "guest" and "no vector table" in error["message"]
+
+
+def test_without_the_extra_the_message_names_it(tmp_path, monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def missing(name, *args):
+        if name.split(".")[0] in ("unicorn", "capstone", "keystone"):
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", missing)
+    result = run_cli("run", "--workload", "configs/guests/branches.yaml")
+    assert result.exit_code == ExitCode.INVALID_INPUT
+    assert "pip install 'kvmpmu[guest]'" in result.stderr
+
+
+def test_same_json_shape_as_the_scripted_guest():
+    scripted = run_guest("--filter", "configs/deny-shared-cache.yaml", "--workload",
+                         "configs/workload-basic.yaml")
+    emulated = run_guest("--filter", "configs/deny-shared-cache.yaml", "--workload",
+                         "configs/guests/branches.yaml")
+    assert set(scripted) == set(emulated)
+    assert set(scripted["vcpus"][0]) == set(emulated["vcpus"][0])
+
+
+def test_prebuilt_binaries_match_their_sources():
+    pytest.importorskip("keystone", reason="keystone-engine is not installed")
+    from kvmpmu.spec.guestspec import DEFAULT_LOAD
+    from kvmpmu.vmm.emulated.program import assemble
+
+    for source in sorted(GUESTS.glob("*.S")):
+        assert source.with_suffix(".bin").read_bytes() == \
+            assemble(source.read_text(), DEFAULT_LOAD), source.name
