@@ -92,6 +92,20 @@ def test_undef_reads_are_reported_and_the_script_goes_on(tmp_path):
     assert doc["vcpus"][0]["undefined"][-1] == {"register": "PMEVTYPER3_EL0", "access": "write"}
 
 
+def test_repeated_reads_record_every_value_and_every_undef(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("vm: {counters: 2}\n")
+    work = tmp_path / "w.yaml"
+    work.write_text("vcpus:\n  all:\n    - repeat: {times: 3, steps: [{read: PMEVCNTR1_EL0}]}\n"
+                    "    - repeat: {times: 2, steps: [{read: PMEVCNTR2_EL0}]}\n")
+    doc = json.loads(run_cli("run", "--filter", str(spec), "--workload", str(work),
+                             "--json").stdout)
+    reads = doc["vcpus"][0]["reads"]
+    assert [r["register"] for r in reads] == ["PMEVCNTR1_EL0"] * 3 + ["PMEVCNTR2_EL0"] * 2
+    assert [r.get("undef", False) for r in reads] == [False] * 3 + [True] * 2
+    assert doc["vcpus"][0]["undefined"] == [{"register": "PMEVCNTR2_EL0", "access": "read"}] * 2
+
+
 def test_pmu_filter_kvmtool_syntax_matches_the_equivalent_spec():
     a = json.loads(run_cli("show-pmceid", "--pmu-filter", "A:0x11-0x11,D:0x30-0x3f",
                            "--json").stdout)
