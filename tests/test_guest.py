@@ -172,3 +172,132 @@ def test_prebuilt_binaries_match_their_sources():
     for source in sorted(GUESTS.glob("*.S")):
         assert source.with_suffix(".bin").read_bytes() == \
             assemble(source.read_text(), DEFAULT_LOAD), source.name
+
+
+EXCEPTIONS_AND_SWINC = """
+        movz    x9, #0x0900, lsl #16
+        adr     x0, vectors
+        msr     vbar_el1, x0
+        mov     x0, #0x6
+        msr     pmcr_el0, x0
+        mov     x0, #-1
+        msr     pmintenclr_el1, x0
+        mov     x0, #0x09                 // EXC_TAKEN
+        msr     pmevtyper0_el0, x0
+        mov     x0, #0x0a                 // EXC_RETURN
+        msr     pmevtyper1_el0, x0
+        mov     x0, #0x00                 // SW_INCR
+        msr     pmevtyper2_el0, x0
+        mov     x0, #0x1b                 // INST_SPEC
+        msr     pmevtyper3_el0, x0
+        mov     x0, #0xf
+        msr     pmcntenset_el0, x0
+        mov     x0, #1
+        msr     pmcr_el0, x0
+        mrs     x1, pmevcntr30_el0        // three UNDEF reads, each handled and skipped
+        mrs     x1, pmevcntr29_el0
+        mrs     x1, pmevcntr28_el0
+        mov     x0, #4                    // SW_INCR on counter 2 (bit 2), four times
+        msr     pmswinc_el0, x0
+        msr     pmswinc_el0, x0
+        msr     pmswinc_el0, x0
+        msr     pmswinc_el0, x0
+        msr     pmcr_el0, xzr
+        mrs     x0, pmevcntr0_el0
+        str     x0, [x9]
+        mrs     x0, pmevcntr1_el0
+        str     x0, [x9]
+        mrs     x0, pmevcntr2_el0
+        str     x0, [x9]
+        mrs     x0, pmevcntr3_el0
+        str     x0, [x9]
+        str     xzr, [x9, #8]
+        b       .
+        .balign 0x800
+vectors:
+        .skip   0x200
+        mrs     x22, elr_el1
+        add     x22, x22, #4
+        msr     elr_el1, x22
+        eret
+"""
+
+
+def test_exceptions_returns_software_increments_and_speculated_instructions(tmp_path):
+    write(tmp_path, "exc.S", EXCEPTIONS_AND_SWINC)
+    doc = run_guest("--workload", write(tmp_path, "w.yaml", "guest: {asm: exc.S}\n"))
+    # counted from the enabling MSR (1) to the disabling one (not counted): 3 UNDEF reads that
+    # do not retire, 3 handlers of 4 instructions, 1 MOV and 4 PMSWINC writes: 1 + 12 + 5
+    assert reports(doc) == [3, 3, 4, 18]
+
+
+def elf64(code: bytes, address: int, entry_offset: int = 0) -> bytes:
+    """A minimal AArch64 ELF: header, one PT_LOAD program header, the code."""
+    import struct
+
+    header_size, phdr_size = 64, 56
+    offset = header_size + phdr_size
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    header = ident + struct.pack("<HHIQQQIHHHHHH", 2, 183, 1, address + entry_offset,
+                                 header_size, 0, 0, header_size, phdr_size, 1, 64, 0, 0)
+    phdr = struct.pack("<IIQQQQQQ", 1, 5, offset, address, address, len(code), len(code),
+                       0x1000)
+    return header + phdr + code
+
+
+def test_an_elf_guest_runs_like_its_binary(tmp_path):
+    code = (GUESTS / "branches.bin").read_bytes()
+    (tmp_path / "branches.elf").write_bytes(elf64(code, 0x40080000))
+    doc = run_guest("--workload", write(tmp_path, "w.yaml", "guest: {elf: branches.elf}\n"))
+    assert reports(doc) == [10, 21]
+    (tmp_path / "x86.elf").write_bytes(elf64(code, 0x40080000).replace(
+        (183).to_bytes(2, "little"), (62).to_bytes(2, "little"), 1))
+    bad = run_cli("run", "--workload", write(tmp_path, "x.yaml", "guest: {elf: x86.elf}\n"))
+    assert bad.exit_code == ExitCode.INVALID_INPUT and "not AArch64" in bad.stderr
+
+
+# --- the emulated guests agree with their scripted equivalents ------------------------------
+
+def scripted(tmp_path: Path, steps: str, spec: str | None = None) -> dict:
+    work = write(tmp_path, "scripted.yaml", "vcpus:\n  all:\n" + steps)
+    return run_guest(*(["--filter", spec] if spec else []), "--workload", work)
+
+
+def test_pmceid_matches_the_scripted_read(tmp_path):
+    spec = "configs/multi-tenant.yaml"
+    guest = run_guest("--filter", spec, "--workload", "configs/guests/pmceid.yaml")
+    script = scripted(tmp_path, "    - read: [PMCEID0_EL0, PMCEID1_EL0]\n", spec)
+    assert reports(guest) == [r["value"] for r in script["vcpus"][0]["reads"]]
+
+
+def test_counts_match_the_scripted_execute(tmp_path):
+    guest = run_guest("--workload", "configs/guests/branches.yaml")
+    script = scripted(tmp_path, """    - write: {PMCR_EL0: 0x6}
+    - program: {counter: 0, event: BR_RETIRED}
+    - program: {counter: 1, event: INST_RETIRED}
+    - enable: [0, 1]
+    - write: {PMCR_EL0: 0x1}
+    - execute: {el: 1, events: {BR_RETIRED: 10, INST_RETIRED: 21}}
+    - read: [PMEVCNTR0_EL0, PMEVCNTR1_EL0]
+""")
+    assert reports(guest) == [r["value"] for r in script["vcpus"][0]["reads"]]
+
+
+def test_undef_matches_the_scripted_reads(tmp_path):
+    guest = run_guest("--workload", "configs/guests/undef.yaml")
+    script = scripted(tmp_path, "    - write: {PMSELR_EL0: 6}\n    - read: PMXEVCNTR_EL0\n"
+                      "    - write: {PMSELR_EL0: 7}\n    - read: PMXEVCNTR_EL0\n")
+    assert guest["vcpus"][0]["undefined"] == script["vcpus"][0]["undefined"]
+
+
+def test_overflow_matches_the_scripted_interrupt_line(tmp_path):
+    script = scripted(tmp_path, """    - write: {PMCR_EL0: 0x6, PMOVSCLR_EL0: 0xffffffff}
+    - program: {counter: 0, event: INST_RETIRED}
+    - write: {PMEVCNTR0_EL0: 0xffffff00, PMINTENSET_EL1: 1, PMCNTENSET_EL0: 1, PMCR_EL0: 1}
+    - execute: {el: 1, events: {INST_RETIRED: 256}}
+    - read: [PMOVSSET_EL0]
+""")
+    assert script["vcpus"][0]["irq_level"] is True
+    assert script["vcpus"][0]["reads"][0]["value"] & 1 == 1  # what the guest's IRQ reacts to
+    guest = run_guest("--workload", "configs/guests/overflow.yaml")
+    assert reports(guest)[0] == 1 and guest["vcpus"][0]["irq_level"] is False  # handled
