@@ -124,8 +124,10 @@ def large_specs(sizes: list[int], repeat: int) -> None:
                 row(f"6. peak RSS, show-pmceid on {n} entries / bare interpreter + deps",
                     f"{rss / bare:.1f}x ({rss // 1024} MiB vs {bare // 1024} MiB)", "<= 2x",
                     rss / bare <= 2)
-    a, b, c = sorted(sizes)[-3:] if len(sizes) >= 3 else (sizes[0], sizes[0], sizes[-1])
-    low = (per_entry[b] * b - per_entry[a] * a) / (b - a) if b != a else per_entry[a]
+    if len(sizes) < 3:
+        return  # growth needs three sizes (the full run)
+    a, b, c = sorted(sizes)[-3:]
+    low = (per_entry[b] * b - per_entry[a] * a) / (b - a)
     high = (per_entry[c] * c - per_entry[b] * b) / (c - b)
     row(f"growth: marginal time per entry {b}->{c} / {a}->{b}", f"{high / low:.2f}x "
         f"({high * 1e6:.0f} us vs {low * 1e6:.0f} us)", "~1x (linear)", high / low <= 1.5)
