@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,guest]'
+	$(PY) -m compileall -q kvmpmu  # as pip does for a regular install
 	touch $(STAMP)
 
 run: install
