@@ -7,7 +7,6 @@ each the median of several repetitions (these machines are noisy).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import random
@@ -187,6 +186,7 @@ def filter_application(n: int, repeat: int) -> None:
 
 def workload_engine(steps: int, repeat: int) -> None:
     print("4. workload engine", flush=True)
+    from kvmpmu.gcpause import paused_gc
     from kvmpmu.spec.filterspec import FilterSpec
     from kvmpmu.spec.workload import Access, Repeat
     from kvmpmu.vmm.builder import Vmm
@@ -201,11 +201,8 @@ def workload_engine(steps: int, repeat: int) -> None:
         vmm = Vmm(spec, profile_for(spec, None), build_host(spec.host))
         vmm.boot()
         vmm.run(vmm.vm.vcpus[0])
-        gc.disable()
-        try:
+        with paused_gc():
             GuestRunner(vmm, vmm.vm.vcpus[0]).run((Repeat(steps, body, None),))
-        finally:
-            gc.enable()
 
     def empty() -> None:
         for _ in range(steps):

@@ -42,23 +42,32 @@ def write(tmp_path: Path, name: str, text: str) -> str:
     return str(path)
 
 
-LOADS_STORES = """
-        movz    x9, #0x0900, lsl #16
+def counting_guest(events: list[int], body: str, setup: str = "", tail: str = "") -> str:
+    """Program counters 0.. with `events`, count around `body`, report each counter."""
+    program = "".join(f"        mov x0, #{e:#x}\n        msr pmevtyper{i}_el0, x0\n"
+                      for i, e in enumerate(events))
+    report = "".join(f"        mrs x0, pmevcntr{i}_el0\n        str x0, [x9]\n"
+                     for i in range(len(events)))
+    return f"""
+        movz    x9, #0x0900, lsl #16      // mailbox
+{setup}
         mov     x0, #0x6
         msr     pmcr_el0, x0
-        mov     x0, #0x06                 // LD_RETIRED
-        msr     pmevtyper0_el0, x0
-        mov     x0, #0x07                 // ST_RETIRED
-        msr     pmevtyper1_el0, x0
-        mov     x0, #0x13                 // MEM_ACCESS
-        msr     pmevtyper2_el0, x0
-        mov     x0, #0x21                 // BR_RETIRED
-        msr     pmevtyper3_el0, x0
-        mov     x0, #0xf
+{program}
+        mov     x0, #{(1 << len(events)) - 1:#x}
         msr     pmcntenset_el0, x0
-        mov     x1, #5
         mov     x0, #1
-        msr     pmcr_el0, x0
+        msr     pmcr_el0, x0              // counted: it sets E
+{body}
+        msr     pmcr_el0, xzr             // not counted: it clears E
+{report}
+        str     xzr, [x9, #8]
+        b       .
+{tail}
+"""
+
+
+LOADS_STORES = counting_guest([0x06, 0x07, 0x13, 0x21], setup="        mov x1, #5", body="""
 loop:
         ldr     x2, [sp, #-8]             // per iteration: 4 loads, 2 stores, 1 branch
         ldr     x3, [sp, #-16]
@@ -67,19 +76,7 @@ loop:
         str     x2, [sp, #-40]
         stp     x3, x4, [sp, #-64]
         subs    x1, x1, #1
-        b.ne    loop
-        msr     pmcr_el0, xzr
-        mrs     x0, pmevcntr0_el0
-        str     x0, [x9]
-        mrs     x0, pmevcntr1_el0
-        str     x0, [x9]
-        mrs     x0, pmevcntr2_el0
-        str     x0, [x9]
-        mrs     x0, pmevcntr3_el0
-        str     x0, [x9]
-        str     xzr, [x9, #8]
-        b       .
-"""
+        b.ne    loop""")  # LD_RETIRED, ST_RETIRED, MEM_ACCESS, BR_RETIRED
 
 
 def test_loads_stores_and_memory_accesses_are_exact(tmp_path):
@@ -174,53 +171,27 @@ def test_prebuilt_binaries_match_their_sources():
             assemble(source.read_text(), DEFAULT_LOAD), source.name
 
 
-EXCEPTIONS_AND_SWINC = """
-        movz    x9, #0x0900, lsl #16
-        adr     x0, vectors
+EXCEPTIONS_AND_SWINC = counting_guest(
+    [0x09, 0x0A, 0x00, 0x1B],  # EXC_TAKEN, EXC_RETURN, SW_INCR, INST_SPEC
+    setup="""        adr     x0, vectors
         msr     vbar_el1, x0
-        mov     x0, #0x6
-        msr     pmcr_el0, x0
         mov     x0, #-1
-        msr     pmintenclr_el1, x0
-        mov     x0, #0x09                 // EXC_TAKEN
-        msr     pmevtyper0_el0, x0
-        mov     x0, #0x0a                 // EXC_RETURN
-        msr     pmevtyper1_el0, x0
-        mov     x0, #0x00                 // SW_INCR
-        msr     pmevtyper2_el0, x0
-        mov     x0, #0x1b                 // INST_SPEC
-        msr     pmevtyper3_el0, x0
-        mov     x0, #0xf
-        msr     pmcntenset_el0, x0
-        mov     x0, #1
-        msr     pmcr_el0, x0
-        mrs     x1, pmevcntr30_el0        // three UNDEF reads, each handled and skipped
+        msr     pmintenclr_el1, x0""",
+    body="""        mrs     x1, pmevcntr30_el0        // three UNDEF reads, each handled and skipped
         mrs     x1, pmevcntr29_el0
         mrs     x1, pmevcntr28_el0
         mov     x0, #4                    // SW_INCR on counter 2 (bit 2), four times
         msr     pmswinc_el0, x0
         msr     pmswinc_el0, x0
         msr     pmswinc_el0, x0
-        msr     pmswinc_el0, x0
-        msr     pmcr_el0, xzr
-        mrs     x0, pmevcntr0_el0
-        str     x0, [x9]
-        mrs     x0, pmevcntr1_el0
-        str     x0, [x9]
-        mrs     x0, pmevcntr2_el0
-        str     x0, [x9]
-        mrs     x0, pmevcntr3_el0
-        str     x0, [x9]
-        str     xzr, [x9, #8]
-        b       .
-        .balign 0x800
+        msr     pmswinc_el0, x0""",
+    tail="""        .balign 0x800
 vectors:
         .skip   0x200
         mrs     x22, elr_el1
         add     x22, x22, #4
         msr     elr_el1, x22
-        eret
-"""
+        eret""")
 
 
 def test_exceptions_returns_software_increments_and_speculated_instructions(tmp_path):

@@ -29,6 +29,13 @@ class Catalog:
         info = self.events.get(code)
         return info.name if info else None
 
+    def range_names(self, base_event: int, nevents: int) -> dict[str, str | None]:
+        """Names of a FILTER range's first and last events (none for an empty range)."""
+        if not nevents:
+            return {}
+        last = min(base_event + nevents - 1, 0xFFFF)
+        return {"base_event": self.name_of(base_event), "last_event": self.name_of(last)}
+
     def describe(self, code: int) -> str | None:
         info = self.events.get(code)
         return info.description if info else None

@@ -38,6 +38,20 @@ def _read_only(el: int, value: int) -> None:
     raise Undefined
 
 
+class Handlers:
+    """`resolve` once per register name: what a guest engine keeps for its vCPU."""
+
+    def __init__(self, vpmu: Vpmu) -> None:
+        self.vpmu = vpmu
+        self._cache: dict[str, tuple[Reader, Writer]] = {}
+
+    def __call__(self, name: str) -> tuple[Reader, Writer]:
+        handler = self._cache.get(name)
+        if handler is None:
+            handler = self._cache[name] = resolve(self.vpmu, name)
+        return handler
+
+
 def resolve(vpmu: Vpmu, name: str) -> tuple[Reader, Writer]:
     """The (read, write) handlers of register `name`; KeyError if it is not a PMU register."""
     fixed = _fixed(vpmu).get(name)

@@ -133,9 +133,6 @@ class Vpmu:
             return bool(self.pmcr & sr.PMCR_LC)
         return self.profile.long_event_counters and self.is_3p5 and bool(self.pmcr & sr.PMCR_LP)
 
-    def _can_chain(self, idx: int) -> bool:
-        return idx & 1 == 0 and idx + 1 < CYCLE and not self.has_64bit_overflow(idx)
-
     def _is_chained_pair(self, even: int) -> bool:
         """v5.10-v6.1: an even/odd pair is chained when the odd counter is enabled with CHAIN."""
         odd = even + 1
@@ -210,15 +207,20 @@ class Vpmu:
 
     def _add(self, idx: int, n: int) -> None:
         value = self.counter[idx]
-        period = 64 if self.has_64bit_overflow(idx) else 32
+        wide = self.has_64bit_overflow(idx)
+        period = 64 if wide else 32
         overflows = ((value & ((1 << period) - 1)) + n) >> period
         self.counter[idx] = (value + n) & (MASK64 if self.is_64bit(idx) else MASK32)
-        if overflows:
-            self.pmovs |= 1 << idx
-            # a cheap necessary condition first: every event mask keeps the low 10 bits
-            if idx + 1 < CYCLE and self.evtype[idx + 1] & 0x3FF == ev.CHAIN and \
-                    self.profile.chain_per_pseudocode and self._can_chain(idx):
-                self._increment(1 << (idx + 1), ev.CHAIN, overflows)
+        if not overflows:
+            return
+        self.pmovs |= 1 << idx
+        # Feed a CHAIN counter above an even one (v6.2+). This runs on every overflow, so the
+        # cheap event test comes first, on the low 10 bits every event mask keeps; _increment
+        # applies the full one.
+        odd = idx + 1
+        if odd < CYCLE and self.evtype[odd] & 0x3FF == ev.CHAIN and idx & 1 == 0 and \
+                not wide and self.profile.chain_per_pseudocode:
+            self._increment(1 << odd, ev.CHAIN, overflows)
 
     def _add_pair(self, even: int, n: int) -> None:
         """v5.10-v6.1 chained pair: one 64-bit count, overflow reported on the odd counter only."""

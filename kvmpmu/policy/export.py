@@ -15,15 +15,8 @@ from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, kvm_pmu_event_filter
 FORMATS = ("yaml", "kvmtool", "c", "bin", "json")
 
 
-def _names(call: FilterCall, catalog: Catalog) -> dict[str, str | None]:
-    if not call.nevents:
-        return {}
-    return {"base_event": catalog.name_of(call.base_event),
-            "last_event": catalog.name_of(call.base_event + call.nevents - 1)}
-
-
 def _comment(call: FilterCall, catalog: Catalog) -> str:
-    names = _names(call, catalog)
+    names = catalog.range_names(call.base_event, call.nevents)
     first, last = names.get("base_event"), names.get("last_event")
     if not call.nevents:
         return "empty: installs the bitmap and its default"
@@ -81,7 +74,7 @@ def to_bin(calls: list[FilterCall]) -> bytes:
 
 def calls_json(calls: list[FilterCall], catalog: Catalog) -> list[dict[str, Any]]:
     return [{"base_event": c.base_event, "nevents": c.nevents, "action": c.action,
-             "names": _names(c, catalog)} for c in calls]
+             "names": catalog.range_names(c.base_event, c.nevents)} for c in calls]
 
 
 def render(fmt: str, calls: list[FilterCall], catalog: Catalog, kernel: str,

@@ -152,21 +152,14 @@ def _where(loc: SourceLoc | None, entry: int) -> str:
 def _shadowed(e: Evaluation) -> list[Finding]:
     """Entries whose every event a later entry decides again (the first still sets the default)."""
     calls = e.accepted
-    if not calls:
-        return []
     out: list[Finding] = []
     covered = 0  # events decided by entries after the one being looked at
-    i = len(calls)
-    while i > 0:
-        entry, j, bits = calls[i - 1].entry, i, 0
-        while j > 0 and calls[j - 1].entry == entry:
-            j -= 1
-            bits |= span(calls[j].base_event, calls[j].nevents)
-        if entry != calls[0].entry and bits and bits & ~covered == 0:
-            out.append(Finding("KP005", calls[j].loc, f"entry {entry + 1} has no effect: later "
-                               "entries decide every event it names", "delete it", entry))
-        covered |= bits
-        i = j
+    for entry in reversed(_entries(calls)):
+        if entry.index != calls[0].entry and entry.bits & ~covered == 0:
+            out.append(Finding("KP005", entry.loc, f"entry {entry.index + 1} has no effect: "
+                               "later entries decide every event it names", "delete it",
+                               entry.index))
+        covered |= entry.bits
     return out[::-1]
 
 
@@ -203,14 +196,11 @@ def _shared_allowed(e: Evaluation) -> list[Finding]:
     if e.spec.purpose != "isolation":
         return []
     preset = resolve_preset(PRESETS["shared-resources"], e.catalog, e.nr_events - 1)
-    leaks = [x for x in sorted(preset) if e.counts(x) or
-             (e.allowed(x) and any(p.implements(x) for p in e.vm.host.pmus))]
+    leaks = [x for x in sorted(preset)
+             if e.allowed(x) and any(p.implements(x) for p in e.vm.host.pmus)]
     if not leaks:
         return []
-    bits = 0
-    for x in leaks:
-        bits |= 1 << x
-    what = describe_ranges(bits_to_ranges(bits), e.catalog, limit=6)
+    what = describe_ranges(bits_to_ranges(sum(1 << x for x in leaks)), e.catalog, limit=6)
     return [Finding("KP009", e.spec.terms[0].loc if e.spec.terms else None,
                     f"purpose is isolation, but {len(leaks)} shared-resource events stay allowed:"
                     f" {what}", "add `- deny: {preset: shared-resources}`", None)]

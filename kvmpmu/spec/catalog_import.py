@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import common_catalog
@@ -103,27 +102,17 @@ def _load_one(path: Path, max_bytes: int) -> Node:
     """Strict JSON first (for its syntax errors), then the YAML reader for positions."""
     text = yamlio.read_text(str(path), max_bytes)
     try:
-        data = json.loads(text)
+        json.loads(text)
     except json.JSONDecodeError as exc:
         raise SpecError(f"JSON syntax: {exc.msg}",
                         loc=SourceLoc(str(path), exc.lineno, exc.colno)) from None
     try:
         return root(yamlio.load(text, str(path)), str(path))
-    except SpecError:  # valid JSON that YAML cannot read (tabs, escapes): no positions
-        return root(_plainify(data, str(path)), str(path))
-
-
-def _plainify(value: Any, file: str) -> Any:
-    loc = SourceLoc(file, 1, 1)
-    if isinstance(value, dict):
-        out = yamlio.YMap({k: _plainify(v, file) for k, v in value.items()})
-        out.loc, out.key_loc, out.value_loc = loc, dict.fromkeys(out, loc), dict.fromkeys(out, loc)
-        return out
-    if isinstance(value, list):
-        seq = yamlio.YSeq(_plainify(v, file) for v in value)
-        seq.loc, seq.item_loc = loc, [loc] * len(seq)
-        return seq
-    return value
+    except SpecError as err:  # valid JSON that YAML cannot read (tabs, escapes): no positions
+        try:
+            return root(yamlio.load_json_fast(text, str(path)), str(path))
+        except ValueError:  # a duplicate key: the YAML reader said so, with its position
+            raise err from None
 
 
 def load_catalog(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES) -> CpuModel:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ from kvmpmu.arch.catalog import Catalog
 from kvmpmu.arch.cpus import impdef_owners
 from kvmpmu.arch.presets import PRESETS, resolve_preset
 from kvmpmu.errors import SourceLoc, SpecError
+from kvmpmu.gcpause import paused_gc
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.hostspec import HostSpec, parse_cpu_list, parse_host
 from kvmpmu.spec.schema import Node, root
@@ -180,8 +180,16 @@ def _parse_entry(node: Node, index: int, catalog: Catalog, max_event: int = U16_
         action = action_node.integer(0, 0xFF, "allow, deny or an integer")
     base = node.require("base_event").integer(0, U16_MAX)
     nevents = node.require("nevents").integer(0, U16_MAX)
-    term = [Term(index, base, base + nevents - 1, action, node.loc)] if nevents else []
-    return [FilterCall(base, nevents, action, node.loc, index)], [base], term
+    call = FilterCall(base, nevents, action, node.loc, index)
+    return [call], [base], _raw_terms(call, node.loc)
+
+
+def _raw_terms(call: FilterCall, loc: SourceLoc) -> list[Term]:
+    """The one term of a `{action, base_event, nevents}` entry (none for an empty range)."""
+    if not call.nevents:
+        return []
+    return [Term(call.entry, call.base_event, call.base_event + call.nevents - 1, call.action,
+                 loc)]
 
 
 def _raw_call(value: Any, loc: SourceLoc, index: int) -> FilterCall | None:
@@ -210,9 +218,7 @@ def parse_filters(node: Node, catalog: Catalog, max_event: int = U16_MAX) -> Par
         if raw is not None:  # the generators' form, checked inline: same result, 10x faster
             calls.append(raw)
             named.append(raw.base_event)
-            if raw.nevents:
-                terms.append(Term(i, raw.base_event, raw.base_event + raw.nevents - 1,
-                                  raw.action, item.loc))
+            terms.extend(_raw_terms(raw, item.loc))
             continue
         entry_calls, entry_events, entry_terms = _parse_entry(item, i, catalog, max_event)
         calls.extend(entry_calls)
@@ -285,13 +291,8 @@ def load_filter_spec(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,
     """With `fast_json`, a `.json` spec is read by the C json module, without positions; if it
     is not valid as such, it is read again the slow way so the error has its line and column."""
     text = yamlio.read_text(path, max_bytes)
-    collecting = gc.isenabled()
-    gc.disable()  # a large spec is hundreds of thousands of acyclic objects: nothing to collect
-    try:
+    with paused_gc():
         return _load_text(text, path, max_bytes, events_db, fast_json)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _load_text(text: str, path: str, max_bytes: int, events_db: str | None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from kvmpmu.errors import SourceLoc
 from kvmpmu.spec.schema import Node
@@ -23,15 +22,13 @@ class GuestSpec:
     loc: SourceLoc
 
 
-def parse_guest(node: Node, workload_file: str) -> GuestSpec:
+def parse_guest(node: Node) -> GuestSpec:
     node.mapping(("binary", "elf", "asm", "load", "entry", "max_instructions"))
     kinds = [k for k in ("binary", "elf", "asm") if node.get(k) is not None]
     if len(kinds) != 1:
         raise node.error("give exactly one of binary, elf or asm")
     source = node.require(kinds[0])
-    path = Path(source.string())
-    if not path.is_absolute():
-        path = Path(workload_file).parent / path
+    path = source.file_path()
     if not path.is_file():
         raise source.error(f"guest program {source.value!r} not found (looked for {path})",
                            "a relative path is relative to the workload's folder")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog
@@ -96,20 +95,12 @@ def _model(node: Node, events_db: str | None, max_bytes: int) -> CpuModel:
         return model
     catalog = node.get("catalog")
     if catalog is not None:
-        path = _beside(catalog)
-        if not Path(path).exists():
+        path = catalog.file_path()
+        if not path.exists():
             raise catalog.error(f"catalog {catalog.value!r} not found (looked for {path})",
                                 "a relative path is relative to the spec's folder")
-        return load_catalog(path, max_bytes)
+        return load_catalog(str(path), max_bytes)
     return CPU_MODELS["generic"]
-
-
-def _beside(node: Node) -> str:
-    """A relative path in a spec is relative to the spec file's folder."""
-    path = Path(node.string())
-    if path.is_absolute() or node.loc is None:
-        return str(path)
-    return str(Path(node.loc.file).parent / path)
 
 
 def _pmu(node: Node, name: str, cpus: frozenset[int], events_db: str | None,

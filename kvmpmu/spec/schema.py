@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kvmpmu.errors import SourceLoc, SpecError
@@ -90,6 +91,11 @@ class Node:
         if not isinstance(self.value, str):
             raise self.error(f"expected a string, got {self._describe()}")
         return self.value
+
+    def file_path(self) -> Path:
+        """A path written in a file, relative to that file's folder unless absolute."""
+        path = Path(self.string())
+        return path if path.is_absolute() else Path(self.loc.file).parent / path
 
     def boolean(self) -> bool:
         if not isinstance(self.value, bool):

@@ -233,21 +233,13 @@ class _Parser:
         vcpu = vcpu_node.integer(0, 511, "a vCPU index") if vcpu_node else 0
         raw = _plain(m)
         if "report" in m:
-            ops = [op for op in COMPARISONS if op in m]
-            if len(ops) != 1:
-                raise node.error("a report expectation has exactly one of "
-                                 + ", ".join(COMPARISONS))
-            value = node.require(ops[0]).integer(0, 2**64 - 1, "a 64-bit value")
+            op, value = _comparison(node, "report", "a 64-bit value")
             return ReportExpect(vcpu, node.require("report").integer(0, 2**20, "a report index"),
-                                ops[0], value, raw, node.loc)
+                                op, value, raw, node.loc)
         if "counter" in m:
-            ops = [op for op in COMPARISONS if op in m]
-            if len(ops) != 1:
-                raise node.error("a counter expectation has exactly one of "
-                                 + ", ".join(COMPARISONS))
-            value = node.require(ops[0]).integer(0, 2**64 - 1, "a counter value")
-            return CounterExpect(vcpu, parse_counter(node.require("counter")), ops[0], value,
-                                 raw, node.loc)
+            op, value = _comparison(node, "counter", "a counter value")
+            return CounterExpect(vcpu, parse_counter(node.require("counter")), op, value, raw,
+                                 node.loc)
         if "visible" not in m and "hidden" not in m:
             raise node.error("an expectation needs 'counter' and a comparison, or "
                              "'visible'/'hidden' events")
@@ -264,6 +256,14 @@ class _Parser:
                 codes.append(code)
             lists.append(tuple(codes))
         return PmceidExpect(vcpu, lists[0], lists[1], raw, node.loc)
+
+
+def _comparison(node: Node, kind: str, what: str) -> tuple[str, int]:
+    """The one comparison (eq, ne, gt, ...) of a counter or report expectation."""
+    ops = [op for op in COMPARISONS if op in node.mapping()]
+    if len(ops) != 1:
+        raise node.error(f"a {kind} expectation has exactly one of " + ", ".join(COMPARISONS))
+    return ops[0], node.require(ops[0]).integer(0, 2**64 - 1, what)
 
 
 def _plain(value: object) -> dict[str, object]:
@@ -306,7 +306,7 @@ def workload_from_node(doc: Node, file: str, catalog: Catalog | None = None) -> 
     guest_node = doc.get("guest")
     if guest_node is not None and vcpus is not None:
         raise guest_node.error("a workload is either scripted steps (vcpus) or a guest program")
-    guest = parse_guest(guest_node, file) if guest_node is not None else None
+    guest = parse_guest(guest_node) if guest_node is not None else None
     return Workload(file, all_steps, per_vcpu, vcpu_locs, expects, guest)
 
 

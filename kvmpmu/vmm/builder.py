@@ -97,14 +97,9 @@ class Vmm:
         flt = uapi.kvm_pmu_event_filter(call.base_event, call.nevents, call.action)
         args = {"base_event": call.base_event, "nevents": call.nevents, "action": call.action}
         return self.set_attr(vcpu, uapi.KVM_ARM_VCPU_PMU_V3_FILTER, args, flt.pack(), call.loc,
-                             has_first, expect, expecting, self._names(call))
-
-    def _names(self, call: FilterCall) -> dict[str, str | None]:
-        if self.catalog is None or not call.nevents:
-            return {}
-        last = min(call.base_event + call.nevents - 1, 0xFFFF)
-        return {"base_event": self.catalog.name_of(call.base_event),
-                "last_event": self.catalog.name_of(last)}
+                             has_first, expect, expecting,
+                             self.catalog.range_names(call.base_event, call.nevents)
+                             if self.catalog else None)
 
     def _one_reg(self, vcpu: Vcpu, request: int, name: str, value: int | None = None) -> int:
         mem = self.kvm.memory

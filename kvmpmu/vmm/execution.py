@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 from typing import TYPE_CHECKING, Union
 
 from kvmpmu.arch import events as ev
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import GuestError
+from kvmpmu.gcpause import paused_gc
 from kvmpmu.kvm.system import Vcpu
 from kvmpmu.spec.filterspec import FilterSpec
 from kvmpmu.spec.workload import CounterExpect, PmceidExpect, ReportExpect, Workload
@@ -108,28 +108,15 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
     vmm = Vmm(spec, profile, build_host(spec.host), catalog)
     result = RunResult(profile.name, 0, 0, vmm.log, [], [])
     runners: list[Runner] = []
-    collecting = gc.isenabled()
-    gc.disable()  # the engine creates millions of acyclic records: collections only cost
     try:
-        vmm.boot()
-        for vcpu in vmm.vm.vcpus:
-            vmm.run(vcpu)
-            runner = _runner(vmm, vcpu, workload, program, max_instructions)
-            runners.append(runner)
-            if isinstance(runner, GuestRunner):
-                steps = workload or default_workload(spec.named_events, vcpu.vpmu.nr_counters)
-                runner.run(steps.steps_for(vcpu.index))
-            else:
-                runner.run()
+        with paused_gc():
+            _boot_and_run(vmm, spec, workload, program, max_instructions, runners)
     except VmmStopped as stop:
         result.error = stopped_message(stop)
         result.error_loc = stop.record.loc
     except GuestError as fault:
         result.error, result.error_kind = fault.message, "guest"
-    finally:
-        if collecting:
-            gc.enable()
-    pmu = host_pmu_of(spec, vmm.vm)
+    pmu = host_pmu_of(vmm.vm)
     result.host_pmceid0, result.host_pmceid1 = pmceid_pair(pmu)
     result.host_pmu = pmu_info(spec, pmu)
     by_index = {r.vcpu.index: r for r in runners}
@@ -137,6 +124,23 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
     if result.error is None and workload is not None:
         result.expectations = _judge(workload, result.vcpus, runners)
     return result
+
+
+def _boot_and_run(vmm: Vmm, spec: FilterSpec, workload: Workload | None,
+                  program: Program | None, max_instructions: int | None,
+                  runners: list[Runner]) -> None:
+    """The VMM's set-up, then each vCPU's KVM_RUN and its guest; `runners` fills as it goes, so
+    a failure still leaves what ran."""
+    vmm.boot()
+    for vcpu in vmm.vm.vcpus:
+        vmm.run(vcpu)
+        runner = _runner(vmm, vcpu, workload, program, max_instructions)
+        runners.append(runner)
+        if isinstance(runner, GuestRunner):
+            steps = workload or default_workload(spec.named_events, vcpu.vpmu.nr_counters)
+            runner.run(steps.steps_for(vcpu.index))
+        else:
+            runner.run()
 
 
 def _program(workload: Workload | None) -> Program | None:

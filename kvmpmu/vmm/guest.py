@@ -21,13 +21,7 @@ class GuestRunner:
         self.reads: list[tuple[str, int | None]] = []
         self.undefined: list[tuple[str, str]] = []
         self.vmm_calls: list[tuple[VmmCall, CallRecord]] = []
-        self._handlers: dict[str, tuple[sysreg_access.Reader, sysreg_access.Writer]] = {}
-
-    def _handler(self, name: str) -> tuple[sysreg_access.Reader, sysreg_access.Writer]:
-        handler = self._handlers.get(name)
-        if handler is None:
-            handler = self._handlers[name] = sysreg_access.resolve(self.vpmu, name)
-        return handler
+        self._handler = sysreg_access.Handlers(self.vpmu)
 
     def run(self, steps: tuple[Step, ...]) -> None:
         for step in steps:
@@ -44,21 +38,15 @@ class GuestRunner:
 
     def _repeat(self, step: Repeat) -> None:
         body = step.steps
-        if len(body) == 1 and isinstance(body[0], Access):  # the common loop: skip run()
-            only = body[0]
-            if len(only.ops) == 1 and only.ops[0][1] is None:
-                self._repeat_read(only.ops[0][0], step.times)
-                return
-            access = self._access
-            for _ in range(step.times):
-                access(only)
+        if len(body) == 1 and isinstance(body[0], Access) and len(body[0].ops) == 1 and \
+                body[0].ops[0][1] is None:  # a polling loop: one MRS, kept tight
+            self._repeat_read(body[0].ops[0][0], step.times)
             return
         run = self.run
         for _ in range(step.times):
             run(body)
 
     def _repeat_read(self, name: str, times: int) -> None:
-        """`repeat` of one MRS: the benchmark's and polling guests' loop, kept tight."""
         read, el, append = self._handler(name)[0], self.el, self.reads.append
         for _ in range(times):
             try:
@@ -70,12 +58,12 @@ class GuestRunner:
     def _access(self, step: Access) -> None:
         el = self.el
         for name, value in step.ops:
-            handler = self._handlers.get(name) or self._handler(name)
+            read, write = self._handler(name)
             try:
                 if value is None:
-                    self.reads.append((name, handler[0](el)))
+                    self.reads.append((name, read(el)))
                 else:
-                    handler[1](el, value)
+                    write(el, value)
             except Undefined:
                 if value is None:
                     self.reads.append((name, None))

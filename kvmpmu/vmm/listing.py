@@ -53,8 +53,13 @@ def resolve_cpu(name: str) -> CpuModel:
     return model
 
 
+def _host_of(model: CpuModel) -> HostSpec:
+    """A host of one PMU of this CPU model: what `host: {cpu: ...}` gives."""
+    return HostSpec((PmuSpec("pmu", model),))
+
+
 def _host_pmceid(model: CpuModel) -> tuple[int, int]:
-    pmu = build_host(HostSpec((PmuSpec("pmu", model),))).pmus[0]
+    pmu = build_host(_host_of(model)).pmus[0]
     return pmu.pmceid(0), pmu.pmceid(1)
 
 
@@ -69,7 +74,7 @@ def _matches(search: str, code: int, name: str, description: str) -> bool:
 def list_events(model: CpuModel, search: str | None = None,
                 implemented_only: bool = False) -> list[EventRow]:
     """Every catalogued event for `model` (common ones plus its own), in number order."""
-    catalog = HostSpec((PmuSpec("pmu", model),)).catalog()
+    catalog = _host_of(model).catalog()
     pmceid = _host_pmceid(model)
     rows = []
     for code in sorted(set(catalog.events) | model.events):
@@ -92,7 +97,7 @@ def list_cpus() -> list[CpuRow]:
 
 def list_presets(model: CpuModel) -> list[PresetRow]:
     """Every preset resolved for `model`: its catalog's names, its event space."""
-    host = HostSpec((PmuSpec("pmu", model),))
+    host = _host_of(model)
     catalog = host.catalog()
     rows = []
     for preset in PRESETS.values():

@@ -13,15 +13,10 @@ from kvmpmu.kvm.vpmu import event_mask
 from kvmpmu.spec.filterspec import FilterSpec
 from kvmpmu.vmm.builder import Vmm, VmmStopped
 from kvmpmu.vmm.hosts import build_host
+from kvmpmu.vmm.results import HostPmuInfo, PmceidEvent, PmceidView, RunResult
 
 if TYPE_CHECKING:
     from kvmpmu.spec.workload import Workload
-from kvmpmu.vmm.results import (
-    HostPmuInfo,
-    PmceidEvent,
-    PmceidView,
-    RunResult,
-)
 
 
 def profile_for(spec: FilterSpec, kernel: str | None) -> KernelProfile:
@@ -65,7 +60,7 @@ def _hidden_by(vm: Vm, event: int, bit: int) -> str:
     return "kvm"
 
 
-def host_pmu_of(spec: FilterSpec, vm: Vm) -> HostPmu | None:
+def host_pmu_of(vm: Vm) -> HostPmu | None:
     """The PMU the first vCPU's PMCEID view starts from (where it runs, or the VM's PMU)."""
     if not vm.vcpus:
         return vm.default_pmu()
@@ -107,10 +102,10 @@ def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
     try:
         vmm.boot()
     except VmmStopped as stop:
-        pmu = host_pmu_of(spec, vmm.vm)
+        pmu = host_pmu_of(vmm.vm)
         return PmceidView(profile.name, pmceid_pair(pmu), (0, 0), [], vmm.log,
                           stopped_message(stop), pmu_info(spec, pmu))
-    pmu = host_pmu_of(spec, vmm.vm)
+    pmu = host_pmu_of(vmm.vm)
     host_regs = pmceid_pair(pmu)
     vcpu = vmm.vm.vcpus[0]
     guest = (vmm.vm.guest_pmceid(vcpu, 0), vmm.vm.guest_pmceid(vcpu, 1))

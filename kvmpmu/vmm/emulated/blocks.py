@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from kvmpmu.arch import events as ev
 from kvmpmu.vmm.emulated.extra import need
 
-MEM_ACCESS_RD, MEM_ACCESS_WR = 0x66, 0x67
 # the events an instruction can make here, in vector order
-EVENTS = (ev.INST_RETIRED, 0x1B, ev.CPU_CYCLES, ev.BR_RETIRED, 0x06, 0x07, 0x13, MEM_ACCESS_RD,
-          MEM_ACCESS_WR, 0x0A)
-INSTRUCTION_EVENTS = frozenset((ev.INST_RETIRED, 0x1B, ev.CPU_CYCLES))  # one per instruction
+EVENTS = (ev.INST_RETIRED, ev.INST_SPEC, ev.CPU_CYCLES, ev.BR_RETIRED, ev.LD_RETIRED,
+          ev.ST_RETIRED, ev.MEM_ACCESS, ev.MEM_ACCESS_RD, ev.MEM_ACCESS_WR, ev.EXC_RETURN)
+INSTRUCTION_EVENTS = frozenset((ev.INST_RETIRED, ev.INST_SPEC, ev.CPU_CYCLES))  # one each
 _BRANCHES = {"b", "bl", "br", "blr", "ret", "cbz", "cbnz", "tbz", "tbnz", "braa", "brab",
              "blraa", "blrab", "retaa", "retab"}
 

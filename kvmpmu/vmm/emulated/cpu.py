@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kvmpmu.arch import events as ev
 from kvmpmu.arch.sysregs import SYSREGS_BY_ENCODING
 from kvmpmu.errors import GuestError
 from kvmpmu.kvm import sysreg_access
@@ -22,7 +23,6 @@ MAILBOX = 0x09000000  # one MMIO page: +0 report a value, +8 end the run
 PSTATE_I = 1 << 7
 VECTOR_SYNC, VECTOR_IRQ = 0x200, 0x280  # current EL with SP_ELx
 ESR_UNKNOWN = 1 << 25  # EC 0 (unknown reason), IL: a 32-bit instruction
-EXC_TAKEN = 0x09
 NEVER = (1 << 64) - 1  # an `until` address no guest reaches
 
 
@@ -57,7 +57,7 @@ class EmulatedGuest:
         self.check_el = False
         self.stopped_in_store = False
         self.pending: tuple[int, int, int | None] | None = None  # (return to, vector, ESR)
-        self.handlers: dict[str, tuple[sysreg_access.Reader, sysreg_access.Writer]] = {}
+        self._handler = sysreg_access.Handlers(self.vpmu)
         self._setup()
 
     # --- machine ---------------------------------------------------------------------------
@@ -166,12 +166,6 @@ class EmulatedGuest:
         reg = SYSREGS_BY_ENCODING.get((cp.op0, cp.op1, cp.crn, cp.crm, cp.op2))
         return reg.name if reg else None
 
-    def _handler(self, name: str) -> tuple[sysreg_access.Reader, sysreg_access.Writer]:
-        handler = self.handlers.get(name)
-        if handler is None:
-            handler = self.handlers[name] = sysreg_access.resolve(self.vpmu, name)
-        return handler
-
     def _on_mrs(self, uc: Any, reg: int, cp: Any, _: Any) -> bool:
         name = self._register(cp)
         if name is None:
@@ -217,8 +211,8 @@ class EmulatedGuest:
 
     def _after_trap(self, pc: int) -> None:
         """The trapped instruction has retired; an interrupt it raised is taken after it.
-        Exceptions are entered between emu_start calls: unicorn ignores a pc written in an
-        instruction hook, but stops right after the instruction on emu_stop."""
+        Exceptions are entered between emu_start calls: in an instruction hook unicorn only
+        follows a pc moved to the next instruction, but stops right after it on emu_stop."""
         if self.vpmu.irq_level and not self._masked():
             self.pending = (pc + 4, VECTOR_IRQ, None)
             self.uc.emu_stop()
@@ -251,7 +245,7 @@ class EmulatedGuest:
         uc.cpr_write(3, 0, 4, 0, 0, pstate)  # SPSR_EL1
         uc.reg_write(c.UC_ARM64_REG_PSTATE, (pstate & ~0x3FF) | 0x3C5)  # EL1h, DAIF masked
         uc.reg_write(c.UC_ARM64_REG_PC, vbar + vector)
-        self.vpmu.count(self.el, {EXC_TAKEN: 1})
+        self.vpmu.count(self.el, {ev.EXC_TAKEN: 1})
         self.el = 1
         self.result.exceptions += 1
         if esr is None:
