@@ -108,11 +108,11 @@ def _load_one(path: Path, max_bytes: int) -> Node:
                         loc=SourceLoc(str(path), exc.lineno, exc.colno)) from None
     try:
         return root(yamlio.load(text, str(path)), str(path))
-    except SpecError as err:  # valid JSON that YAML cannot read (tabs, escapes): no positions
+    except SpecError:  # valid JSON that YAML cannot read (tabs, escapes): no positions
         try:
             return root(yamlio.load_json_fast(text, str(path)), str(path))
-        except ValueError:  # a duplicate key: the YAML reader said so, with its position
-            raise err from None
+        except ValueError as dup:  # a duplicate key, which specs never accept either
+            raise SpecError(str(dup), loc=SourceLoc(str(path), 0, 0)) from None
 
 
 def load_catalog(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES) -> CpuModel:
