@@ -52,13 +52,20 @@ class VmmCall:
 
 
 @dataclass(frozen=True)
+class Exit:
+    """The guest exits to the VMM (as at an MMIO store); the vCPU's next KVM_RUN goes on."""
+
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
 class Repeat:
     times: int
     steps: tuple[Step, ...]
     loc: SourceLoc
 
 
-Step = Union[Access, Execute, SetEl, VmmCall, Repeat]  # noqa: UP007 - a runtime alias on 3.10
+Step = Union[Access, Execute, SetEl, VmmCall, Exit, Repeat]  # noqa: UP007 - a runtime alias on 3.10
 
 
 @dataclass(frozen=True)
@@ -147,7 +154,7 @@ class _Parser:
 
     def step(self, node: Node) -> Step:
         keys = ("write", "read", "program", "enable", "disable", "execute", "swinc", "repeat",
-                "vmm", "el")
+                "vmm", "el", "exit")
         m = node.mapping(keys)
         if len(m) != 1:
             raise node.error(f"a step has exactly one of: {', '.join(keys)}")
@@ -195,6 +202,11 @@ class _Parser:
 
     def _el(self, body: Node, loc: SourceLoc) -> Step:
         return SetEl(body.integer(0, 1, "exception level 0 or 1"), loc)
+
+    def _exit(self, body: Node, loc: SourceLoc) -> Step:
+        if body.value is not None:
+            body.mapping(())
+        return Exit(loc)
 
     def _execute(self, body: Node, loc: SourceLoc) -> Step:
         body.mapping(("el", "events"))
