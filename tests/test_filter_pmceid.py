@@ -156,13 +156,17 @@ def test_ten_bit_host_filter_leaves_high_halves_zero():
     assert guest(vm, vcpu) == (0xFFFFFFFF, 0xFFFEFFFF)
 
 
-def one_reg_dfr0(vcpu, pmuver):
-    from kvmpmu.vmm.builder import ONE_REG_IDS
+DFR0_ID = u.sysreg_one_reg_id(3, 0, 0, 5, 0)  # ID_AA64DFR0_EL1
 
+
+def one_reg_dfr0(vcpu, pmuver):
+    """KVM_SET_ONE_REG(ID_AA64DFR0_EL1): the value read back with PMUVer (bits [11:8]) changed."""
     mem = vcpu.vm.memory
-    addr = mem.put((pmuver << 8).to_bytes(8, "little"))
-    vcpu.ioctl(u.KVM_SET_ONE_REG, mem.put(u.kvm_one_reg(ONE_REG_IDS["ID_AA64DFR0_EL1"],
-                                                        addr).pack()))
+    addr = mem.alloc(8)
+    vcpu.ioctl(u.KVM_GET_ONE_REG, mem.put(u.kvm_one_reg(DFR0_ID, addr).pack()))
+    value = int.from_bytes(mem.read(addr, 8), "little") & ~0xF00 | pmuver << 8
+    mem.write(addr, value.to_bytes(8, "little"))
+    vcpu.ioctl(u.KVM_SET_ONE_REG, mem.put(u.kvm_one_reg(DFR0_ID, addr).pack()))
 
 
 @pytest.mark.parametrize("profile,ok", [("6.1", False), ("6.6", True), ("latest", True)])

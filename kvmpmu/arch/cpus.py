@@ -77,6 +77,9 @@ class CpuModel:
     events: frozenset[int]
     impdef: dict[int, EventInfo]
     aarch32_el0: bool = True
+    pmcr_idcode: int = 0  # PMCR_EL0.IDCODE as the CPU's manual documents it (0: not documented)
+    id_aa64dfr0: int = 0  # ID_AA64DFR0_EL1 reset value
+    pmcr_imp: int = 0x41  # PMCR_EL0.IMP
 
     @property
     def midr(self) -> int:
@@ -84,29 +87,54 @@ class CpuModel:
         return self.implementer << 24 | 0xF << 16 | self.part << 4
 
 
+def _dfr0(pmuver: int, debugver: int) -> int:
+    """ID_AA64DFR0_EL1 with CTX_CMPs 1, WRPs 3, BRPs 5 (every model here), no trace or SPE."""
+    return 0x10305000 | pmuver << sr.DFR0_PMUVER_SHIFT | debugver
+
+
+# DebugVer by architecture: 6 = Armv8.0 debug (Cortex-A53/A57/A72), 8 = Armv8.2 (A76, N1),
+# 9 = Armv8.4 (V1, N2, V2, the generic CPU)
 def _model(name: str, display: str, part: int, pmuver: int, events: str,
-           impdef: dict[int, tuple[str, str]] | None = None, aarch32: bool = True) -> CpuModel:
+           impdef: dict[int, tuple[str, str]] | None = None, aarch32: bool = True,
+           idcode: int = 0, debugver: int = 6) -> CpuModel:
     infos = {c: EventInfo(c, n, d) for c, (n, d) in (impdef or {}).items()}
-    return CpuModel(name, display, 0x41, part, pmuver, 6, parse_ranges(events), infos, aarch32)
+    return CpuModel(name, display, 0x41, part, pmuver, 6, parse_ranges(events), infos, aarch32,
+                    idcode, _dfr0(pmuver, debugver))
 
 
 def _generic() -> CpuModel:
     return CpuModel("generic", "Generic PMUv3p5 CPU", 0x41, 0x000, sr.PMUVER_V3P5, 6,
-                    architected_in_pmceid_range(), {}, aarch32_el0=False)
+                    architected_in_pmceid_range(), {}, aarch32_el0=False,
+                    id_aa64dfr0=_dfr0(sr.PMUVER_V3P5, 9))
+
+
+# QEMU's emulated PMU (target/arm): SW_INCR, CPU_CYCLES, STALL_FRONTEND, STALL_BACKEND, STALL;
+# 6 counters; PMCR_EL0 IMP 0x41 IDCODE 1 whatever the CPU (measured under -cpu max and
+# cortex-a57). INST_RETIRED counts only with -icount, so it is left out.
+_QEMU_EVENTS = "0x0, 0x11, 0x23-0x24, 0x3C"
+
+
+def _qemu(name: str, display: str, implementer: int, part: int, pmuver: int,
+          dfr0: int) -> CpuModel:
+    return CpuModel(name, display, implementer, part, pmuver, 6, parse_ranges(_QEMU_EVENTS), {},
+                    aarch32_el0=True, pmcr_idcode=1, id_aa64dfr0=dfr0, pmcr_imp=0x41)
 
 
 CPU_MODELS: dict[str, CpuModel] = {m.name: m for m in (
     _generic(),
     _model("cortex-a53", "Cortex-A53", 0xD03, sr.PMUVER_IMP,
            "0x0-0x19, 0x1D-0x1E, 0x20, 0x60-0x61, 0x7A, 0x86-0x87, 0xC0-0xCC, 0xD0-0xD2, "
-           "0xE0-0xE8", _A53_IMPDEF),
-    _model("cortex-a57", "Cortex-A57", 0xD07, sr.PMUVER_IMP, _A57),
-    _model("cortex-a72", "Cortex-A72", 0xD08, sr.PMUVER_IMP, _A57),
-    _model("cortex-a76", "Cortex-A76", 0xD0B, sr.PMUVER_V3P1, _A76_BASE),
-    _model("neoverse-n1", "Neoverse N1", 0xD0C, sr.PMUVER_V3P1, _N1),
-    _model("neoverse-v1", "Neoverse V1", 0xD40, sr.PMUVER_V3P4, _V1),
-    _model("neoverse-n2", "Neoverse N2", 0xD49, sr.PMUVER_V3P5, _N2, aarch32=False),
-    _model("neoverse-v2", "Neoverse V2", 0xD4F, sr.PMUVER_V3P5, _N2, aarch32=False),
+           "0xE0-0xE8", _A53_IMPDEF, idcode=0x03),
+    _model("cortex-a57", "Cortex-A57", 0xD07, sr.PMUVER_IMP, _A57, idcode=0x01),
+    _model("cortex-a72", "Cortex-A72", 0xD08, sr.PMUVER_IMP, _A57, idcode=0x02),
+    _model("cortex-a76", "Cortex-A76", 0xD0B, sr.PMUVER_V3P1, _A76_BASE, debugver=8),
+    _model("neoverse-n1", "Neoverse N1", 0xD0C, sr.PMUVER_V3P1, _N1, debugver=8),
+    _model("neoverse-v1", "Neoverse V1", 0xD40, sr.PMUVER_V3P4, _V1, debugver=9),
+    _model("neoverse-n2", "Neoverse N2", 0xD49, sr.PMUVER_V3P5, _N2, aarch32=False, debugver=9),
+    _model("neoverse-v2", "Neoverse V2", 0xD4F, sr.PMUVER_V3P5, _N2, aarch32=False, debugver=9),
+    _qemu("qemu-max", "QEMU -cpu max (TCG)", 0x00, 0x051, sr.PMUVER_V3P5, 0x10305609),
+    _qemu("qemu-cortex-a57", "QEMU -cpu cortex-a57 (TCG)", 0x41, 0xD07, sr.PMUVER_IMP,
+          0x10305106),
 )}
 
 

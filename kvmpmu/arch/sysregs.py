@@ -41,6 +41,14 @@ PMUSERENR_MASK = 0xF
 
 PMSELR_SEL_MASK = 0x1F
 
+# ID_AA64DFR0_EL1 fields KVM changes for its guests
+DFR0_DEBUGVER_MASK = 0xF  # bits [3:0]
+DFR0_DEBUGVER_V8P0 = 0x6
+DFR0_DEBUGVER_V8P8 = 0xA
+DFR0_PMUVER_SHIFT = 8
+DFR0_PMUVER_MASK = 0xF << DFR0_PMUVER_SHIFT
+DFR0_PMSVER_MASK = 0xF << 32  # SPE: never given to guests
+
 # ID_AA64DFR0_EL1.PMUVer (bits [11:8])
 PMUVER_NI = 0x0
 PMUVER_IMP = 0x1
@@ -114,6 +122,11 @@ def _indexed() -> list[SysReg]:
 
 
 SYSREGS: dict[str, SysReg] = {r.name: r for r in _FIXED + _indexed()}
+
+# EL1 system registers a VMM sets before the first run (not PMU registers: they never trap)
+OTHER_SYSREGS: dict[str, SysReg] = {r.name: r for r in (
+    _reg("VBAR_EL1", 3, 0, 12, 0, 0),
+)}
 SYSREGS_BY_ENCODING: dict[tuple[int, int, int, int, int], SysReg] = {
     (r.op0, r.op1, r.crn, r.crm, r.op2): r for r in SYSREGS.values()
 }

@@ -21,8 +21,8 @@ class HostPmu:
     counters: int
     events: frozenset[int]
     cpus: frozenset[int]
-    implementer: int = 0x41
-    idcode: int = 0
+    pmcr_imp: int = 0x41  # PMCR_EL0.IMP and IDCODE of this PMU's CPUs
+    pmcr_idcode: int = 0
 
     def implements(self, event: int) -> bool:
         return event in self.events
@@ -44,6 +44,7 @@ class Host:
     pmus: tuple[HostPmu, ...]
     aarch32_el0: bool = False
     cpus: frozenset[int] = field(default_factory=frozenset)
+    id_aa64dfr0: int = 0x10305609  # the system-wide ID_AA64DFR0_EL1 (PMUVer comes from pmus)
 
     def pmu_for_cpu(self, cpu: int) -> HostPmu | None:
         for pmu in self.pmus:

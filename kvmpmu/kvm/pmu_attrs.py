@@ -9,21 +9,13 @@ from typing import TYPE_CHECKING
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.errors import KvmError
 from kvmpmu.kvm.filter import EventFilter
+from kvmpmu.kvm.vgic import is_ppi as _is_ppi
+from kvmpmu.kvm.vgic import is_spi as _is_spi
 from kvmpmu.kvm.vpmu import event_mask
 from kvmpmu.uapi import kvm as uapi
 
 if TYPE_CHECKING:
-    from kvmpmu.kvm.system import Vcpu
-
-VGIC_MAX_SPI = 1019
-
-
-def _is_ppi(irq: int) -> bool:
-    return 16 <= irq < 32
-
-
-def _is_spi(irq: int) -> bool:
-    return 32 <= irq <= VGIC_MAX_SPI
+    from kvmpmu.kvm.vcpu import Vcpu
 
 
 def _read_int(vcpu: Vcpu, addr: int, signed: bool = True) -> int:

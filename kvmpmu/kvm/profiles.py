@@ -117,6 +117,42 @@ class KernelProfile:
         """v6.2+: PMCCNTR always reads 64 bits; before, only with PMCR.LC."""
         return self.at_least(6, 2)
 
+    @cached_property
+    def hides_absent_pmu(self) -> bool:
+        """v5.11+: without a ready PMU the guest's accesses UNDEF, ONE_REG answers ENOENT,
+        ID_AA64DFR0_EL1.PMUVer reads 0 and KVM_RUN needs PMU INIT. 5.10 (measured): the
+        registers read 0 and ignore writes, and a vCPU whose PMU INIT failed runs."""
+        return self.at_least(5, 11)
+
+    @cached_property
+    def pmcr_reload_clears_c(self) -> bool:
+        """The first run's PMU reload stores PMCR_EL0 with C and P clear (measured on 6.1.x,
+        not on 5.10.223; 5.15 taken to have the stable fix too)."""
+        return self.at_least(5, 15)
+
+    @cached_property
+    def chained_even_overflow_sets_pmovs(self) -> bool:
+        """Chained pairs (before 6.2): the even counter's 32-bit overflow sets its own PMOVSSET
+        bit (measured on 6.1.x; 5.10.223 leaves PMOVSSET 0; 5.15 taken as 5.10)."""
+        return self.at_least(6, 1)
+
+    @cached_property
+    def debugver_limited_to_v8p0(self) -> bool:
+        """Guest ID_AA64DFR0_EL1.DebugVer reads 6 (Armv8.0 debug) before the generic ID
+        register sanitisation of 6.6; from then it is the host's, capped at Armv8.8."""
+        return not self.at_least(6, 6)
+
+    @cached_property
+    def id_regs_writable(self) -> bool:
+        """v6.2+: userspace may lower ID_AA64DFR0_EL1.PMUVer; before, a write that changes
+        an ID register is EINVAL."""
+        return self.at_least(6, 2)
+
+    @cached_property
+    def vcpu_features_vm_wide(self) -> bool:
+        """v6.7+: every vCPU of a VM must be initialised with the same features."""
+        return self.at_least(6, 7)
+
 
 PROFILES: dict[str, KernelProfile] = {
     p.name: p
@@ -130,3 +166,16 @@ PROFILES: dict[str, KernelProfile] = {
     )
 }
 DEFAULT_PROFILE = "latest"
+
+
+def profile_for_release(release: str) -> KernelProfile:
+    """The nearest profile at or below a kernel release (`uname -r`, e.g. 6.1.0-56-arm64)."""
+    parts = release.split(".")
+    try:
+        version = (int(parts[0]), int("".join(c for c in parts[1].split("-")[0] if c.isdigit())))
+    except (IndexError, ValueError):
+        raise ValueError(f"not a kernel release: {release!r}") from None
+    below = [p for p in PROFILES.values() if p.version <= version]
+    if not below:
+        raise ValueError(f"kernel {release} is older than every profile (5.10 is the oldest)")
+    return max(below, key=lambda p: p.version)

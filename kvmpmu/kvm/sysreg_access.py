@@ -52,8 +52,29 @@ class Handlers:
         return handler
 
 
+def _raz(el: int) -> int:
+    return 0
+
+
+def _wi(el: int, value: int) -> None:
+    return None
+
+
+def _undef_write(el: int, value: int) -> None:
+    raise Undefined
+
+
 def resolve(vpmu: Vpmu, name: str) -> tuple[Reader, Writer]:
-    """The (read, write) handlers of register `name`; KeyError if it is not a PMU register."""
+    """The (read, write) handlers of register `name`; KeyError if it is not a PMU register.
+    Resolved when the guest runs: a PMU that is not ready then never becomes ready."""
+    if name == "ID_AA64DFR0_EL1":
+        return _read_dfr0(vpmu), _read_only
+    if name not in sr.SYSREGS:
+        raise KeyError(name)
+    if not vpmu.ready:  # no PMU feature, or (5.10) a PMU INIT that failed
+        if vpmu.profile.hides_absent_pmu:
+            return _write_only, _undef_write
+        return _raz, _wi
     fixed = _fixed(vpmu).get(name)
     if fixed is not None:
         return fixed
@@ -185,10 +206,6 @@ def _fixed(vpmu: Vpmu) -> dict[str, tuple[Reader, Writer]]:
             raise Undefined
         return 0
 
-    def read_dfr0(el: int) -> int:
-        _el1_only(el)
-        return vpmu.vm.guest_pmuver << 8
-
     return {
         "PMCR_EL0": (read_pmcr, write_pmcr),
         "PMCNTENSET_EL0": (read_cnten, set_cnten),
@@ -207,8 +224,15 @@ def _fixed(vpmu: Vpmu) -> dict[str, tuple[Reader, Writer]]:
         "PMCCFILTR_EL0": _evtype(vpmu, lambda: CYCLE),
         "PMXEVTYPER_EL0": _evtype(vpmu, selected),
         "PMMIR_EL1": (read_pmmir, _read_only),
-        "ID_AA64DFR0_EL1": (read_dfr0, _read_only),
     }
+
+
+def _read_dfr0(vpmu: Vpmu) -> Reader:
+    def read(el: int) -> int:
+        _el1_only(el)
+        return vpmu.vm.guest_id_aa64dfr0(vpmu.vcpu)
+
+    return read
 
 
 PMU_REGISTER_NAMES = sorted(sr.SYSREGS)

@@ -7,29 +7,24 @@ return -1 with errno set (kvm-ioctls style: no interpretation at this layer).
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.errors import KvmError
-from kvmpmu.kvm import pmu_attrs
 from kvmpmu.kvm.filter import EventFilter
 from kvmpmu.kvm.host import Host, HostPmu
 from kvmpmu.kvm.memory import UserMemory
 from kvmpmu.kvm.profiles import KernelProfile
-from kvmpmu.kvm.vpmu import Vpmu, event_mask
+from kvmpmu.kvm.vcpu import RunExit, Vcpu
+from kvmpmu.kvm.vgic import Vgic
+from kvmpmu.kvm.vpmu import event_mask
 from kvmpmu.uapi import kvm as uapi
 
-VGIC_NR_IRQS_LEGACY = 256  # the vGIC's size when userspace does not set one
+KVM_MAX_VCPU_ID = 512  # arm64 with a GICv3
 PMCEID_STALL_SLOT_BITS = {"slot": 1 << 31, "all": 0b111 << 29}
-
-
-@dataclass(frozen=True)
-class RunExit:
-    """What KVM_RUN left in `struct kvm_run`: the exit reason and, for FAIL_ENTRY, the CPU."""
-
-    exit_reason: str
-    hardware_entry_failure_reason: int = 0
-    cpu: int | None = None
+# QEMU virt's GICv3 layout, which kvmtool-style VMMs copy
+GICD_BASE = 0x08000000
+GICR_BASE = 0x080A0000
+__all__ = ["Kvm", "RunExit", "Vcpu", "Vm"]
 
 
 class Kvm:
@@ -67,32 +62,54 @@ class Vm:
         self.probed_pmuver: int | None = None
         self.nr_counters = 0
         self.supported_cpus: frozenset[int] | None = None
-        self.irqchip_in_kernel = False
-        self.vgic_initialized = False
+        self.vgic: Vgic | None = None
+        self.vcpu_features: int | None = None  # v6.7+: the features every vCPU must have
         cap = self.profile.guest_pmuver_cap
         self.guest_pmuver = min(self.host.sanitised_pmuver, cap)
+        self.guest_debugver = self._host_debugver()
 
     # --- VM ioctls ----------------------------------------------------------------------
 
     def create_vcpu(self, index: int) -> Vcpu:
         """KVM_CREATE_VCPU."""
+        if not 0 <= index < KVM_MAX_VCPU_ID:
+            raise KvmError(errno.EINVAL, f"vCPU id {index} out of range")
         if any(v.index == index for v in self.vcpus):
             raise KvmError(errno.EEXIST, f"vcpu{index} exists")
-        if self.vgic_initialized:
+        if self.vgic is not None and self.vgic.initialized:
             raise KvmError(errno.EBUSY, "vGIC already initialised")
         vcpu = Vcpu(self, index)
         self.vcpus.append(vcpu)
         return vcpu
 
-    def create_irqchip(self) -> None:
+    def create_vgic(self) -> Vgic:
         """KVM_CREATE_DEVICE(KVM_DEV_TYPE_ARM_VGIC_V3): an in-kernel irqchip."""
-        self.irqchip_in_kernel = True
+        if self.vgic is not None:
+            raise KvmError(errno.EEXIST, "the VM already has an irqchip")
+        if any(v.has_run for v in self.vcpus):
+            raise KvmError(errno.EBUSY, "a vCPU has run")
+        self.vgic = Vgic()
+        return self.vgic
+
+    def create_irqchip(self) -> None:
+        """The vGIC at QEMU virt's addresses, as a VMM sets it up after creating it."""
+        vgic = self.create_vgic()
+        vgic.set_address(uapi.KVM_VGIC_V3_ADDR_TYPE_DIST, GICD_BASE)
+        vgic.set_address(uapi.KVM_VGIC_V3_ADDR_TYPE_REDIST, GICR_BASE)
 
     def init_irqchip(self) -> None:
         """KVM_SET_DEVICE_ATTR(KVM_DEV_ARM_VGIC_CTRL_INIT) on the vGIC device."""
-        if not self.irqchip_in_kernel:
+        if self.vgic is None:
             raise KvmError(errno.ENODEV, "no vGIC")
-        self.vgic_initialized = True
+        self.vgic.init()
+
+    @property
+    def irqchip_in_kernel(self) -> bool:
+        return self.vgic is not None
+
+    @property
+    def vgic_initialized(self) -> bool:
+        return self.vgic is not None and self.vgic.initialized
 
     # --- PMU selection and event spaces ------------------------------------------------
 
@@ -139,7 +156,9 @@ class Vm:
         return self.host.pmu_for_cpu(vcpu.cpu)
 
     def irq_valid_for_vgic(self, irq: int) -> bool:
-        return 16 <= irq < 32 or 32 <= irq < VGIC_NR_IRQS_LEGACY
+        from kvmpmu.kvm.vgic import is_ppi
+
+        return self.vgic is not None and (is_ppi(irq) or self.vgic.valid_spi(irq))
 
     def pmceid_source(self, vcpu: Vcpu) -> HostPmu | None:
         """The PMU whose PMCEID the guest's view starts from: the VM's, or the CPU's hardware."""
@@ -170,158 +189,54 @@ class Vm:
             mask |= self.filter.window(0x4000 + base, 32) << 32
         return value & mask
 
+    # --- ID_AA64DFR0_EL1 (§5.4, §6) -----------------------------------------------------
 
-class Vcpu:
-    """A vCPU fd."""
+    def _host_debugver(self) -> int:
+        debugver = self.host.id_aa64dfr0 & sr.DFR0_DEBUGVER_MASK
+        if self.profile.debugver_limited_to_v8p0:
+            return sr.DFR0_DEBUGVER_V8P0
+        return min(debugver, sr.DFR0_DEBUGVER_V8P8)
 
-    def __init__(self, vm: Vm, index: int) -> None:
-        self.vm = vm
-        self.index = index
-        self.initialized = False
-        self.features = 0
-        self.pmu_irq: int | None = None
-        self.pmu_created = False
-        self.has_run = False
-        self.cpu = vm.vmm_cpu  # physical CPU this vCPU's thread runs on
-        self.vpmu = Vpmu(self)
-
-    @property
-    def has_pmu(self) -> bool:
-        return self.initialized and bool(self.features >> uapi.KVM_ARM_VCPU_PMU_V3 & 1)
-
-    def ioctl(self, request: int, arg: int) -> int:
-        """ioctl(vcpu_fd, request, arg) with `arg` an address in the VMM's memory."""
-        mem = self.vm.memory
-        if request == uapi.KVM_ARM_VCPU_INIT:
-            self.vcpu_init(uapi.kvm_vcpu_init.unpack(mem.read(arg, uapi.SIZEOF_KVM_VCPU_INIT)))
-        elif request in (uapi.KVM_SET_DEVICE_ATTR, uapi.KVM_GET_DEVICE_ATTR,
-                         uapi.KVM_HAS_DEVICE_ATTR):
-            attr = uapi.kvm_device_attr.unpack(mem.read(arg, uapi.SIZEOF_KVM_DEVICE_ATTR))
-            {uapi.KVM_SET_DEVICE_ATTR: self.set_device_attr,
-             uapi.KVM_GET_DEVICE_ATTR: self.get_device_attr,
-             uapi.KVM_HAS_DEVICE_ATTR: self.has_device_attr}[request](attr)
-        elif request in (uapi.KVM_GET_ONE_REG, uapi.KVM_SET_ONE_REG):
-            reg = uapi.kvm_one_reg.unpack(mem.read(arg, uapi.SIZEOF_KVM_ONE_REG))
-            (self.get_one_reg if request == uapi.KVM_GET_ONE_REG else self.set_one_reg)(reg)
-        elif request == uapi.KVM_RUN:
-            self.run()
+    def guest_id_aa64dfr0(self, vcpu: Vcpu) -> int:
+        """The ID_AA64DFR0_EL1 the guest and KVM_GET_ONE_REG read: the host's, without SPE,
+        DebugVer limited, PMUVer the VM's (0 without the PMU feature from 5.11)."""
+        host = self.host.id_aa64dfr0
+        value = host & ~(sr.DFR0_DEBUGVER_MASK | sr.DFR0_PMUVER_MASK | sr.DFR0_PMSVER_MASK)
+        if vcpu.has_pmu:
+            pmuver = self.guest_pmuver
+        elif self.profile.hides_absent_pmu:
+            pmuver = 0
         else:
-            raise KvmError(errno.ENOTTY, f"unknown ioctl 0x{request:x}")
-        return 0
+            pmuver = min(self.host.sanitised_pmuver, self.profile.guest_pmuver_cap)
+        return value | pmuver << sr.DFR0_PMUVER_SHIFT | self.guest_debugver
 
-    def vcpu_init(self, init: uapi.kvm_vcpu_init) -> None:
-        """KVM_ARM_VCPU_INIT: EINVAL when the PMU feature is asked of a host without a vPMU."""
-        features = init.features[0]
-        if self.initialized and features != self.features:
-            raise KvmError(errno.EINVAL, "features differ from the first KVM_ARM_VCPU_INIT")
-        vm = self.vm
-        if features >> uapi.KVM_ARM_VCPU_PMU_V3 & 1:
-            usable = any(p.pmuver != sr.PMUVER_IMP_DEF for p in vm.host.pmus)
-            if vm.profile.needs_uniform_pmuver and not vm.host.uniform_pmuver:
-                usable = False
-            if not usable:
-                raise KvmError(errno.EINVAL, "the host cannot give guests a PMUv3")
-            if vm.profile.pmu_selected_at_vcpu_init and vm.arm_pmu is None:
-                pmu = vm.default_pmu()
-                if pmu is None:
-                    raise KvmError(errno.ENODEV, "no host PMU for the current CPU")
-                vm.select_pmu(pmu)
-        self.features = features
-        self.initialized = True
-        self.vpmu.reset()
-
-    def _check_group(self, attr: uapi.kvm_device_attr) -> None:
-        if attr.group != uapi.KVM_ARM_VCPU_PMU_V3_CTRL:
-            raise KvmError(errno.ENXIO, f"group {attr.group} not modelled")
-
-    def set_device_attr(self, attr: uapi.kvm_device_attr) -> None:
-        """KVM_SET_DEVICE_ATTR: ENODEV, EBUSY, ENXIO, EINVAL, EFAULT, EEXIST per attribute."""
-        self._check_group(attr)
-        pmu_attrs.set_attr(self, attr)
-
-    def get_device_attr(self, attr: uapi.kvm_device_attr) -> None:
-        """KVM_GET_DEVICE_ATTR: only the PMU IRQ is readable."""
-        self._check_group(attr)
-        pmu_attrs.get_attr(self, attr)
-
-    def has_device_attr(self, attr: uapi.kvm_device_attr) -> None:
-        """KVM_HAS_DEVICE_ATTR: returns, or raises ENXIO."""
-        self._check_group(attr)
-        pmu_attrs.has_attr(self, attr)
-
-    def get_one_reg(self, reg: uapi.kvm_one_reg) -> None:
-        """KVM_GET_ONE_REG for PMCR_EL0 and ID_AA64DFR0_EL1 (the registers modelled)."""
-        if not self.initialized:
-            raise KvmError(errno.ENOEXEC, "vCPU not initialised")
-        if reg.id == _ONE_REG_IDS["PMCR_EL0"]:
-            value = self.vpmu.read_pmcr()
-        elif reg.id == _ONE_REG_IDS["ID_AA64DFR0_EL1"]:
-            value = self.vm.guest_pmuver << 8 if self.has_pmu else 0
-        else:
-            raise KvmError(errno.ENOENT, f"register 0x{reg.id:x} not modelled")
-        self.vm.memory.write(reg.addr, value.to_bytes(8, "little"))
-
-    def set_one_reg(self, reg: uapi.kvm_one_reg) -> None:
-        """KVM_SET_ONE_REG: PMCR_EL0.N (v6.7+) and ID_AA64DFR0_EL1.PMUVer (v6.2+)."""
-        if not self.initialized:
-            raise KvmError(errno.ENOEXEC, "vCPU not initialised")
-        value = int.from_bytes(self.vm.memory.read(reg.addr, 8), "little")
-        if reg.id == _ONE_REG_IDS["PMCR_EL0"]:
-            self._set_pmcr(value)
-        elif reg.id == _ONE_REG_IDS["ID_AA64DFR0_EL1"]:
-            self._set_dfr0(value)
-        else:
-            raise KvmError(errno.ENOENT, f"register 0x{reg.id:x} not modelled")
-
-    def _set_pmcr(self, value: int) -> None:
-        vm = self.vm
-        if vm.profile.pmcr_n_via_one_reg:
-            new_n = value >> sr.PMCR_N_SHIFT & sr.PMCR_N_MASK
-            # A larger N, or any write after the VM ran, is silently ignored (§5.1).
-            if vm.arm_pmu and not vm.ran_once and new_n <= vm.arm_pmu.counters:
-                vm.nr_counters = new_n
-        pmcr = self.vpmu.pmcr & ~sr.PMCR_WRITABLE_MASK
-        self.vpmu.pmcr = self.vpmu._sanitise_pmcr(pmcr | value & sr.PMCR_WRITABLE_MASK)
-
-    def _set_dfr0(self, value: int) -> None:
-        vm = self.vm
-        pmuver = value >> 8 & 0xF
-        if pmuver == vm.guest_pmuver:
+    def set_id_aa64dfr0(self, vcpu: Vcpu, value: int) -> None:
+        """KVM_SET_ONE_REG(ID_AA64DFR0_EL1): invariant before 6.2; then PMUVer (and from 6.6
+        DebugVer) may be lowered before the VM runs."""
+        current = self.guest_id_aa64dfr0(vcpu)
+        if value == current:
             return
-        if not vm.profile.at_least(6, 2):
-            raise KvmError(errno.EINVAL, "ID registers are invariant before v6.2")
-        if vm.ran_once:
+        prof = self.profile
+        if not prof.id_regs_writable:
+            raise KvmError(errno.EINVAL, "ID registers cannot be changed before v6.2")
+        if self.ran_once:
             raise KvmError(errno.EBUSY, "the VM has run")
-        limit = min(vm.host.sanitised_pmuver, vm.profile.guest_pmuver_cap)
+        writable = sr.DFR0_PMUVER_MASK
+        if not prof.debugver_limited_to_v8p0:
+            writable |= sr.DFR0_DEBUGVER_MASK
+        if (value ^ current) & ~writable:
+            raise KvmError(errno.EINVAL, "only PMUVer (and from 6.6 DebugVer) may change")
+        generic = not prof.debugver_limited_to_v8p0  # 6.6's generic ID register checks
+        pmuver = (value & sr.DFR0_PMUVER_MASK) >> sr.DFR0_PMUVER_SHIFT
+        limit = min(self.host.sanitised_pmuver, prof.guest_pmuver_cap)
+        if pmuver == sr.PMUVER_IMP_DEF and generic:
+            pmuver = 0  # an IMP_DEF PMUVer from an old VMM becomes NI
         if pmuver > limit:
             raise KvmError(errno.EINVAL, f"PMUVer 0x{pmuver:x} above the limit 0x{limit:x}")
-        vm.guest_pmuver = pmuver
-
-    def run(self) -> RunExit:
-        """KVM_RUN: first-run PMU checks (§2.7), then enter the guest."""
-        if not self.initialized:
-            raise KvmError(errno.ENOEXEC, "vCPU not initialised")
-        vm = self.vm
-        if not self.has_run and self.has_pmu:
-            if not self.pmu_created:
-                raise KvmError(errno.EINVAL, "PMUv3 not initialised (KVM_ARM_VCPU_PMU_V3_INIT)")
-            if vm.irqchip_in_kernel:
-                if self.pmu_irq is None or not vm.irq_valid_for_vgic(self.pmu_irq):
-                    raise KvmError(errno.EINVAL, "PMU IRQ not valid for the vGIC")
-            elif self.pmu_irq is not None:
-                raise KvmError(errno.EINVAL, "PMU IRQ set without an in-kernel irqchip")
-        if not self.has_run:
-            self.has_run = True
-            vm.ran_once = True
-            self.vpmu.reload_all()  # one-off reload of the PMU on first run
-        supported = vm.supported_cpus
-        if vm.profile.has_set_pmu and supported is not None and self.cpu not in supported:
-            return RunExit("KVM_EXIT_FAIL_ENTRY", uapi.KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED,
-                           self.cpu)
-        return RunExit("KVM_EXIT_GUEST")
-
-
-_ONE_REG_IDS = {
-    name: uapi.sysreg_one_reg_id(r.op0, r.op1, r.crn, r.crm, r.op2)
-    for name, r in sr.SYSREGS.items()
-}
+        if not generic and vcpu.has_pmu != (pmuver != 0):
+            raise KvmError(errno.EINVAL, "PMUVer 0 only for a vCPU without a PMU")
+        debugver = value & sr.DFR0_DEBUGVER_MASK
+        if debugver > self.guest_debugver or debugver < sr.DFR0_DEBUGVER_V8P0:
+            raise KvmError(errno.EINVAL, f"DebugVer {debugver} is not lower-safe")
+        self.guest_pmuver = pmuver
+        self.guest_debugver = debugver

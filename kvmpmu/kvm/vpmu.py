@@ -13,7 +13,7 @@ from kvmpmu.arch import events as ev
 from kvmpmu.arch import sysregs as sr
 
 if TYPE_CHECKING:
-    from kvmpmu.kvm.system import Vcpu
+    from kvmpmu.kvm.vcpu import Vcpu
 
 MASK32 = (1 << 32) - 1
 MASK64 = (1 << 64) - 1
@@ -57,6 +57,7 @@ class Vpmu:
         self.counter = [0] * 32  # [31] is PMCCNTR_EL0
         # Per counter: None (no perf event) or (eventsel, counts at EL0, counts at EL1).
         self.backing: list[tuple[int, bool, bool] | None] = [None] * 32
+        self.ready = False  # kvm_arm_pmu_v3_ready(): set by the first run of a set-up PMU
 
     # --- reset and geometry -------------------------------------------------------------
 
@@ -69,8 +70,8 @@ class Vpmu:
         else:
             pmu = host.pmu_for_cpu(self.vm.vmm_cpu) or self.vm.arm_pmu
             n = pmu.counters if pmu else 0
-            imp = pmu.implementer if pmu else 0
-            idcode = pmu.idcode if pmu else 0
+            imp = pmu.pmcr_imp if pmu else 0
+            idcode = pmu.pmcr_idcode if pmu else 0
             upper = n << sr.PMCR_N_SHIFT | idcode << sr.PMCR_IDCODE_SHIFT | imp << sr.PMCR_IMP_SHIFT
             pmcr = upper | (sr.PMCR_RESET_PATTERN & sr.PMCR_WRITABLE_MASK & ~sr.PMCR_E)
         self.pmcr = self._sanitise_pmcr(pmcr)
@@ -81,6 +82,26 @@ class Vpmu:
         self.evtype = [(pattern & MASK32) & self.evtype_mask] * 31 + [0]
         self.counter = [pattern & MASK32] * 31 + [pattern]
         self.backing = [None] * 32
+
+    def first_run(self, ready: bool) -> None:
+        """The first KVM_RUN: the PMU becomes usable (or not), and is reloaded."""
+        self.ready = ready
+        if ready and self.profile.pmcr_reload_clears_c:
+            self.pmcr &= ~(sr.PMCR_C | sr.PMCR_P)
+        self.reload_all()
+
+    def set_pmcr_from_user(self, value: int) -> None:
+        """KVM_SET_ONE_REG(PMCR_EL0): before 6.7 the whole value is stored, N included (§6);
+        from 6.7, N limits the VM's counters before the first run and bits [7:0] are kept."""
+        vm = self.vm
+        if not self.profile.pmcr_n_via_one_reg:
+            self.pmcr = value
+            return
+        new_n = value >> sr.PMCR_N_SHIFT & sr.PMCR_N_MASK
+        # A larger N, or any write after the VM ran, is silently ignored (§5.1).
+        if vm.arm_pmu and not vm.ran_once and new_n <= vm.arm_pmu.counters:
+            vm.nr_counters = new_n
+        self.pmcr = self._sanitise_pmcr(value & sr.PMCR_WRITABLE_MASK)
 
     def _sanitise_pmcr(self, value: int) -> int:
         if not self.vm.host.aarch32_el0:
@@ -223,12 +244,16 @@ class Vpmu:
             self._increment(1 << odd, ev.CHAIN, overflows)
 
     def _add_pair(self, even: int, n: int) -> None:
-        """v5.10-v6.1 chained pair: one 64-bit count, overflow reported on the odd counter only."""
+        """v5.10-v6.1 chained pair: one 64-bit count, 2^64 overflow reported on the odd counter;
+        on 6.1 the even counter's 32-bit overflow also sets its own bit (§6)."""
         odd = even + 1
-        total = (self.counter[odd] & MASK32) << 32 | self.counter[even] & MASK32
+        low = self.counter[even] & MASK32
+        total = (self.counter[odd] & MASK32) << 32 | low
         total += n
         if total >> 64:
             self.pmovs |= 1 << odd
+        if (low + n) >> 32 and self.profile.chained_even_overflow_sets_pmovs:
+            self.pmovs |= 1 << even
         self.counter[even] = total & MASK32
         self.counter[odd] = total >> 32 & MASK32
 
@@ -262,6 +287,8 @@ class Vpmu:
                 self.counter[idx + 1] = (self.counter[idx + 1] + 1) & MASK32
                 if not self.counter[idx + 1]:
                     self.pmovs |= 1 << (idx + 1)
+                if self.profile.chained_even_overflow_sets_pmovs:
+                    self.pmovs |= 1 << idx
             else:
                 self.pmovs |= 1 << idx
 

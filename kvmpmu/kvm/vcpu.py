@@ -1,0 +1,234 @@
+"""A vCPU fd: KVM_ARM_VCPU_INIT, the PMU device attributes, ONE_REG and KVM_RUN's checks."""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kvmpmu.arch import sysregs as sr
+from kvmpmu.errors import KvmError
+from kvmpmu.kvm import pmu_attrs
+from kvmpmu.kvm.vpmu import Vpmu
+from kvmpmu.uapi import kvm as uapi
+
+if TYPE_CHECKING:
+    from kvmpmu.kvm.system import Vm
+
+PSTATE_RESET_EL1 = 0x3C5  # EL1h, DAIF masked: a vCPU after KVM_ARM_VCPU_INIT
+_SYSREG_IDS = {
+    uapi.sysreg_one_reg_id(r.op0, r.op1, r.crn, r.crm, r.op2): name
+    for name, r in {**sr.SYSREGS, **sr.OTHER_SYSREGS}.items()
+}
+# Registers a VMM sets or reads that the model keeps as plain storage for the guest engine.
+STORED_REGS = frozenset(uapi.CORE_REG_IDS) | frozenset(sr.OTHER_SYSREGS)
+MODELLED_ONE_REGS = STORED_REGS | {"PMCR_EL0", "ID_AA64DFR0_EL1"}
+
+
+@dataclass(frozen=True)
+class RunExit:
+    """What KVM_RUN left in `struct kvm_run` before the guest runs: KVM_EXIT_GUEST (enter it),
+    or an exit: KVM_EXIT_FAIL_ENTRY with the CPU, KVM_EXIT_INTR (errno EINTR) with the
+    PMU's line in `device_irq_level`."""
+
+    exit_reason: str
+    hardware_entry_failure_reason: int = 0
+    cpu: int | None = None
+    device_irq_level: int = 0
+    errno: int | None = None
+
+
+def one_reg_name(reg_id: int) -> str | None:
+    """The register a ONE_REG id names, if the model knows it."""
+    core = {v: k for k, v in uapi.CORE_REG_IDS.items()}
+    return core.get(reg_id) or _SYSREG_IDS.get(reg_id)
+
+
+class Vcpu:
+    """A vCPU fd."""
+
+    def __init__(self, vm: Vm, index: int) -> None:
+        self.vm = vm
+        self.index = index
+        self.initialized = False
+        self.features = 0
+        self.pmu_irq: int | None = None
+        self.pmu_created = False
+        self.has_run = False
+        self.cpu = vm.vmm_cpu  # physical CPU this vCPU's thread runs on
+        self.vpmu = Vpmu(self)
+        self.regs: dict[str, int] = {}  # core and EL1 registers as ONE_REG sets them
+        self.run_device_irq_level = 0  # kvm_run->s.regs.device_irq_level, userspace's copy
+
+    @property
+    def has_pmu(self) -> bool:
+        return self.initialized and bool(self.features >> uapi.KVM_ARM_VCPU_PMU_V3 & 1)
+
+    def ioctl(self, request: int, arg: int) -> int:
+        """ioctl(vcpu_fd, request, arg) with `arg` an address in the VMM's memory."""
+        mem = self.vm.memory
+        if request == uapi.KVM_ARM_VCPU_INIT:
+            self.vcpu_init(uapi.kvm_vcpu_init.unpack(mem.read(arg, uapi.SIZEOF_KVM_VCPU_INIT)))
+        elif request in (uapi.KVM_SET_DEVICE_ATTR, uapi.KVM_GET_DEVICE_ATTR,
+                         uapi.KVM_HAS_DEVICE_ATTR):
+            attr = uapi.kvm_device_attr.unpack(mem.read(arg, uapi.SIZEOF_KVM_DEVICE_ATTR))
+            {uapi.KVM_SET_DEVICE_ATTR: self.set_device_attr,
+             uapi.KVM_GET_DEVICE_ATTR: self.get_device_attr,
+             uapi.KVM_HAS_DEVICE_ATTR: self.has_device_attr}[request](attr)
+        elif request in (uapi.KVM_GET_ONE_REG, uapi.KVM_SET_ONE_REG):
+            reg = uapi.kvm_one_reg.unpack(mem.read(arg, uapi.SIZEOF_KVM_ONE_REG))
+            (self.get_one_reg if request == uapi.KVM_GET_ONE_REG else self.set_one_reg)(reg)
+        elif request == uapi.KVM_RUN:
+            self.run()
+        else:
+            raise KvmError(errno.ENOTTY, f"unknown ioctl 0x{request:x}")
+        return 0
+
+    def vcpu_init(self, init: uapi.kvm_vcpu_init) -> None:
+        """KVM_ARM_VCPU_INIT: EINVAL when the PMU feature is asked of a host without a vPMU,
+        when the features change, and (v6.7+) when they differ from the VM's other vCPUs."""
+        features = init.features[0]
+        if self.initialized and features != self.features:
+            raise KvmError(errno.EINVAL, "features differ from the first KVM_ARM_VCPU_INIT")
+        vm = self.vm
+        if vm.profile.vcpu_features_vm_wide and vm.vcpu_features not in (None, features):
+            raise KvmError(errno.EINVAL, "features differ from the VM's other vCPUs")
+        if features >> uapi.KVM_ARM_VCPU_PMU_V3 & 1:
+            usable = any(p.pmuver != sr.PMUVER_IMP_DEF for p in vm.host.pmus)
+            if vm.profile.needs_uniform_pmuver and not vm.host.uniform_pmuver:
+                usable = False
+            if not usable:
+                raise KvmError(errno.EINVAL, "the host cannot give guests a PMUv3")
+            if vm.profile.pmu_selected_at_vcpu_init and vm.arm_pmu is None:
+                pmu = vm.default_pmu()
+                if pmu is None:
+                    raise KvmError(errno.ENODEV, "no host PMU for the current CPU")
+                vm.select_pmu(pmu)
+        vm.vcpu_features = features
+        self.features = features
+        self.initialized = True
+        self.regs = dict.fromkeys(STORED_REGS, 0)
+        self.regs["PSTATE"] = PSTATE_RESET_EL1
+        self.vpmu.reset()
+
+    def _check_group(self, attr: uapi.kvm_device_attr) -> None:
+        if attr.group != uapi.KVM_ARM_VCPU_PMU_V3_CTRL:
+            raise KvmError(errno.ENXIO, f"group {attr.group} not modelled")
+
+    def set_device_attr(self, attr: uapi.kvm_device_attr) -> None:
+        """KVM_SET_DEVICE_ATTR: ENODEV, EBUSY, ENXIO, EINVAL, EFAULT, EEXIST per attribute."""
+        self._check_group(attr)
+        pmu_attrs.set_attr(self, attr)
+
+    def get_device_attr(self, attr: uapi.kvm_device_attr) -> None:
+        """KVM_GET_DEVICE_ATTR: only the PMU IRQ is readable."""
+        self._check_group(attr)
+        pmu_attrs.get_attr(self, attr)
+
+    def has_device_attr(self, attr: uapi.kvm_device_attr) -> None:
+        """KVM_HAS_DEVICE_ATTR: returns, or raises ENXIO."""
+        self._check_group(attr)
+        pmu_attrs.has_attr(self, attr)
+
+    # --- KVM_{GET,SET}_ONE_REG -------------------------------------------------------------
+
+    def _one_reg(self, reg: uapi.kvm_one_reg) -> str:
+        if not self.initialized:
+            raise KvmError(errno.ENOEXEC, "vCPU not initialised")
+        name = one_reg_name(reg.id)
+        if name not in MODELLED_ONE_REGS:
+            raise KvmError(errno.ENOENT, f"register 0x{reg.id:x} not modelled")
+        assert name is not None
+        if name == "PMCR_EL0" and not self.has_pmu and self.vm.profile.hides_absent_pmu:
+            raise KvmError(errno.ENOENT, "no PMU: its registers are hidden")
+        return name
+
+    def get_one_reg(self, reg: uapi.kvm_one_reg) -> None:
+        """KVM_GET_ONE_REG of the registers the model keeps."""
+        name = self._one_reg(reg)
+        if name == "PMCR_EL0":
+            value = self.vpmu.read_pmcr()
+        elif name == "ID_AA64DFR0_EL1":
+            value = self.vm.guest_id_aa64dfr0(self)
+        else:
+            value = self.regs[name]
+        self.vm.memory.write(reg.addr, value.to_bytes(8, "little"))
+
+    def set_one_reg(self, reg: uapi.kvm_one_reg) -> None:
+        """KVM_SET_ONE_REG: PMCR_EL0 per profile, ID_AA64DFR0_EL1 (v6.2+), stored registers."""
+        name = self._one_reg(reg)
+        value = int.from_bytes(self.vm.memory.read(reg.addr, 8), "little")
+        if name == "PMCR_EL0":
+            self.vpmu.set_pmcr_from_user(value)
+        elif name == "ID_AA64DFR0_EL1":
+            self.vm.set_id_aa64dfr0(self, value)
+        else:
+            self.regs[name] = value
+
+    # --- KVM_RUN -----------------------------------------------------------------------------
+
+    def run(self) -> RunExit:
+        """KVM_RUN's checks and state changes before the guest runs (§2.7, §6)."""
+        if not self.initialized:
+            raise KvmError(errno.ENOEXEC, "vCPU not initialised")
+        vm = self.vm
+        if not self.has_run:
+            self._first_run()
+        if self.must_notify_user():  # kvm_vcpu_exit_request()'s order
+            return self.exit_to_user()
+        supported = vm.supported_cpus
+        if vm.profile.has_set_pmu and supported is not None and self.cpu not in supported:
+            return RunExit("KVM_EXIT_FAIL_ENTRY", uapi.KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED,
+                           self.cpu)
+        return RunExit("KVM_EXIT_GUEST")
+
+    def _first_run(self) -> None:
+        """kvm_vcpu_first_run_init(): the vGIC's resources, then the PMU; a failure leaves the
+        VM not marked as having run."""
+        vm = self.vm
+        if vm.vgic is not None:
+            vm.vgic.map_resources()
+        ready = False
+        if self.has_pmu:
+            ready = self._enable_pmu()
+        self.has_run = True
+        vm.ran_once = True
+        self.vpmu.first_run(ready)
+
+    def _enable_pmu(self) -> bool:
+        """kvm_arm_pmu_v3_enable(): is the PMU usable by the guest."""
+        vm = self.vm
+        if not self.pmu_created:
+            if vm.profile.hides_absent_pmu:
+                raise KvmError(errno.EINVAL, "PMUv3 not initialised (KVM_ARM_VCPU_PMU_V3_INIT)")
+            return False  # 5.10: the guest runs with a PMU that reads 0
+        if vm.irqchip_in_kernel:
+            if self.pmu_irq is None or not vm.irq_valid_for_vgic(self.pmu_irq):
+                raise KvmError(errno.EINVAL, "PMU IRQ not valid for the vGIC")
+        elif self.pmu_irq is not None:
+            raise KvmError(errno.EINVAL, "PMU IRQ set without an in-kernel irqchip")
+        return True
+
+    # --- a userspace irqchip (§6: KVM_EXIT_INTR with device_irq_level) -------------------
+
+    def must_notify_user(self) -> bool:
+        """kvm_pmu_should_notify_user(): the PMU's line differs from userspace's copy."""
+        if self.vm.irqchip_in_kernel or not self.has_pmu:
+            return False
+        line = bool(self.run_device_irq_level & uapi.KVM_ARM_DEV_PMU)
+        return self.vpmu.irq_level != line
+
+    def exit_to_user(self) -> RunExit:
+        """Exit with KVM_EXIT_INTR (errno EINTR), after kvm_pmu_update_run()."""
+        self.update_run()
+        return RunExit("KVM_EXIT_INTR", device_irq_level=self.run_device_irq_level,
+                       errno=errno.EINTR)
+
+    def update_run(self) -> None:
+        """kvm_pmu_update_run(): userspace's copy of the line, at every exit."""
+        if self.vm.irqchip_in_kernel:
+            return
+        level = self.run_device_irq_level & ~uapi.KVM_ARM_DEV_PMU
+        if self.has_pmu and self.vpmu.irq_level:
+            level |= uapi.KVM_ARM_DEV_PMU
+        self.run_device_irq_level = level
