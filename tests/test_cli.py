@@ -97,13 +97,17 @@ def test_repeated_reads_record_every_value_and_every_undef(tmp_path):
     spec.write_text("vm: {counters: 2}\n")
     work = tmp_path / "w.yaml"
     work.write_text("vcpus:\n  all:\n    - repeat: {times: 3, steps: [{read: PMEVCNTR1_EL0}]}\n"
-                    "    - repeat: {times: 2, steps: [{read: PMEVCNTR2_EL0}]}\n")
+                    "    - repeat: {times: 2, steps: [{read: PMEVCNTR2_EL0}]}\n"
+                    "    - read: [PMEVCNTR2_EL0, PMEVCNTR1_EL0]\n")
     doc = json.loads(run_cli("run", "--filter", str(spec), "--workload", str(work),
                              "--json").stdout)
-    reads = doc["vcpus"][0]["reads"]
-    assert [r["register"] for r in reads] == ["PMEVCNTR1_EL0"] * 3 + ["PMEVCNTR2_EL0"] * 2
-    assert [r.get("undef", False) for r in reads] == [False] * 3 + [True] * 2
-    assert doc["vcpus"][0]["undefined"] == [{"register": "PMEVCNTR2_EL0", "access": "read"}] * 2
+    # consecutive identical reads are one record with a count
+    reads = [(r["register"], r.get("undef", False), r.get("count", 1))
+             for r in doc["vcpus"][0]["reads"]]
+    assert reads == [("PMEVCNTR1_EL0", False, 3), ("PMEVCNTR2_EL0", True, 3),
+                     ("PMEVCNTR1_EL0", False, 1)]
+    assert doc["vcpus"][0]["undefined"] == [
+        {"register": "PMEVCNTR2_EL0", "access": "read", "count": 3}]
 
 
 def test_pmu_filter_kvmtool_syntax_matches_the_equivalent_spec():
@@ -184,12 +188,12 @@ def test_exit_4_when_the_kernel_rejects_a_filter_and_the_call_log_is_kept(tmp_pa
 
 
 def test_exit_70_on_internal_error_without_traceback(monkeypatch):
-    from kvmpmu.vmm import session
+    from kvmpmu.vmm import execution
 
     def boom(*a, **k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(session, "run", boom)
+    monkeypatch.setattr(execution, "run_spec", boom)
     result = run_cli("run")
     assert result.exit_code == 70
     assert "internal error: RuntimeError: boom" in result.stderr
@@ -197,12 +201,12 @@ def test_exit_70_on_internal_error_without_traceback(monkeypatch):
 
 
 def test_exit_130_on_interrupt(monkeypatch):
-    from kvmpmu.vmm import session
+    from kvmpmu.vmm import execution
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(session, "run", interrupted)
+    monkeypatch.setattr(execution, "run_spec", interrupted)
     assert run_cli("run").exit_code == 130
 
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from kvmpmu.cli.exitcodes import ExitCode
 from kvmpmu.errors import SourceLoc, SpecError
-from kvmpmu.spec.filterspec import _parse_entry, _raw_call, load_filter_spec
+from kvmpmu.spec.filterspec import _raw_call, load_filter_spec, parse_entry
 from kvmpmu.spec.hostspec import HostSpec
 from kvmpmu.spec.schema import root
 from kvmpmu.spec.yamlio import load
@@ -55,7 +55,7 @@ def test_raw_entries_parse_as_the_general_path_does(entry):
     node = root(load(json.dumps({"e": entry}), "t.yaml"), "t.yaml").require("e")
     catalog = HostSpec().catalog()
     try:
-        general = _parse_entry(node, 0, catalog)[0]
+        general = parse_entry(node, 0, catalog)[0]
     except SpecError:
         general = None
     fast = _raw_call(node.value, SourceLoc("t.yaml", 1, 1), 0)

@@ -9,9 +9,10 @@ from kvmpmu.spec.filterspec import spec_from_node
 from kvmpmu.spec.schema import root
 from kvmpmu.spec.yamlio import load
 from kvmpmu.uapi import kvm as u
-from kvmpmu.vmm import session
-from kvmpmu.vmm.builder import Vmm, VmmStopped
+from kvmpmu.vmm import execution, session
+from kvmpmu.vmm.boot import boot
 from kvmpmu.vmm.hosts import build_host
+from kvmpmu.vmm.vmm import VmmStopped
 from tests.kvmhelpers import DENY, errno_of, make_vm, set_attr, set_filter
 
 BIG_LITTLE = """
@@ -49,7 +50,7 @@ def test_pmus_get_perf_types_in_order_and_their_cpus():
 @pytest.mark.parametrize("kernel", PROFILES_WITH_SET_PMU)
 @pytest.mark.parametrize("pmu,pmu_type,cpus", [("big", 8, {0, 1}), ("little", 9, {2, 3, 4, 5})])
 def test_set_pmu_selects_the_cluster_and_the_vcpus_run_there(kernel, pmu, pmu_type, cpus):
-    result = session.run(big_little(kernel, pmu))
+    result = execution.run_spec(big_little(kernel, pmu))
     assert result.error is None
     calls = set_pmu_calls(result)
     assert [(c.vcpu, c.args["pmu_id"], c.errno) for c in calls] == [(0, pmu_type, None),
@@ -58,14 +59,12 @@ def test_set_pmu_selects_the_cluster_and_the_vcpus_run_there(kernel, pmu, pmu_ty
     # the guest counts on its cluster: INST_RETIRED and CPU_CYCLES count, L2D_CACHE is denied
     counters = {c.event: c.value for c in result.vcpus[0].counters if c.counter != 31}
     assert counters[0x16] == 0 and counters[0x08] > 0
-    vmm = Vmm(big_little(kernel, pmu), session.profile_for(big_little(kernel, pmu), None),
-              build_host(big_little(kernel, pmu).host))
-    assert vmm.vcpu_cpus() == cpus
+    assert session.vcpu_cpus(big_little(kernel, pmu)) == cpus
 
 
 @pytest.mark.parametrize("kernel", PROFILES_WITHOUT_SET_PMU)
 def test_set_pmu_is_unknown_before_5_18(kernel):
-    result = session.run(big_little(kernel))
+    result = execution.run_spec(big_little(kernel))
     assert result.error is not None and "KVM_HAS_DEVICE_ATTR" in result.error
     assert "ENXIO" in result.error
 
@@ -82,19 +81,22 @@ def test_set_pmu_to_another_pmu_after_a_filter_is_ebusy_the_same_pmu_is_not(kern
 
 @pytest.mark.parametrize("kernel", PROFILES_WITH_SET_PMU)
 def test_vcpu_threads_outside_the_pmus_cpus_fail_entry(kernel):
-    result = session.run(big_little(kernel, extra="  cpus: '2-3'"))
+    result = execution.run_spec(big_little(kernel, extra="  cpus: '2-3'"))
     assert result.error is not None and "KVM_EXIT_FAIL_ENTRY" in result.error
-    assert result.ioctls[-1].ioctl == "KVM_RUN" and result.ioctls[-1].exit == "KVM_EXIT_FAIL_ENTRY"
+    last = result.ioctls[-1]
+    assert last.ioctl == "KVM_RUN" and last.exit is not None and last.exit.reason == "FAIL_ENTRY"
+    assert last.exit.cpu == 2 and last.errno is None  # KVM_RUN itself returned 0
 
 
 @pytest.mark.parametrize("kernel,ok", [("6.1", True), ("6.6", False), ("6.12", False),
                                        ("latest", False)])
 def test_no_vpmu_on_a_host_with_mixed_pmu_versions_from_6_6(kernel, ok):
     # Cortex-A76 is PMUv3p1, Cortex-A53 PMUv3 (8.0): "Disallow vPMU on non-uniform PMUVer"
-    result = session.run(big_little(kernel, big="cortex-a76"))
+    result = execution.run_spec(big_little(kernel, big="cortex-a76"))
     assert (result.error is None) == ok
     if not ok:
-        assert result.ioctls[0].ioctl == "KVM_ARM_VCPU_INIT" and result.ioctls[0].errno == "EINVAL"
+        init = next(c for c in result.ioctls if c.ioctl == "KVM_ARM_VCPU_INIT")
+        assert init.errno == "EINVAL"
 
 
 def test_vm_pmu_must_name_a_host_pmu():
@@ -118,5 +120,6 @@ def test_cpu_sets_of_two_pmus_may_not_overlap():
 def test_stopping_at_set_pmu_points_at_the_spec_line():
     with pytest.raises(VmmStopped) as info:
         spec = big_little("5.15")
-        Vmm(spec, session.profile_for(spec, None), build_host(spec.host)).boot()
+        vmm, backend = session.emulated_vmm(spec, session.profile_for(spec, None))
+        boot(vmm, spec, session.pmu_types(backend))
     assert info.value.record.loc is not None and info.value.record.loc.line == 9

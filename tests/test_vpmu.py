@@ -331,12 +331,13 @@ def test_set_nr_counters_limits_pmcr_n_and_makes_higher_counters_undef():
     assert reg(vcpu, "PMCNTENSET_EL0") == 0x80000003
 
 
-def _one_reg_pmcr(vcpu, n):
-    from kvmpmu.vmm.builder import ONE_REG_IDS
+PMCR_ID = u.sysreg_one_reg_id(3, 3, 9, 12, 0)  # PMCR_EL0
 
+
+def _one_reg_pmcr(vcpu, n):
     mem = vcpu.vm.memory
     addr = mem.put((n << 11).to_bytes(8, "little"))
-    vcpu.ioctl(u.KVM_SET_ONE_REG, mem.put(u.kvm_one_reg(ONE_REG_IDS["PMCR_EL0"], addr).pack()))
+    vcpu.ioctl(u.KVM_SET_ONE_REG, mem.put(u.kvm_one_reg(PMCR_ID, addr).pack()))
 
 
 def test_one_reg_pmcr_lowers_n_and_ignores_larger_or_late_writes():

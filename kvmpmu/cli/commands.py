@@ -59,12 +59,12 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | No
         max_bytes: int) -> None:
     """Boot an emulated VM with the filter, run the guest workload, report counters and PMCEID."""
     from kvmpmu.spec.workload import load_workload
-    from kvmpmu.vmm import session
+    from kvmpmu.vmm.execution import run_spec
 
     spec = _load_spec(filter_path, pmu_filter, max_bytes, events_db)
-    workload = load_workload(workload_path, max_bytes, spec.host.catalog()) \
-        if workload_path else None
-    result = session.run(spec, workload, kernel, max_instructions)
+    workload = load_workload(workload_path, max_bytes, spec.host.catalog(),
+                             spec.host.max_event) if workload_path else None
+    result = run_spec(spec, workload, kernel, max_instructions)
     if as_json:
         from kvmpmu.render.jsonout import run_json
 

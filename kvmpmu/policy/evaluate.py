@@ -14,9 +14,9 @@ from kvmpmu.kvm.profiles import KernelProfile
 from kvmpmu.kvm.system import Vm
 from kvmpmu.spec.filterspec import FilterCall, FilterSpec
 from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW
-from kvmpmu.vmm.builder import Vmm, VmmStopped
-from kvmpmu.vmm.hosts import build_host
-from kvmpmu.vmm.session import profile_for, validate
+from kvmpmu.vmm.boot import boot
+from kvmpmu.vmm.session import emulated_vmm, pmu_types, profile_for, validate
+from kvmpmu.vmm.vmm import VmmStopped
 
 
 @dataclass(frozen=True)
@@ -33,15 +33,14 @@ class Evaluation:
         self.profile: KernelProfile = profile_for(spec, kernel)
         validate(spec, self.profile)
         self.catalog: Catalog = spec.host.catalog()
-        vmm = Vmm(spec, self.profile, build_host(spec.host), self.catalog)
-        vmm.tolerate_filter_errors = True
+        vmm, backend = emulated_vmm(spec, self.profile)
         try:
-            vmm.boot()
+            boot(vmm, spec, pmu_types(backend), tolerate_filter_errors=True)
         except VmmStopped as stop:
             record = stop.record
             raise RejectedError(f"{record.ioctl}({record.attr or ''}) failed: "
-                                f"{stop.error.message}", loc=record.loc) from None
-        self.vm: Vm = vmm.vm
+                                f"{stop.message}", loc=record.loc) from None
+        self.vm: Vm = backend.vm
         filter_records = [r for r in vmm.log if r.attr == "KVM_ARM_VCPU_PMU_V3_FILTER"
                           and r.ioctl == "KVM_SET_DEVICE_ATTR"]
         self.calls = [AppliedCall(c, r.errno) for c, r in

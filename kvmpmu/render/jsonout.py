@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kvmpmu.errors import SourceLoc
+from kvmpmu.vmm.backend import VcpuExit
 from kvmpmu.vmm.results import CallRecord, HostPmuInfo, PmceidView, RunResult, VcpuResult
 
 SCHEMA = 1
@@ -18,11 +19,28 @@ def _loc(loc: SourceLoc | None) -> str | None:
     return str(loc) if loc else None
 
 
+def exit_json(exit_: VcpuExit) -> dict[str, Any]:
+    out: dict[str, Any] = {"reason": exit_.reason}
+    if exit_.mmio is not None:
+        out["mmio"] = {"addr": f"0x{exit_.mmio.addr:x}", "len": exit_.mmio.length,
+                       "data": f"0x{exit_.mmio.data:x}"}
+    if exit_.device_irq_level is not None:
+        out["device_irq_level"] = exit_.device_irq_level
+    if exit_.reason == "FAIL_ENTRY":
+        out["fail_entry"] = {"hardware_entry_failure_reason": exit_.fail_reason,
+                             "cpu": exit_.cpu}
+    return out
+
+
 def call_json(call: CallRecord) -> dict[str, Any]:
     out: dict[str, Any] = {"vcpu": call.vcpu, "ioctl": call.ioctl, "attr": call.attr,
                            "args": call.args, "errno": call.errno}
-    if call.exit:
-        out["exit"] = call.exit
+    if call.value is not None:
+        out["value"] = f"0x{call.value:x}"
+    if call.exit is not None:
+        out["exit"] = exit_json(call.exit)
+    if call.expecting:
+        out["expected"] = call.expected_errno
     if call.expected_errno is not None:
         out["expected_errno"] = call.expected_errno
     if call.loc:
@@ -54,12 +72,22 @@ def vcpu_json(v: VcpuResult) -> dict[str, Any]:
              "overflow": c.overflow}
             for c in v.counters
         ],
-        "reads": [{"register": reg, "undef": True} if value is None else
-                  {"register": reg, "value": value} for reg, value in v.reads],
-        "undefined": [{"register": reg, "access": access} for reg, access in v.undefined],
+        "reads": [_counted({"register": reg, "undef": True} if value is None else
+                           {"register": reg, "value": value}, count)
+                  for reg, value, count in v.reads],
+        "undefined": [_counted({"register": reg, "access": access}, count)
+                      for reg, access, count in v.undefined],
         "reports": v.reports,
+        "console": v.console,
         "guest": v.guest,
     }
+
+
+def _counted(record: dict[str, Any], count: int) -> dict[str, Any]:
+    """Consecutive identical records are one, with the number of times as `count`."""
+    if count > 1:
+        record["count"] = count
+    return record
 
 
 def error_json(kind: str, message: str, loc: SourceLoc | None = None,

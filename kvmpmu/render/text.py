@@ -10,9 +10,11 @@ from rich.text import Text
 
 from kvmpmu.render.jsonout import hex64
 from kvmpmu.render.plain import Cell, columns
+from kvmpmu.vmm import mailbox
 from kvmpmu.vmm.results import CallRecord, HostPmuInfo, PmceidView, RunResult, VcpuResult
 
 MAX_ROWS = 40
+MAILBOX_SLOTS = {mailbox.END: "mailbox END", mailbox.EXIT: "mailbox EXIT"}
 
 
 def _args(args: dict[str, Any]) -> str:
@@ -46,14 +48,24 @@ def _host_line(kernel: str, info: HostPmuInfo | None) -> Text:
     return Text(text)
 
 
+def _exit(call: CallRecord) -> str:
+    """' -> MMIO (mailbox END)' for a KVM_RUN record."""
+    exit_ = call.exit
+    if exit_ is None:
+        return ""
+    slot = exit_.mailbox_slot()
+    name = MAILBOX_SLOTS.get(slot) if slot is not None else None
+    return f" -> {exit_.reason}" + (f" ({name})" if name else "")
+
+
 def _result(call: CallRecord) -> Text:
-    if call.exit:
-        return Text(call.exit, style="bold red")
+    if call.exit is not None and call.exit.reason == "FAIL_ENTRY":
+        return Text("KVM_EXIT_FAIL_ENTRY", style="bold red")
     if call.errno is None:
-        return Text("0", style="green")
-    expected = call.expected_errno == call.errno
-    return Text(call.errno + (" (expected)" if expected else ""),
-                style="yellow" if expected else "bold red")
+        return Text("0" + _exit(call), style="green")
+    expected = call.expecting and call.expected_errno == call.errno
+    return Text(call.errno + _exit(call) + (" (expected)" if expected else ""),
+                style="yellow" if expected or call.exit is not None else "bold red")
 
 
 def calls_table(calls: list[CallRecord], max_rows: int = MAX_ROWS) -> RenderableType:
@@ -94,11 +106,12 @@ def reads_table(v: VcpuResult, max_rows: int = MAX_ROWS) -> RenderableType:
     reads = v.reads[-max_rows:]
     if len(v.reads) > max_rows:
         table.add_row("…", f"{len(v.reads) - max_rows} earlier reads", "")
-    for reg, value in reads:
+    for reg, value, count in reads:
+        name = reg if count == 1 else f"{reg} (x{count:,})"
         if value is None:
-            table.add_row(reg, Text("UNDEF", style="bold red"), "")
+            table.add_row(name, Text("UNDEF", style="bold red"), "")
         else:
-            table.add_row(reg, f"{value:,}", hex64(value))
+            table.add_row(name, f"{value:,}", hex64(value))
     return table
 
 
@@ -139,8 +152,11 @@ def run_text(result: RunResult) -> RenderableType:
                 f"vCPU {v.vcpu} guest: {g['instructions']:,} instructions, {g['exceptions']} "
                 f"exceptions, {g['interrupts']} interrupts; reports: "
                 + (", ".join(f"{r} (0x{r:x})" for r in v.reports) or "none")))
+        for line in v.console:
+            parts.append(Text(f"vCPU {v.vcpu} console: {line}"))
         if v.undefined:
-            undefs = ", ".join(f"{a} {r}" for r, a in v.undefined[:MAX_ROWS])
+            undefs = ", ".join(f"{a} {r}" + (f" (x{n})" if n > 1 else "")
+                               for r, a, n in v.undefined[:MAX_ROWS])
             parts.append(Text(f"vCPU {v.vcpu}: {len(v.undefined)} UNDEF accesses: {undefs}",
                               style="yellow"))
     parts.append(pmceid_pair_table(

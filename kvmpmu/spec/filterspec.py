@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import errno as _errno
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kvmpmu.arch import sysregs as sr
@@ -26,15 +27,22 @@ _NUMBER = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)")
 _RANGE = re.compile(r"\s*([^\s-][^-]*?)\s*-\s*([^-]+?)\s*")
 
 
+NO_PAD = b"\0\0\0"
+
+
 @dataclass(frozen=True)
 class FilterCall:
-    """One KVM_ARM_VCPU_PMU_V3_FILTER call and the spec entry it came from."""
+    """One KVM_ARM_VCPU_PMU_V3_FILTER call and the spec entry it came from; with
+    `expecting`, its errno is an expectation (`expect_errno`, None: success); the VMM goes on."""
 
     base_event: int
     nevents: int
     action: int
     loc: SourceLoc | None = None
     entry: int = 0
+    pad: bytes = NO_PAD
+    expect_errno: str | None = None
+    expecting: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,7 @@ class VmSpec:
     counters: int | None = None
     counters_loc: SourceLoc | None = None
     pmu_version: int | None = None  # lower the guest's ID_AA64DFR0_EL1.PMUVer (v6.2+)
+    pmu_version_loc: SourceLoc | None = None
     irqchip: str = "kernel"
     pmu: str | None = None  # KVM_ARM_VCPU_PMU_V3_SET_PMU to this host PMU
     pmu_loc: SourceLoc | None = None
@@ -150,12 +159,50 @@ def calls_for_ranges(ranges: list[tuple[int, int]], action: int, loc: SourceLoc 
 
 
 Parsed = tuple[list[FilterCall], list[int], list[Term]]
+ENTRY_KEYS = ("allow", "deny", "action", "base_event", "nevents", "pad", "expect_errno")
+_RAW_KEYS = ("action", "base_event", "nevents", "pad")
 
 
-def _parse_entry(node: Node, index: int, catalog: Catalog, max_event: int = U16_MAX) -> Parsed:
-    m = node.mapping(("allow", "deny", "action", "base_event", "nevents"))
+def parse_errno_name(node: Node) -> str | None:
+    """`expect_errno`: an errno name (EINVAL, ...) or null for success."""
+    if node.value is None:
+        return None
+    name = node.string().upper()
+    if not hasattr(_errno, name) or not name.startswith("E"):
+        raise node.error(f"unknown errno name {node.value!r}", "an errno name such as EINVAL, "
+                         "EBUSY or ENXIO, or null for success")
+    return name
+
+
+def _pad(node: Node | None) -> bytes:
+    if node is None:
+        return NO_PAD
+    items = node.items()
+    if len(items) != 3:
+        raise node.error(f"pad is three bytes, got {len(items)}")
+    return bytes(i.integer(0, 0xFF, "a byte") for i in items)
+
+
+def parse_entry(node: Node, index: int, catalog: Catalog, max_event: int = U16_MAX,
+                extra_keys: tuple[str, ...] = ()) -> Parsed:
+    """One filter entry: {allow|deny: events} or {action, base_event, nevents[, pad]}, either
+    with an optional `expect_errno`; `extra_keys` are the caller's own (a scenario's `vcpu`)."""
+    m = node.mapping(ENTRY_KEYS + extra_keys)
+    calls, named, terms = _parse_entry_body(node, m, index, catalog, max_event)
+    expect = node.get("expect_errno")
+    if expect is not None:
+        name = parse_errno_name(expect)
+        calls = [replace(c, expect_errno=name, expecting=True) for c in calls]
+    return calls, named, terms
+
+
+def _parse_entry_body(node: Node, m: Any, index: int, catalog: Catalog,
+                      max_event: int) -> Parsed:
     short = [k for k in ("allow", "deny") if k in m]
-    if short and len(m) > 1:
+    if len(short) == 2:
+        raise node.error("an entry has either allow or deny, not both",
+                         "check the indentation: each `- allow:` or `- deny:` is its own entry")
+    if short and any(k in m for k in _RAW_KEYS):
         raise node.error("an entry is either {allow|deny: events} or "
                          "{action, base_event, nevents}, not both")
     if short:
@@ -180,7 +227,7 @@ def _parse_entry(node: Node, index: int, catalog: Catalog, max_event: int = U16_
         action = action_node.integer(0, 0xFF, "allow, deny or an integer")
     base = node.require("base_event").integer(0, U16_MAX)
     nevents = node.require("nevents").integer(0, U16_MAX)
-    call = FilterCall(base, nevents, action, node.loc, index)
+    call = FilterCall(base, nevents, action, node.loc, index, _pad(node.get("pad")))
     return [call], [base], _raw_terms(call, node.loc)
 
 
@@ -220,7 +267,7 @@ def parse_filters(node: Node, catalog: Catalog, max_event: int = U16_MAX) -> Par
             named.append(raw.base_event)
             terms.extend(_raw_terms(raw, item.loc))
             continue
-        entry_calls, entry_events, entry_terms = _parse_entry(item, i, catalog, max_event)
+        entry_calls, entry_events, entry_terms = parse_entry(item, i, catalog, max_event)
         calls.extend(entry_calls)
         named.extend(entry_events)
         terms.extend(entry_terms)
@@ -252,6 +299,7 @@ def _parse_vm(node: Node | None, host: HostSpec) -> VmSpec:
         counters=counters.integer(0, sr.MAX_GENERAL_COUNTERS) if counters else None,
         counters_loc=counters.loc if counters else None,
         pmu_version=_pmu_version(version) if version else None,
+        pmu_version_loc=version.loc if version else None,
         irqchip=irqchip.choice(("kernel", "userspace")) if irqchip else "kernel",
         pmu=pmu.string() if pmu else None,
         pmu_loc=pmu.loc if pmu else None,

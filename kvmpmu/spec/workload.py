@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno as _errno
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -11,8 +10,9 @@ from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog, common_catalog
 from kvmpmu.errors import SourceLoc
 from kvmpmu.spec import yamlio
-from kvmpmu.spec.filterspec import FilterCall, _parse_entry, parse_event
+from kvmpmu.spec.filterspec import FilterCall, parse_entry, parse_errno_name, parse_event
 from kvmpmu.spec.guestspec import GuestSpec, parse_guest
+from kvmpmu.spec.scenario import ScenarioCall, parse_scenario
 from kvmpmu.spec.schema import Node, root
 
 MAX_WORKLOAD_STEPS = 100_000_000
@@ -110,9 +110,22 @@ class Workload:
     vcpu_locs: dict[int, SourceLoc] = field(default_factory=dict)
     expect: tuple[Expect, ...] = ()
     guest: GuestSpec | None = None  # a real AArch64 program instead of steps
+    scenario: tuple[ScenarioCall, ...] | None = None  # `vmm:`: the VMM's calls, in order
 
     def steps_for(self, vcpu: int) -> tuple[Step, ...]:
         return self.per_vcpu.get(vcpu, self.all_steps or ())
+
+
+def vmm_steps(steps: tuple[Step, ...]) -> tuple[VmmCall, ...]:
+    """The `vmm:` steps in program order (a repeated one once): the index a guest program
+    passes to the VMM through the mailbox's VMM_CALL slot."""
+    out: list[VmmCall] = []
+    for step in steps:
+        if isinstance(step, VmmCall):
+            out.append(step)
+        elif isinstance(step, Repeat):
+            out.extend(vmm_steps(step.steps))
+    return tuple(out)
 
 
 def step_count(steps: tuple[Step, ...]) -> int:
@@ -230,13 +243,9 @@ class _Parser:
 
     def _vmm(self, body: Node, loc: SourceLoc) -> Step:
         body.mapping(("filter", "expect_errno"))
-        calls, _, _ = _parse_entry(body.require("filter"), 0, self.catalog)
+        calls, _, _ = parse_entry(body.require("filter"), 0, self.catalog)
         expect = body.get("expect_errno")
-        name = None
-        if expect is not None and expect.value is not None:
-            name = expect.string().upper()
-            if not hasattr(_errno, name) or not name.startswith("E"):
-                raise expect.error(f"unknown errno name {expect.value!r}")
+        name = parse_errno_name(expect) if expect is not None else None
         return VmmCall(tuple(calls), name, expect is not None, loc)
 
     def expectation(self, node: Node) -> Expect:
@@ -291,9 +300,10 @@ def _plain(value: object) -> dict[str, object]:
     return out
 
 
-def workload_from_node(doc: Node, file: str, catalog: Catalog | None = None) -> Workload:
+def workload_from_node(doc: Node, file: str, catalog: Catalog | None = None,
+                       max_event: int = 0xFFFF) -> Workload:
     parser = _Parser(catalog or common_catalog())
-    doc.mapping(("vcpus", "guest", "expect"))
+    doc.mapping(("vcpus", "guest", "expect", "vmm"))
     all_steps = None
     per_vcpu: dict[int, tuple[Step, ...]] = {}
     vcpu_locs: dict[int, SourceLoc] = {}
@@ -319,9 +329,12 @@ def workload_from_node(doc: Node, file: str, catalog: Catalog | None = None) -> 
     if guest_node is not None and vcpus is not None:
         raise guest_node.error("a workload is either scripted steps (vcpus) or a guest program")
     guest = parse_guest(guest_node) if guest_node is not None else None
-    return Workload(file, all_steps, per_vcpu, vcpu_locs, expects, guest)
+    vmm = doc.get("vmm")
+    scenario = parse_scenario(vmm, parser.catalog, max_event) if vmm is not None else None
+    return Workload(file, all_steps, per_vcpu, vcpu_locs, expects, guest, scenario)
 
 
 def load_workload(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,
-                  catalog: Catalog | None = None) -> Workload:
-    return workload_from_node(root(yamlio.load_file(path, max_bytes), path), path, catalog)
+                  catalog: Catalog | None = None, max_event: int = 0xFFFF) -> Workload:
+    return workload_from_node(root(yamlio.load_file(path, max_bytes), path), path, catalog,
+                              max_event)

@@ -1,35 +1,34 @@
-"""`kvmpmu run`: boot, run the scripted guest on every vCPU, collect counters, judge."""
+"""`kvmpmu run`: the default boot sequence or a scenario, the guests, counters, expectations."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from kvmpmu.arch import events as ev
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import GuestError
 from kvmpmu.gcpause import paused_gc
-from kvmpmu.kvm.system import Vcpu
+from kvmpmu.kvm.vcpu import Vcpu
 from kvmpmu.spec.filterspec import FilterSpec
 from kvmpmu.spec.workload import CounterExpect, PmceidExpect, ReportExpect, Workload
-from kvmpmu.vmm.builder import Vmm, VmmStopped
-from kvmpmu.vmm.default_workload import default_workload
-from kvmpmu.vmm.guest import GuestRunner
-from kvmpmu.vmm.hosts import build_host
+from kvmpmu.vmm.backend import DefaultImage, GuestImage, GuestOutput, ProgramImage, ScriptImage
+from kvmpmu.vmm.boot import boot
 from kvmpmu.vmm.results import CounterResult, ExpectResult, RunResult, VcpuResult
+from kvmpmu.vmm.scenario import run_scenario
 from kvmpmu.vmm.session import (
+    emulated_vmm,
     host_pmu_of,
     pmceid_pair,
     pmu_info,
+    pmu_types,
     profile_for,
     stopped_message,
     validate,
 )
+from kvmpmu.vmm.vmm import Vmm, VmmStopped
 
 if TYPE_CHECKING:
     from kvmpmu.vmm.emulated.program import Program
-    from kvmpmu.vmm.emulated.runner import CpuGuestRunner
-
-Runner = Union[GuestRunner, "CpuGuestRunner"]  # noqa: UP007
 
 _COMPARE = {
     "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
@@ -54,33 +53,28 @@ def _counters(vcpu: Vcpu, catalog: Catalog) -> list[CounterResult]:
     return out
 
 
-def _vcpu_result(vcpu: Vcpu, runner: Runner | None, catalog: Catalog) -> VcpuResult:
+def _vcpu_result(vcpu: Vcpu, output: GuestOutput, catalog: Catalog) -> VcpuResult:
     vm = vcpu.vm
-    result = VcpuResult(
+    return VcpuResult(
         vcpu=vcpu.index, pmceid0=vm.guest_pmceid(vcpu, 0), pmceid1=vm.guest_pmceid(vcpu, 1),
-        pmcr=vcpu.vpmu.read_pmcr(), counters=_counters(vcpu, catalog),
-        reads=runner.reads if runner else [], undefined=runner.undefined if runner else [],
-        irq_level=vcpu.vpmu.irq_level, ran=vcpu.has_run)
-    if runner is not None and not isinstance(runner, GuestRunner):
-        run = runner.outcome
-        result.reports = list(run.reports)
-        result.guest = {"instructions": run.instructions, "exceptions": run.exceptions,
-                        "interrupts": run.interrupts, "finished": run.finished}
-    return result
+        pmcr=vcpu.vpmu.read_pmcr(), counters=_counters(vcpu, catalog), reads=output.reads,
+        undefined=output.undefined, irq_level=vcpu.vpmu.irq_level, ran=vcpu.has_run,
+        reports=output.reports, guest=output.stats, console=output.console)
 
 
-def _judge(workload: Workload, vcpus: list[VcpuResult],
-           runners: list[Runner]) -> list[ExpectResult]:
+def _judge(workload: Workload, vcpus: list[VcpuResult], vmm: Vmm) -> list[ExpectResult]:
     results = []
-    for runner in runners:
-        for step, record in runner.vmm_calls:
-            expect = {"vcpu": runner.vcpu.index, "vmm": "filter", "args": record.args,
-                      "expect_errno": step.expect_errno}
-            results.append(ExpectResult(expect, record.errno == step.expect_errno,
-                                        record.errno, step.loc))
+    for index, step, record in vmm.step_calls:
+        expect = {"vcpu": index, "vmm": "filter", "args": record.args,
+                  "expect_errno": step.expect_errno}
+        results.append(ExpectResult(expect, record.errno == step.expect_errno, record.errno,
+                                    step.loc))
+    by_index = {v.vcpu: v for v in vcpus}
     for exp in workload.expect:
-        result = vcpus[exp.vcpu]
-        if isinstance(exp, CounterExpect):
+        result = by_index.get(exp.vcpu)
+        if result is None:
+            results.append(ExpectResult(exp.raw, False, "no such vCPU", exp.loc))
+        elif isinstance(exp, CounterExpect):
             found = [c.value for c in result.counters if c.counter == exp.counter]
             passed = bool(found) and _COMPARE[exp.op](found[0], exp.value)
             results.append(ExpectResult(exp.raw, passed, found[0] if found else None, exp.loc))
@@ -98,49 +92,55 @@ def _judge(workload: Workload, vcpus: list[VcpuResult],
     return results
 
 
+def guest_image(spec: FilterSpec, workload: Workload | None, program: Program | None,
+                index: int, max_instructions: int | None) -> GuestImage:
+    """What vCPU `index` runs: the workload's steps for it, its program, or the default."""
+    if workload is None:
+        return DefaultImage(spec.named_events)
+    if program is not None and workload.guest is not None:
+        budget = max_instructions or workload.guest.max_instructions
+        return ProgramImage(workload.guest, budget, program)
+    return ScriptImage(workload.steps_for(index))
+
+
 def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | None = None,
              max_instructions: int | None = None) -> RunResult:
-    """Boot the VM as the spec says, run the guest workload on every vCPU, judge expectations."""
+    """The VMM's calls (the default boot sequence, or the workload's scenario), the guests,
+    the counters and the expectations."""
     catalog = spec.host.catalog()
     profile = profile_for(spec, kernel)
     validate(spec, profile, workload)
     program = _program(workload)
-    vmm = Vmm(spec, profile, build_host(spec.host), catalog)
+    vmm, backend = emulated_vmm(spec, profile)
+    types = pmu_types(backend)
     result = RunResult(profile.name, 0, 0, vmm.log, [], [])
-    runners: list[Runner] = []
+    judged: list[ExpectResult] = []
     try:
         with paused_gc():
-            _boot_and_run(vmm, spec, workload, program, max_instructions, runners)
+            if workload is not None and workload.scenario is not None:
+                for index in range(max((c.count for c in workload.scenario), default=0)):
+                    vmm.load_guest(index, guest_image(spec, workload, program, index,
+                                                      max_instructions))
+                run_scenario(vmm, workload.scenario, types, judged)
+            else:
+                boot(vmm, spec, types)
+                for index in range(spec.vm.vcpus):
+                    vmm.load_guest(index, guest_image(spec, workload, program, index,
+                                                      max_instructions))
+                    vmm.run_to_end(index)
     except VmmStopped as stop:
         result.error = stopped_message(stop)
         result.error_loc = stop.record.loc
     except GuestError as fault:
         result.error, result.error_kind = fault.message, "guest"
-    pmu = host_pmu_of(vmm.vm)
+    pmu = host_pmu_of(backend.vm)
     result.host_pmceid0, result.host_pmceid1 = pmceid_pair(pmu)
     result.host_pmu = pmu_info(spec, pmu)
-    by_index = {r.vcpu.index: r for r in runners}
-    result.vcpus = [_vcpu_result(v, by_index.get(v.index), catalog) for v in vmm.vm.vcpus]
+    result.vcpus = [_vcpu_result(v, backend.output(v.index), catalog) for v in backend.vm.vcpus]
+    result.expectations = judged  # a stopped scenario keeps what it judged before the stop
     if result.error is None and workload is not None:
-        result.expectations = _judge(workload, result.vcpus, runners)
+        result.expectations += _judge(workload, result.vcpus, vmm)
     return result
-
-
-def _boot_and_run(vmm: Vmm, spec: FilterSpec, workload: Workload | None,
-                  program: Program | None, max_instructions: int | None,
-                  runners: list[Runner]) -> None:
-    """The VMM's set-up, then each vCPU's KVM_RUN and its guest; `runners` fills as it goes, so
-    a failure still leaves what ran."""
-    vmm.boot()
-    for vcpu in vmm.vm.vcpus:
-        vmm.run(vcpu)
-        runner = _runner(vmm, vcpu, workload, program, max_instructions)
-        runners.append(runner)
-        if isinstance(runner, GuestRunner):
-            steps = workload or default_workload(spec.named_events, vcpu.vpmu.nr_counters)
-            runner.run(steps.steps_for(vcpu.index))
-        else:
-            runner.run()
 
 
 def _program(workload: Workload | None) -> Program | None:
@@ -152,13 +152,3 @@ def _program(workload: Workload | None) -> Program | None:
     need("unicorn")  # before any VMM call: a missing extra is a set-up error, not a guest's
     need("capstone")
     return load_program(workload.guest)
-
-
-def _runner(vmm: Vmm, vcpu: Vcpu, workload: Workload | None, program: Program | None,
-            max_instructions: int | None) -> Runner:
-    if program is not None and workload is not None and workload.guest is not None:
-        from kvmpmu.vmm.emulated.runner import CpuGuestRunner
-
-        budget = max_instructions or workload.guest.max_instructions
-        return CpuGuestRunner(vcpu, program, budget)
-    return GuestRunner(vmm, vcpu)

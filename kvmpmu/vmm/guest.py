@@ -1,77 +1,136 @@
-"""The scripted guest: runs workload steps on a vCPU, trapping PMU accesses into its vPMU."""
+"""The scripted guest: runs workload steps on a vCPU, trapping PMU accesses into its vPMU.
+
+It runs until it exits to the VMM, as a real guest would: at an `exit` step, at a `vmm` step
+(the VMM makes those calls, then runs it on), at its end, or, with a userspace irqchip, when
+the PMU's interrupt line changes. Consecutive identical reads are one record with a count, so
+memory does not grow with `repeat`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 from kvmpmu.kvm import sysreg_access
-from kvmpmu.kvm.system import Vcpu
+from kvmpmu.kvm.vcpu import Vcpu
 from kvmpmu.kvm.vpmu import Undefined
-from kvmpmu.spec.workload import Access, Execute, Repeat, SetEl, Step, VmmCall
-from kvmpmu.vmm.builder import Vmm
-from kvmpmu.vmm.results import CallRecord
+from kvmpmu.spec.workload import Access, Execute, Exit, Repeat, SetEl, Step, VmmCall, vmm_steps
+from kvmpmu.vmm.backend import GuestOutput
 
 
-class GuestRunner:
+@dataclass(frozen=True)
+class GuestStop:
+    """Why the guest stopped: "exit", "vmm" (with the step's index), "irq" or "end"."""
+
+    kind: str
+    index: int = 0
+
+
+END = GuestStop("end")
+
+
+def _stops(steps: tuple[Step, ...]) -> bool:
+    """Whether running these steps can stop the guest before their end."""
+    return any(isinstance(s, (Exit, VmmCall)) or (isinstance(s, Repeat) and _stops(s.steps))
+               for s in steps)
+
+
+def record(records: list[list[object]], key: str, value: object, times: int = 1) -> None:
+    """Append (key, value) `times` times, as one record with a count when it repeats."""
+    last = records[-1] if records else None
+    if last is not None and last[0] == key and last[1] == value:
+        last[2] = int(last[2]) + times  # type: ignore[call-overload]
+    else:
+        records.append([key, value, times])
+
+
+class ScriptedGuest:
     """Executes one vCPU's steps; UNDEF accesses are recorded and the script goes on."""
 
-    def __init__(self, vmm: Vmm, vcpu: Vcpu) -> None:
-        self.vmm = vmm
+    def __init__(self, vcpu: Vcpu, steps: tuple[Step, ...], exit_on_irq_change: bool) -> None:
         self.vcpu = vcpu
         self.vpmu = vcpu.vpmu
         self.el = 1
-        self.reads: list[tuple[str, int | None]] = []
-        self.undefined: list[tuple[str, str]] = []
-        self.vmm_calls: list[tuple[VmmCall, CallRecord]] = []
+        self.output = GuestOutput()
+        self._watch_irq = exit_on_irq_change
+        self._index = {id(s): i for i, s in enumerate(vmm_steps(steps))}
         self._handler = sysreg_access.Handlers(self.vpmu)
+        self._walker = self._walk(steps)
 
-    def run(self, steps: tuple[Step, ...]) -> None:
+    def resume(self) -> GuestStop:
+        """Run until the guest stops; at its end, and at every later call, END."""
+        if self.output.finished:
+            return END
+        for stop in self._walker:
+            return stop
+        self.output.finished = True
+        return END
+
+    def _walk(self, steps: tuple[Step, ...]) -> Iterator[GuestStop]:
+        watch = self._watch_irq
         for step in steps:
-            if isinstance(step, Access):
-                self._access(step)
-            elif isinstance(step, Execute):
-                self.vpmu.count(step.el, dict(step.events))
-            elif isinstance(step, Repeat):
+            if isinstance(step, Repeat):
+                if watch or _stops(step.steps):
+                    for _ in range(step.times):
+                        yield from self._walk(step.steps)
+                else:
+                    self._repeat(step)
+                continue
+            if isinstance(step, VmmCall):
+                yield GuestStop("vmm", self._index[id(step)])
+            elif isinstance(step, Exit):
+                yield GuestStop("exit")
+            else:
+                self._step(step)
+            if watch and self.vcpu.must_notify_user():
+                yield GuestStop("irq")
+
+    def _step(self, step: Step) -> None:
+        if isinstance(step, Access):
+            self._access(step)
+        elif isinstance(step, Execute):
+            self.vpmu.count(step.el, dict(step.events))
+        elif isinstance(step, SetEl):
+            self.el = step.el
+
+    def _run_plain(self, steps: tuple[Step, ...]) -> None:
+        """Steps that cannot stop the guest, without the generator's cost."""
+        for step in steps:
+            if isinstance(step, Repeat):
                 self._repeat(step)
-            elif isinstance(step, SetEl):
-                self.el = step.el
-            elif isinstance(step, VmmCall):
-                self._vmm(step)
+            else:
+                self._step(step)
 
     def _repeat(self, step: Repeat) -> None:
         body = step.steps
         if len(body) == 1 and isinstance(body[0], Access) and len(body[0].ops) == 1 and \
-                body[0].ops[0][1] is None:  # a polling loop: one MRS, kept tight
+                body[0].ops[0][1] is None:  # a polling loop: reads have no side effects
             self._repeat_read(body[0].ops[0][0], step.times)
             return
-        run = self.run
+        run = self._run_plain
         for _ in range(step.times):
             run(body)
 
     def _repeat_read(self, name: str, times: int) -> None:
-        read, el, append = self._handler(name)[0], self.el, self.reads.append
-        for _ in range(times):
-            try:
-                append((name, read(el)))
-            except Undefined:
-                append((name, None))
-                self.undefined.append((name, "read"))
+        if not times:
+            return
+        try:
+            value: int | None = self._handler(name)[0](self.el)
+        except Undefined:
+            value = None
+            record(self.output.undefined, name, "read", times)
+        record(self.output.reads, name, value, times)
 
     def _access(self, step: Access) -> None:
-        el = self.el
+        el, out = self.el, self.output
         for name, value in step.ops:
             read, write = self._handler(name)
             try:
                 if value is None:
-                    self.reads.append((name, read(el)))
+                    record(out.reads, name, read(el))
                 else:
                     write(el, value)
             except Undefined:
                 if value is None:
-                    self.reads.append((name, None))
-                self.undefined.append((name, "read" if value is None else "write"))
-
-    def _vmm(self, step: VmmCall) -> None:
-        for call in step.calls:
-            record = self.vmm.filter(self.vcpu, call, expect=step.expect_errno,
-                                     expecting=step.expecting)
-            record.loc = step.loc
-            self.vmm_calls.append((step, record))
+                    record(out.reads, name, None)
+                record(out.undefined, name, "read" if value is None else "write")

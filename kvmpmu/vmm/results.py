@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvmpmu.errors import SourceLoc
+
+if TYPE_CHECKING:
+    from kvmpmu.vmm.backend import VcpuExit
 
 
 @dataclass
 class CallRecord:
-    """One emulated ioctl the VMM made, and what it returned."""
+    """One ioctl the VMM made, and what it returned."""
 
     vcpu: int | None
     ioctl: str
     attr: str | None
     args: dict[str, Any]
     errno: str | None = None
-    exit: str | None = None
+    exit: VcpuExit | None = None  # KVM_RUN: why the vCPU came back
     loc: SourceLoc | None = None
     expected_errno: str | None = None
     names: dict[str, str | None] = field(default_factory=dict)  # event names for the args
+    value: int | None = None  # what a read (GET_DEVICE_ATTR, GET_ONE_REG) returned
+    expecting: bool = False  # an expect_errno was given: `expected_errno` is the expectation
 
 
 @dataclass(frozen=True)
@@ -53,12 +58,13 @@ class VcpuResult:
     pmceid1: int
     pmcr: int
     counters: list[CounterResult]
-    reads: list[tuple[str, int | None]]  # (register, value) or (register, None) for UNDEF
-    undefined: list[tuple[str, str]] = field(default_factory=list)  # (register, read|write)
+    reads: list[list[Any]]  # [register, value or None (UNDEF), count of consecutive reads]
+    undefined: list[list[Any]] = field(default_factory=list)  # [register, read|write, count]
     irq_level: bool = False
     ran: bool = False
     reports: list[int] = field(default_factory=list)  # values a CPU-emulated guest reported
     guest: dict[str, int | bool] | None = None  # its instructions, exceptions, interrupts
+    console: list[str] = field(default_factory=list)  # lines a guest printed
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Top-level operations: `run` a spec (and workload) end to end, or compute the PMCEID view."""
+"""What `run` and `show-pmceid` share: profile, checks before the first call, the VMM set up
+on a backend, and the host PMU facts the results show; and `show-pmceid` itself."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from kvmpmu.kvm.profiles import PROFILES, KernelProfile
 from kvmpmu.kvm.system import Vm
 from kvmpmu.kvm.vpmu import event_mask
 from kvmpmu.spec.filterspec import FilterSpec
-from kvmpmu.vmm.builder import Vmm, VmmStopped
+from kvmpmu.vmm.boot import boot
+from kvmpmu.vmm.emulated_kernel import EmulatedBackend
 from kvmpmu.vmm.hosts import build_host
-from kvmpmu.vmm.results import HostPmuInfo, PmceidEvent, PmceidView, RunResult
+from kvmpmu.vmm.results import HostPmuInfo, PmceidEvent, PmceidView
+from kvmpmu.vmm.vmm import Vmm, VmmStopped
 
 if TYPE_CHECKING:
     from kvmpmu.spec.workload import Workload
@@ -26,6 +29,9 @@ def profile_for(spec: FilterSpec, kernel: str | None) -> KernelProfile:
 def validate(spec: FilterSpec, profile: KernelProfile, workload: Workload | None = None) -> None:
     """Checks that need the spec, the workload and the profile together: before any ioctl."""
     vm = spec.vm
+    if workload is not None and workload.scenario is not None:
+        _validate_scenario(spec, workload)
+        return
     if vm.counters is not None and not (
         profile.has_set_nr_counters or profile.pmcr_n_via_one_reg
     ):
@@ -35,17 +41,41 @@ def validate(spec: FilterSpec, profile: KernelProfile, workload: Workload | None
             loc=vm.counters_loc, path="vm.counters")
     if vm.pmu_version is not None and not profile.at_least(6, 2):
         raise SpecError(f"kernel {profile.name} cannot lower the guest's PMU version "
-                        "(ID_AA64DFR0_EL1.PMUVer is writable from 6.2)", path="vm.pmu_version")
-    if workload is None:
-        return
+                        "(ID_AA64DFR0_EL1.PMUVer is writable from 6.2)",
+                        loc=vm.pmu_version_loc, path="vm.pmu_version")
+    if workload is not None:
+        _validate_vcpu_refs(workload, vm.vcpus, "the VM has")
+
+
+def _validate_vcpu_refs(workload: Workload, vcpus: int, what: str) -> None:
     for index, loc in workload.vcpu_locs.items():
-        if index >= vm.vcpus:
-            raise SpecError(f"vCPU {index} does not exist (the VM has {vm.vcpus})", loc=loc,
+        if index >= vcpus:
+            raise SpecError(f"vCPU {index} does not exist ({what} {vcpus})", loc=loc,
                             path=f"vcpus.{index}")
     for expect in workload.expect:
-        if expect.vcpu >= vm.vcpus:
-            raise SpecError(f"vCPU {expect.vcpu} does not exist (the VM has {vm.vcpus})",
+        if expect.vcpu >= vcpus:
+            raise SpecError(f"vCPU {expect.vcpu} does not exist ({what} {vcpus})",
                             loc=expect.loc, path="expect")
+
+
+def _validate_scenario(spec: FilterSpec, workload: Workload) -> None:
+    """What the emulated kernel can answer: host PMUs by name, registers it models."""
+    from kvmpmu.kvm.vcpu import MODELLED_ONE_REGS
+
+    assert workload.scenario is not None
+    created = max((c.count for c in workload.scenario), default=0)
+    _validate_vcpu_refs(workload, created, "the scenario creates")
+    names = tuple(p.name for p in spec.host.pmus)
+    for item in workload.scenario:
+        if item.pmu_name is not None and item.pmu_name not in names:
+            raise SpecError(f"no host PMU named {item.pmu_name!r} (the host has "
+                            f"{', '.join(names)})", loc=item.loc, path=f"vmm.{item.call}")
+        if item.call in ("set_one_reg", "get_one_reg") and \
+                item.reg_name not in MODELLED_ONE_REGS:
+            reg = item.reg_name or f"0x{item.reg_id:x}"
+            raise SpecError(f"register {reg} is not modelled by the emulated kernel",
+                            loc=item.loc, path=f"vmm.{item.call}",
+                            hint="modelled: " + ", ".join(sorted(MODELLED_ONE_REGS)))
 
 
 def _hidden_by(vm: Vm, event: int, bit: int) -> str:
@@ -82,15 +112,29 @@ def pmceid_pair(pmu: HostPmu | None) -> tuple[int, int]:
 def stopped_message(stop: VmmStopped) -> str:
     record = stop.record
     where = f" on vcpu{record.vcpu}" if record.vcpu is not None else ""
-    return f"{record.ioctl}({record.attr or ''}){where} failed: {stop.error.message}"
+    return f"{record.ioctl}({record.attr or ''}){where} failed: {stop.message}"
 
 
-def run(spec: FilterSpec, workload: Workload | None = None, kernel: str | None = None,
-        max_instructions: int | None = None) -> RunResult:
-    """Boot the VM as the spec says, run the guest workload on every vCPU, judge expectations."""
-    from kvmpmu.vmm.execution import run_spec  # show-pmceid needs none of the guest engine
+def vcpu_cpus(spec: FilterSpec) -> frozenset[int]:
+    """Where the vCPU threads run: vm.cpus, else the chosen PMU's CPUs, else the VMM's CPU 0."""
+    if spec.vm.cpus is not None:
+        return spec.vm.cpus
+    if spec.vm.pmu is not None:
+        pmu = spec.host.pmu_named(spec.vm.pmu)
+        if pmu is not None:
+            return pmu.cpus
+    return frozenset({0})
 
-    return run_spec(spec, workload, kernel, max_instructions)
+
+def emulated_vmm(spec: FilterSpec, profile: KernelProfile) -> tuple[Vmm, EmulatedBackend]:
+    """A VMM on the emulated kernel with the spec's host, vCPU threads placed as it says."""
+    backend = EmulatedBackend(build_host(spec.host), profile)
+    backend.vcpu_cpus = tuple(sorted(vcpu_cpus(spec)))
+    return Vmm(backend, spec.host.catalog()), backend
+
+
+def pmu_types(backend: EmulatedBackend) -> dict[str, int]:
+    return {p.name: p.pmu_type for p in backend.kvm.host.pmus}
 
 
 def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
@@ -98,23 +142,24 @@ def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
     catalog = spec.host.catalog()
     profile = profile_for(spec, kernel)
     validate(spec, profile)
-    vmm = Vmm(spec, profile, build_host(spec.host), catalog)
+    vmm, backend = emulated_vmm(spec, profile)
+    vm = backend.vm
     try:
-        vmm.boot()
+        boot(vmm, spec, pmu_types(backend))
     except VmmStopped as stop:
-        pmu = host_pmu_of(vmm.vm)
+        pmu = host_pmu_of(vm)
         return PmceidView(profile.name, pmceid_pair(pmu), (0, 0), [], vmm.log,
                           stopped_message(stop), pmu_info(spec, pmu))
-    pmu = host_pmu_of(vmm.vm)
+    pmu = host_pmu_of(vm)
     host_regs = pmceid_pair(pmu)
-    vcpu = vmm.vm.vcpus[0]
-    guest = (vmm.vm.guest_pmceid(vcpu, 0), vmm.vm.guest_pmceid(vcpu, 1))
+    vcpu = vm.vcpus[0]
+    guest = (vm.guest_pmceid(vcpu, 0), vm.guest_pmceid(vcpu, 1))
     events = []
     for reg in (0, 1):
         for bit, event in enumerate(ev.pmceid_events(reg)):
             implemented = bool(host_regs[reg] >> bit & 1)
             visible = bool(guest[reg] >> bit & 1)
-            hidden_by = _hidden_by(vmm.vm, event, bit) if implemented and not visible else None
+            hidden_by = _hidden_by(vm, event, bit) if implemented and not visible else None
             events.append(PmceidEvent(event, catalog.name_of(event), implemented, visible,
                                       hidden_by))
     events.sort(key=lambda e: e.event)

@@ -1,0 +1,227 @@
+"""A scenario: the `vmm:` section of a workload, the exact sequence of KVM calls a VMM makes.
+
+Each item is one call (or one `run`) written as a mapping with one call key; `expect_errno`,
+`expect_value` and `expect_exit` may stand inside the call's argument or beside the call key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from kvmpmu.arch import sysregs as sr
+from kvmpmu.arch.catalog import Catalog
+from kvmpmu.errors import SourceLoc
+from kvmpmu.spec import yamlio
+from kvmpmu.spec.filterspec import U16_MAX, FilterCall, parse_entry, parse_errno_name
+from kvmpmu.spec.schema import Node
+from kvmpmu.uapi import kvm as uapi
+
+Call = Literal["create_vcpus", "vcpu_init", "vgic", "has", "get", "set_irq", "filter",
+               "set_pmu", "set_nr_counters", "set_one_reg", "get_one_reg", "pmu_init", "run"]
+CALLS: tuple[str, ...] = ("create_vcpus", "vcpu_init", "vgic", "has", "get", "get_irq",
+                          "set_irq", "filter", "set_pmu", "set_nr_counters", "set_one_reg",
+                          "get_one_reg", "pmu_init", "run")
+EXPECT_KEYS = ("expect_errno", "expect_value", "expect_exit")
+EXIT_REASONS = tuple(uapi.EXIT_REASON_NAMES.values())
+MAX_VCPUS = 512
+ATTRS = {
+    "IRQ": uapi.KVM_ARM_VCPU_PMU_V3_IRQ,
+    "INIT": uapi.KVM_ARM_VCPU_PMU_V3_INIT,
+    "FILTER": uapi.KVM_ARM_VCPU_PMU_V3_FILTER,
+    "SET_PMU": uapi.KVM_ARM_VCPU_PMU_V3_SET_PMU,
+    "SET_NR_COUNTERS": uapi.KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS,
+}
+_SYSREG_IDS = {name: uapi.sysreg_one_reg_id(r.op0, r.op1, r.crn, r.crm, r.op2)
+               for name, r in {**sr.SYSREGS, **sr.OTHER_SYSREGS}.items()}
+ONE_REG_IDS = {**uapi.CORE_REG_IDS, **_SYSREG_IDS}  # every register a scenario names
+
+
+@dataclass(frozen=True)
+class Expectation:
+    errno: str | None = None
+    expecting: bool = False  # expect_errno was given (null: the call must succeed)
+    value: int | None = None  # expect_value: what a read must return
+    exit: str | None = None  # expect_exit: the exit reason a `run` must end with
+
+
+@dataclass(frozen=True)
+class ScenarioCall:
+    """One item. Which fields matter depends on `call` (`get_irq` is `get` of IRQ)."""
+
+    call: Call
+    loc: SourceLoc
+    raw: dict[str, Any]
+    expect: Expectation
+    vcpu: int | None = None
+    count: int = 0  # create_vcpus
+    pmu: bool = True  # vcpu_init: with KVM_ARM_VCPU_PMU_V3
+    vgic: Literal["create", "init"] = "create"
+    attr: int = 0  # has, get
+    value: int = 0  # set_irq, set_nr_counters, set_pmu (perf type), set_one_reg
+    pmu_name: str | None = None  # set_pmu by name
+    reg_id: int = 0  # one_reg
+    reg_name: str | None = None
+    filters: tuple[FilterCall, ...] = ()
+
+
+def attr_number(node: Node) -> int:
+    """IRQ, INIT, FILTER, SET_PMU, SET_NR_COUNTERS (or KVM_ARM_VCPU_PMU_V3_<name>) or a number."""
+    if isinstance(node.value, str):
+        name = node.value.upper().removeprefix("KVM_ARM_VCPU_PMU_V3_")
+        if name not in ATTRS:
+            node.choice(tuple(ATTRS))  # raises with the closest name
+        return ATTRS[name]
+    return node.integer(0, 2**64 - 1, "an attribute name or number")
+
+
+def one_reg(node: Node) -> tuple[int, str | None]:
+    """A register by name (PMU and ID registers, X0-X30, SP, PC, PSTATE, ...) or 64-bit id."""
+    if isinstance(node.value, str):
+        name = node.value.upper()
+        if name not in ONE_REG_IDS:
+            node.choice(tuple(ONE_REG_IDS))
+        return ONE_REG_IDS[name], name
+    reg_id = node.integer(0, 2**64 - 1, "a register name or a 64-bit ONE_REG id")
+    names = {v: k for k, v in ONE_REG_IDS.items()}
+    return reg_id, names.get(reg_id)
+
+
+class _Parser:
+    def __init__(self, catalog: Catalog, max_event: int) -> None:
+        self.catalog = catalog
+        self.max_event = max_event
+        self.created = 0  # vCPUs 0..created-1 exist before the current item
+        self.vgic = False
+
+    def item(self, node: Node) -> ScenarioCall:
+        m = node.mapping(CALLS + EXPECT_KEYS)
+        keys = [k for k in m if k in CALLS]
+        if len(keys) != 1:
+            raise node.error("a scenario item has exactly one call: " + ", ".join(CALLS))
+        key = keys[0]
+        arg = node.require(key)
+        expect = self._expectation(node, arg)
+        base: dict[str, Any] = {"loc": node.loc, "raw": yamlio.plain(node.value),
+                                "expect": expect}
+        parsed: ScenarioCall = _ITEM_PARSERS[key](self, arg, base)
+        return parsed
+
+    def _expectation(self, node: Node, arg: Node) -> Expectation:
+        found: dict[str, Node] = {}
+        for holder in (node, arg):
+            if not isinstance(holder.value, yamlio.YMap):
+                continue
+            for key in EXPECT_KEYS:
+                sub = holder.get(key)
+                if sub is not None:
+                    if key in found:
+                        raise sub.error(f"{key} given twice")
+                    found[key] = sub
+        errno = found.get("expect_errno")
+        value = found.get("expect_value")
+        exit_ = found.get("expect_exit")
+        return Expectation(
+            errno=parse_errno_name(errno) if errno is not None else None,
+            expecting=errno is not None,
+            value=value.integer(0, 2**64 - 1, "a 64-bit value") if value else None,
+            exit=exit_.choice(EXIT_REASONS) if exit_ else None)
+
+    def _vcpu(self, arg: Node, keys: tuple[str, ...]) -> int:
+        arg.mapping(("vcpu",) + keys + EXPECT_KEYS)
+        node = arg.require("vcpu")
+        index = node.integer(0, MAX_VCPUS - 1, "a vCPU index")
+        if index >= self.created:
+            raise node.error(f"vCPU {index} has not been created by an earlier create_vcpus "
+                             f"({self.created} created so far)")
+        return index
+
+    def _create_vcpus(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        count = arg.integer(1, MAX_VCPUS, "a number of vCPUs")
+        self.created = max(self.created, count)
+        return ScenarioCall("create_vcpus", count=count, **base)
+
+    def _vcpu_init(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        vcpu = self._vcpu(arg, ("pmu",))
+        pmu = arg.get("pmu")
+        return ScenarioCall("vcpu_init", vcpu=vcpu, pmu=pmu.boolean() if pmu else True, **base)
+
+    def _vgic(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        action = arg.choice(("create", "init"))
+        if action == "init" and not self.vgic:
+            raise arg.error("vgic: init needs an earlier vgic: create (the device's fd)")
+        self.vgic = True
+        return ScenarioCall("vgic", vgic="create" if action == "create" else "init", **base)
+
+    def _has(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        vcpu = self._vcpu(arg, ("attr",))
+        return ScenarioCall("has", vcpu=vcpu, attr=attr_number(arg.require("attr")), **base)
+
+    def _get(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        vcpu = self._vcpu(arg, ("attr",))
+        return ScenarioCall("get", vcpu=vcpu, attr=attr_number(arg.require("attr")), **base)
+
+    def _get_irq(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        return ScenarioCall("get", vcpu=self._vcpu(arg, ()), attr=ATTRS["IRQ"], **base)
+
+    def _set_irq(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        vcpu = self._vcpu(arg, ("irq",))
+        irq = arg.require("irq").integer(-(2**31), 2**31 - 1, "an interrupt number")
+        return ScenarioCall("set_irq", vcpu=vcpu, value=irq, **base)
+
+    def _filter(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        vcpu = self._vcpu(arg, tuple(k for k in ("allow", "deny", "action", "base_event",
+                                                  "nevents", "pad")))
+        calls, _, _ = parse_entry(arg, 0, self.catalog, self.max_event,
+                                  extra_keys=("vcpu", "expect_value", "expect_exit"))
+        return ScenarioCall("filter", vcpu=vcpu, filters=tuple(calls), **base)
+
+    def _set_pmu(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        vcpu = self._vcpu(arg, ("pmu", "type"))
+        pmu, type_ = arg.get("pmu"), arg.get("type")
+        if pmu is not None and isinstance(pmu.value, yamlio.YMap):
+            pmu.mapping(("type",))
+            type_ = pmu.require("type")
+            pmu = None
+        if (pmu is None) == (type_ is None):
+            raise arg.error("set_pmu takes pmu: NAME (a host PMU) or type: N (a perf type)")
+        if type_ is not None:
+            value = type_.integer(-(2**31), 2**31 - 1, "a perf PMU type")
+            return ScenarioCall("set_pmu", vcpu=vcpu, value=value, **base)
+        assert pmu is not None
+        return ScenarioCall("set_pmu", vcpu=vcpu, pmu_name=pmu.string(), **base)
+
+    def _set_nr_counters(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        vcpu = self._vcpu(arg, ("n",))
+        n = arg.require("n").integer(0, 2**32 - 1, "a number of counters")
+        return ScenarioCall("set_nr_counters", vcpu=vcpu, value=n, **base)
+
+    def _set_one_reg(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        vcpu = self._vcpu(arg, ("reg", "value"))
+        reg_id, name = one_reg(arg.require("reg"))
+        value = arg.require("value").integer(0, 2**64 - 1, "a 64-bit value")
+        return ScenarioCall("set_one_reg", vcpu=vcpu, reg_id=reg_id, reg_name=name, value=value,
+                            **base)
+
+    def _get_one_reg(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        vcpu = self._vcpu(arg, ("reg",))
+        reg_id, name = one_reg(arg.require("reg"))
+        return ScenarioCall("get_one_reg", vcpu=vcpu, reg_id=reg_id, reg_name=name, **base)
+
+    def _pmu_init(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        return ScenarioCall("pmu_init", vcpu=self._vcpu(arg, ()), **base)
+
+    def _run(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
+        return ScenarioCall("run", vcpu=self._vcpu(arg, ()), **base)
+
+
+_ITEM_PARSERS = {key: getattr(_Parser, "_" + key) for key in CALLS}
+
+
+def parse_scenario(node: Node, catalog: Catalog,
+                   max_event: int = U16_MAX) -> tuple[ScenarioCall, ...]:
+    parser = _Parser(catalog, max_event)
+    items = node.items()
+    if not items:
+        raise node.error("a vmm: section lists at least one call")
+    return tuple(parser.item(item) for item in items)

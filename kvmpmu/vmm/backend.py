@@ -1,0 +1,112 @@
+"""What the VMM needs of a kernel: the same calls whether the kernel is emulated or /dev/kvm.
+
+A backend makes one ioctl per method and raises KvmError(errno) as the ioctl fails. KVM_RUN
+returns a VcpuExit: the exits the VMM itself handles (the guest's requests for `vmm:` steps,
+its exits to the VMM, its end) or reports (INTR, FAIL_ENTRY, ...); what a guest reports through
+the mailbox (values, console lines, a compiled script's reads) the backend collects itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, Union
+
+from kvmpmu.kvm.profiles import KernelProfile
+from kvmpmu.spec.guestspec import GuestSpec
+from kvmpmu.spec.workload import Step
+from kvmpmu.vmm import mailbox
+
+if TYPE_CHECKING:
+    from kvmpmu.vmm.emulated.program import Program
+
+
+@dataclass(frozen=True)
+class Mmio:
+    addr: int
+    length: int
+    data: int
+
+
+@dataclass(frozen=True)
+class VcpuExit:
+    """`struct kvm_run` after KVM_RUN: the exit reason by its kernel name without KVM_EXIT_
+    (MMIO, INTR, FAIL_ENTRY, SYSTEM_EVENT, ...), and what goes with it."""
+
+    reason: str
+    mmio: Mmio | None = None
+    device_irq_level: int | None = None  # a userspace irqchip's lines (KVM_ARM_DEV_PMU = 4)
+    fail_reason: int | None = None  # FAIL_ENTRY: hardware_entry_failure_reason
+    cpu: int | None = None  # FAIL_ENTRY: the physical CPU
+    errno: int | None = None  # INTR comes with EINTR
+
+    def mailbox_slot(self) -> int | None:
+        """The mailbox offset of an MMIO exit to the guest's mailbox page, else None."""
+        if self.reason != "MMIO" or self.mmio is None:
+            return None
+        offset = self.mmio.addr - mailbox.BASE
+        return offset if 0 <= offset < mailbox.SIZE else None
+
+
+@dataclass(frozen=True)
+class ScriptImage:
+    """A scripted workload's steps for one vCPU."""
+
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class DefaultImage:
+    """The default workload: built when the vCPU first runs, for its number of counters."""
+
+    named_events: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ProgramImage:
+    """A real AArch64 program (`guest:`), loaded."""
+
+    guest: GuestSpec
+    max_instructions: int
+    program: Program
+
+
+GuestImage = Union[ScriptImage, DefaultImage, ProgramImage]  # noqa: UP007 - runtime alias
+
+
+@dataclass
+class GuestOutput:
+    """What one vCPU's guest produced, in the records the results use."""
+
+    reads: list[list[object]] = field(default_factory=list)  # [register, value|None, count]
+    undefined: list[list[object]] = field(default_factory=list)  # [register, access, count]
+    reports: list[int] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+    stats: dict[str, int | bool] | None = None  # a CPU-emulated guest's instructions, ...
+    finished: bool = False
+
+
+class Backend(Protocol):
+    """The kernel under the VMM: `emulated` (kvmpmu's model) or `kvm` (/dev/kvm)."""
+
+    name: str
+    profile: KernelProfile
+
+    def create_vcpu(self, index: int) -> None: ...
+
+    def vcpu_init(self, index: int, features: int) -> None: ...
+
+    def create_vgic(self, dist: int, redist: int) -> None: ...
+
+    def init_vgic(self) -> None: ...
+
+    def device_attr(self, request: int, index: int, attr: int, payload: bytes) -> bytes:
+        """KVM_{SET,GET,HAS}_DEVICE_ATTR; returns the payload buffer after the call."""
+        ...
+
+    def one_reg(self, request: int, index: int, reg_id: int, value: int = 0) -> int: ...
+
+    def load_guest(self, index: int, image: GuestImage) -> None: ...
+
+    def run(self, index: int) -> VcpuExit: ...
+
+    def output(self, index: int) -> GuestOutput: ...

@@ -1,0 +1,211 @@
+"""The VMM: each KVM call it makes, recorded with the kernel's names and what came back.
+
+The same code drives either backend. A call whose errno nobody expected stops the VMM, as
+kvmtool's die_perror() would (VmmStopped); a call made with an expectation is recorded and the
+caller judges it. KVM_RUN runs the vCPU until its guest exits to the VMM: the guest's requests
+for `vmm:` steps are served on the way, inside the one KVM_RUN record.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from kvmpmu.arch.catalog import Catalog
+from kvmpmu.errors import KvmError, SourceLoc, errno_name
+from kvmpmu.spec.filterspec import FilterCall
+from kvmpmu.spec.workload import VmmCall
+from kvmpmu.uapi import kvm as uapi
+from kvmpmu.vmm import mailbox
+from kvmpmu.vmm.backend import Backend, GuestImage, ScriptImage
+from kvmpmu.vmm.results import CallRecord
+
+# QEMU virt's GICv3 layout, as kvmtool-style VMMs use it
+GICD_BASE = 0x08000000
+GICR_BASE = 0x080A0000
+PMU_V3_FEATURE = 1 << uapi.KVM_ARM_VCPU_PMU_V3
+
+
+class VmmStopped(Exception):
+    """A call failed (or a vCPU could not enter the guest) and nothing expected it."""
+
+    def __init__(self, record: CallRecord, message: str) -> None:
+        super().__init__(message)
+        self.record = record
+        self.message = message
+
+
+def attr_name(attr: int) -> str:
+    return uapi.PMU_ATTR_NAMES.get(attr, str(attr))
+
+
+class Vmm:
+    def __init__(self, backend: Backend, catalog: Catalog | None = None) -> None:
+        self.backend = backend
+        self.catalog = catalog
+        self.log: list[CallRecord] = []
+        self.vmm_steps: dict[int, tuple[VmmCall, ...]] = {}  # per vCPU, by mailbox index
+        self.step_calls: list[tuple[int, VmmCall, CallRecord]] = []  # `vmm:` steps made
+
+    # --- recording ---------------------------------------------------------------------------
+
+    def call(self, record: CallRecord, fn: Callable[[], int | None]) -> CallRecord:
+        """Make one call and record it (and a value it reads); raise VmmStopped on an errno
+        nobody expected."""
+        self.log.append(record)
+        try:
+            record.value = fn()
+        except KvmError as err:
+            record.errno = errno_name(err.errno)
+            if not record.expecting:
+                raise VmmStopped(record, err.message) from None
+        return record
+
+    def _record(self, vcpu: int | None, ioctl: str, attr: str | None, args: dict[str, Any],
+                loc: SourceLoc | None, expecting: bool, expected: str | None = None,
+                names: dict[str, str | None] | None = None) -> CallRecord:
+        return CallRecord(vcpu, ioctl, attr, args, loc=loc, expecting=expecting,
+                          expected_errno=expected, names=names or {})
+
+    # --- VM and vCPU set-up ------------------------------------------------------------------
+
+    def create_vcpu(self, index: int, loc: SourceLoc | None = None, expecting: bool = False,
+                    expected: str | None = None) -> CallRecord:
+        record = self._record(index, "KVM_CREATE_VCPU", None, {"vcpu_id": index}, loc,
+                              expecting, expected)
+        return self.call(record, lambda: self.backend.create_vcpu(index))
+
+    def vcpu_init(self, index: int, pmu: bool = True, loc: SourceLoc | None = None,
+                  expecting: bool = False, expected: str | None = None) -> CallRecord:
+        features = ["KVM_ARM_VCPU_PMU_V3"] if pmu else []
+        record = self._record(index, "KVM_ARM_VCPU_INIT", None, {"features": features}, loc,
+                              expecting, expected)
+        return self.call(record, lambda: self.backend.vcpu_init(
+            index, PMU_V3_FEATURE if pmu else 0))
+
+    def create_vgic(self, loc: SourceLoc | None = None, expecting: bool = False,
+                    expected: str | None = None) -> CallRecord:
+        args = {"dist": f"0x{GICD_BASE:x}", "redist": f"0x{GICR_BASE:x}"}
+        record = self._record(None, "KVM_CREATE_DEVICE", "VGIC_V3", args, loc, expecting,
+                              expected)
+        return self.call(record, lambda: self.backend.create_vgic(GICD_BASE, GICR_BASE))
+
+    def init_vgic(self, loc: SourceLoc | None = None, expecting: bool = False,
+                  expected: str | None = None) -> CallRecord:
+        record = self._record(None, "KVM_SET_DEVICE_ATTR", "CTRL_INIT", {}, loc, expecting,
+                              expected)
+        return self.call(record, self.backend.init_vgic)
+
+    # --- the PMU's device attributes ---------------------------------------------------------
+
+    def has_attr(self, index: int, attr: int, loc: SourceLoc | None = None,
+                 expecting: bool = False, expected: str | None = None) -> CallRecord:
+        record = self._record(index, "KVM_HAS_DEVICE_ATTR", attr_name(attr), {}, loc,
+                              expecting, expected)
+        return self.call(record, lambda: self._attr(uapi.KVM_HAS_DEVICE_ATTR, index, attr))
+
+    def get_attr(self, index: int, attr: int, loc: SourceLoc | None = None,
+                 expecting: bool = False, expected: str | None = None) -> CallRecord:
+        """KVM_GET_DEVICE_ATTR; the IRQ (the only readable one) comes back as `value`."""
+        record = self._record(index, "KVM_GET_DEVICE_ATTR", attr_name(attr), {}, loc,
+                              expecting, expected)
+
+        def get() -> int:
+            raw = self.backend.device_attr(uapi.KVM_GET_DEVICE_ATTR, index, attr, bytes(8))
+            return int(struct.unpack_from("<i", raw)[0])
+
+        return self.call(record, get)
+
+    def set_attr(self, index: int, attr: int, args: dict[str, Any], payload: bytes = b"",
+                 loc: SourceLoc | None = None, has_first: bool = False,
+                 expecting: bool = False, expected: str | None = None,
+                 names: dict[str, str | None] | None = None) -> CallRecord:
+        if has_first:
+            self.has_attr(index, attr, loc)
+        record = self._record(index, "KVM_SET_DEVICE_ATTR", attr_name(attr), args, loc,
+                              expecting, expected, names)
+        return self.call(record, lambda: self._attr(uapi.KVM_SET_DEVICE_ATTR, index, attr,
+                                                    payload))
+
+    def _attr(self, request: int, index: int, attr: int, payload: bytes = b"") -> None:
+        self.backend.device_attr(request, index, attr, payload)
+
+    def filter(self, index: int, call: FilterCall, has_first: bool = False,
+               loc: SourceLoc | None = None, expecting: bool = False,
+               expected: str | None = None) -> CallRecord:
+        flt = uapi.kvm_pmu_event_filter(call.base_event, call.nevents, call.action, call.pad)
+        args: dict[str, Any] = {"base_event": call.base_event, "nevents": call.nevents,
+                                "action": call.action}
+        if call.pad != b"\0\0\0":
+            args["pad"] = list(call.pad)
+        names = self.catalog.range_names(call.base_event, call.nevents) if self.catalog else None
+        return self.set_attr(index, uapi.KVM_ARM_VCPU_PMU_V3_FILTER, args, flt.pack(),
+                             loc or call.loc, has_first, expecting, expected, names)
+
+    # --- ONE_REG ------------------------------------------------------------------------------
+
+    def get_one_reg(self, index: int, reg_id: int, name: str | None,
+                    loc: SourceLoc | None = None, expecting: bool = False,
+                    expected: str | None = None) -> CallRecord:
+        record = self._record(index, "KVM_GET_ONE_REG", name or f"0x{reg_id:x}", {}, loc,
+                              expecting, expected)
+        return self.call(record, lambda: self.backend.one_reg(uapi.KVM_GET_ONE_REG, index,
+                                                              reg_id))
+
+    def set_one_reg(self, index: int, reg_id: int, name: str | None, value: int,
+                    args: dict[str, Any] | None = None, loc: SourceLoc | None = None,
+                    expecting: bool = False, expected: str | None = None) -> CallRecord:
+        record = self._record(index, "KVM_SET_ONE_REG", name or f"0x{reg_id:x}",
+                              args or {"value": value}, loc, expecting, expected)
+
+        def put() -> None:
+            self.backend.one_reg(uapi.KVM_SET_ONE_REG, index, reg_id, value)
+
+        return self.call(record, put)
+
+    # --- guests and KVM_RUN -------------------------------------------------------------------
+
+    def load_guest(self, index: int, image: GuestImage) -> None:
+        from kvmpmu.spec.workload import vmm_steps
+
+        if isinstance(image, ScriptImage):
+            self.vmm_steps[index] = vmm_steps(image.steps)
+        self.backend.load_guest(index, image)
+
+    def run(self, index: int, loc: SourceLoc | None = None, expecting: bool = False,
+            expected: str | None = None) -> CallRecord:
+        """One KVM_RUN: until the guest exits to the VMM (EXIT, END, INTR, FAIL_ENTRY, ...)."""
+        record = self._record(index, "KVM_RUN", None, {}, loc, expecting, expected)
+        return self.call(record, lambda: self._run_until_exit(index, record))
+
+    def _run_until_exit(self, index: int, record: CallRecord) -> None:
+        while True:
+            exit_ = self.backend.run(index)
+            if exit_.mailbox_slot() != mailbox.VMM_CALL:
+                break
+            assert exit_.mmio is not None
+            self._vmm_step(index, self.vmm_steps[index][exit_.mmio.data])
+        record.exit = exit_
+        if exit_.errno is not None:  # KVM_EXIT_INTR: the ioctl returned -1, errno EINTR
+            record.errno = errno_name(exit_.errno)
+        if exit_.reason == "FAIL_ENTRY" and not record.expecting:
+            raise VmmStopped(record, f"KVM_EXIT_FAIL_ENTRY (hardware_entry_failure_reason "
+                                     f"0x{exit_.fail_reason or 0:x}: the vCPU's thread runs on "
+                                     f"physical CPU {exit_.cpu}, outside the VM's PMU)")
+
+    def _vmm_step(self, index: int, step: VmmCall) -> None:
+        """A workload's `vmm:` step: FILTER calls through the running vCPU's fd."""
+        for call in step.calls:
+            record = self.filter(index, call, loc=step.loc, expecting=step.expecting,
+                                 expected=step.expect_errno)
+            self.step_calls.append((index, step, record))
+
+    def run_to_end(self, index: int) -> None:
+        """KVM_RUN until the guest ends, as a VMM's vCPU thread does (one record per exit)."""
+        while True:
+            record = self.run(index)
+            slot = record.exit.mailbox_slot() if record.exit else None
+            if slot == mailbox.END or (record.exit is not None and record.exit.reason not in (
+                    "MMIO", "INTR")):
+                return
