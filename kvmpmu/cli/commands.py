@@ -46,6 +46,8 @@ def _load_spec(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
 @click.option("--pmu-filter", metavar="SPEC",
               help="kvmtool syntax, e.g. 'A:0x11-0x11,D:0x30-0x3f'.")
 @click.option("--workload", "workload_path", metavar="FILE", help="Scripted guest workload (YAML).")
+@click.option("--scenario", "scenario_path", metavar="FILE",
+              help="A workload with a `vmm:` section: exactly those KVM calls, in order.")
 @click.option("--max-instructions", type=click.IntRange(1), metavar="N",
               help="Instruction budget of a CPU-emulated guest (default: the workload's, "
               "else 100,000,000).")
@@ -55,15 +57,23 @@ def _load_spec(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
 @max_bytes_option
 @boundary
 def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | None,
-        max_instructions: int | None, kernel: str | None, events_db: str | None, as_json: bool,
-        max_bytes: int) -> None:
+        scenario_path: str | None, max_instructions: int | None, kernel: str | None,
+        events_db: str | None, as_json: bool, max_bytes: int) -> None:
     """Boot an emulated VM with the filter, run the guest workload, report counters and PMCEID."""
+    from kvmpmu.errors import SourceLoc, SpecError
     from kvmpmu.spec.workload import load_workload
     from kvmpmu.vmm.execution import run_spec
 
+    if workload_path and scenario_path:
+        raise click.UsageError("give --workload or --scenario, not both")
     spec = _load_spec(filter_path, pmu_filter, max_bytes, events_db)
-    workload = load_workload(workload_path, max_bytes, spec.host.catalog(),
-                             spec.host.max_event) if workload_path else None
+    path = workload_path or scenario_path
+    workload = load_workload(path, max_bytes, spec.host.catalog(),
+                             spec.host.max_event) if path else None
+    if scenario_path and workload is not None and workload.scenario is None:
+        raise SpecError("a scenario needs a `vmm:` section (the KVM calls to make); "
+                        "use --workload for a workload without one",
+                        loc=SourceLoc(scenario_path, 1, 1))
     result = run_spec(spec, workload, kernel, max_instructions)
     if as_json:
         from kvmpmu.render.jsonout import run_json

@@ -143,7 +143,9 @@ def run_text(result: RunResult) -> RenderableType:
     parts: list[RenderableType] = [_host_line(result.kernel, result.host_pmu),
                                    calls_table(result.ioctls)]
     for v in result.vcpus:
-        parts.append(counters_table(v))
+        parts.append(counters_table(v) if v.counters else
+                     Text(f"vCPU {v.vcpu}: no PMU (not initialised, or without "
+                          "KVM_ARM_VCPU_PMU_V3)"))
         if v.reads:
             parts.append(reads_table(v))
         if v.guest is not None:

@@ -22,7 +22,7 @@ Call = Literal["create_vcpus", "vcpu_init", "vgic", "has", "get", "set_irq", "fi
 CALLS: tuple[str, ...] = ("create_vcpus", "vcpu_init", "vgic", "has", "get", "get_irq",
                           "set_irq", "filter", "set_pmu", "set_nr_counters", "set_one_reg",
                           "get_one_reg", "pmu_init", "run")
-EXPECT_KEYS = ("expect_errno", "expect_value", "expect_exit")
+EXPECT_KEYS = ("expect_errno", "expect_value", "expect_mask", "expect_exit")
 EXIT_REASONS = tuple(uapi.EXIT_REASON_NAMES.values())
 MAX_VCPUS = 512
 ATTRS = {
@@ -42,6 +42,7 @@ class Expectation:
     errno: str | None = None
     expecting: bool = False  # expect_errno was given (null: the call must succeed)
     value: int | None = None  # expect_value: what a read must return
+    mask: int = 2**64 - 1  # expect_mask: the bits of the read that expect_value judges
     exit: str | None = None  # expect_exit: the exit reason a `run` must end with
 
 
@@ -62,6 +63,7 @@ class ScenarioCall:
     pmu_name: str | None = None  # set_pmu by name
     reg_id: int = 0  # one_reg
     reg_name: str | None = None
+    mask: int | None = None  # set_one_reg of these bits only: GET, then SET
     filters: tuple[FilterCall, ...] = ()
 
 
@@ -120,11 +122,15 @@ class _Parser:
                     found[key] = sub
         errno = found.get("expect_errno")
         value = found.get("expect_value")
+        mask = found.get("expect_mask")
         exit_ = found.get("expect_exit")
+        if mask is not None and value is None:
+            raise mask.error("expect_mask selects the bits expect_value judges: give both")
         return Expectation(
             errno=parse_errno_name(errno) if errno is not None else None,
             expecting=errno is not None,
             value=value.integer(0, 2**64 - 1, "a 64-bit value") if value else None,
+            mask=mask.integer(0, 2**64 - 1, "a 64-bit mask") if mask else 2**64 - 1,
             exit=exit_.choice(EXIT_REASONS) if exit_ else None)
 
     def _vcpu(self, arg: Node, keys: tuple[str, ...]) -> int:
@@ -197,10 +203,12 @@ class _Parser:
         return ScenarioCall("set_nr_counters", vcpu=vcpu, value=n, **base)
 
     def _set_one_reg(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        vcpu = self._vcpu(arg, ("reg", "value"))
+        vcpu = self._vcpu(arg, ("reg", "value", "mask"))
         reg_id, name = one_reg(arg.require("reg"))
         value = arg.require("value").integer(0, 2**64 - 1, "a 64-bit value")
+        mask = arg.get("mask")
         return ScenarioCall("set_one_reg", vcpu=vcpu, reg_id=reg_id, reg_name=name, value=value,
+                            mask=mask.integer(0, 2**64 - 1, "a 64-bit mask") if mask else None,
                             **base)
 
     def _get_one_reg(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:

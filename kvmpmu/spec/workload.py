@@ -10,7 +10,13 @@ from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog, common_catalog
 from kvmpmu.errors import SourceLoc
 from kvmpmu.spec import yamlio
-from kvmpmu.spec.filterspec import FilterCall, parse_entry, parse_errno_name, parse_event
+from kvmpmu.spec.filterspec import (
+    PROFILE_NAMES,
+    FilterCall,
+    parse_entry,
+    parse_errno_name,
+    parse_event,
+)
 from kvmpmu.spec.guestspec import GuestSpec, parse_guest
 from kvmpmu.spec.scenario import ScenarioCall, parse_scenario
 from kvmpmu.spec.schema import Node, root
@@ -99,7 +105,31 @@ class ReportExpect:
     loc: SourceLoc
 
 
-Expect = Union[CounterExpect, PmceidExpect, ReportExpect]  # noqa: UP007
+@dataclass(frozen=True)
+class ReadExpect:
+    """The last value the guest read from a register (`read: NAME`), masked by `mask`."""
+
+    vcpu: int
+    register: str
+    op: str
+    value: int
+    mask: int
+    raw: dict[str, object]
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class UndefExpect:
+    """An access to `register` was UNDEFINED (`undef: NAME`), or with `undef: false`, none."""
+
+    vcpu: int
+    register: str
+    undefined: bool
+    raw: dict[str, object]
+    loc: SourceLoc
+
+
+Expect = Union[CounterExpect, PmceidExpect, ReportExpect, ReadExpect, UndefExpect]  # noqa: UP007
 
 
 @dataclass(frozen=True)
@@ -111,6 +141,7 @@ class Workload:
     expect: tuple[Expect, ...] = ()
     guest: GuestSpec | None = None  # a real AArch64 program instead of steps
     scenario: tuple[ScenarioCall, ...] | None = None  # `vmm:`: the VMM's calls, in order
+    kernels: tuple[str, ...] | None = None  # the profiles its expectations hold on
 
     def steps_for(self, vcpu: int) -> tuple[Step, ...]:
         return self.per_vcpu.get(vcpu, self.all_steps or ())
@@ -249,10 +280,23 @@ class _Parser:
         return VmmCall(tuple(calls), name, expect is not None, loc)
 
     def expectation(self, node: Node) -> Expect:
-        m = node.mapping(("vcpu", "counter", "report", "visible", "hidden") + COMPARISONS)
+        m = node.mapping(("vcpu", "counter", "report", "read", "mask", "undef", "register",
+                          "visible", "hidden") + COMPARISONS)
         vcpu_node = node.get("vcpu")
         vcpu = vcpu_node.integer(0, 511, "a vCPU index") if vcpu_node else 0
         raw = _plain(m)
+        if "read" in m:
+            op, value = _comparison(node, "read", "a 64-bit value")
+            mask = node.get("mask")
+            return ReadExpect(vcpu, _register(node.require("read")), op, value,
+                              mask.integer(0, 2**64 - 1, "a 64-bit mask") if mask else 2**64 - 1,
+                              raw, node.loc)
+        if "undef" in m:
+            undef = node.require("undef")
+            if isinstance(undef.value, bool):  # {undef: false, register: NAME}
+                return UndefExpect(vcpu, _register(node.require("register")), undef.value,
+                                   raw, node.loc)
+            return UndefExpect(vcpu, _register(undef), True, raw, node.loc)
         if "report" in m:
             op, value = _comparison(node, "report", "a 64-bit value")
             return ReportExpect(vcpu, node.require("report").integer(0, 2**20, "a report index"),
@@ -303,7 +347,7 @@ def _plain(value: object) -> dict[str, object]:
 def workload_from_node(doc: Node, file: str, catalog: Catalog | None = None,
                        max_event: int = 0xFFFF) -> Workload:
     parser = _Parser(catalog or common_catalog())
-    doc.mapping(("vcpus", "guest", "expect", "vmm"))
+    doc.mapping(("vcpus", "guest", "expect", "vmm", "kernels"))
     all_steps = None
     per_vcpu: dict[int, tuple[Step, ...]] = {}
     vcpu_locs: dict[int, SourceLoc] = {}
@@ -331,7 +375,9 @@ def workload_from_node(doc: Node, file: str, catalog: Catalog | None = None,
     guest = parse_guest(guest_node) if guest_node is not None else None
     vmm = doc.get("vmm")
     scenario = parse_scenario(vmm, parser.catalog, max_event) if vmm is not None else None
-    return Workload(file, all_steps, per_vcpu, vcpu_locs, expects, guest, scenario)
+    kernels = doc.get("kernels")
+    return Workload(file, all_steps, per_vcpu, vcpu_locs, expects, guest, scenario,
+                    tuple(k.choice(PROFILE_NAMES) for k in kernels.items()) if kernels else None)
 
 
 def load_workload(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,

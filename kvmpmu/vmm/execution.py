@@ -10,7 +10,14 @@ from kvmpmu.errors import GuestError
 from kvmpmu.gcpause import paused_gc
 from kvmpmu.kvm.vcpu import Vcpu
 from kvmpmu.spec.filterspec import FilterSpec
-from kvmpmu.spec.workload import CounterExpect, PmceidExpect, ReportExpect, Workload
+from kvmpmu.spec.workload import (
+    CounterExpect,
+    PmceidExpect,
+    ReadExpect,
+    ReportExpect,
+    UndefExpect,
+    Workload,
+)
 from kvmpmu.vmm.backend import DefaultImage, GuestImage, GuestOutput, ProgramImage, ScriptImage
 from kvmpmu.vmm.boot import boot
 from kvmpmu.vmm.results import CounterResult, ExpectResult, RunResult, VcpuResult
@@ -54,11 +61,14 @@ def _counters(vcpu: Vcpu, catalog: Catalog) -> list[CounterResult]:
 
 
 def _vcpu_result(vcpu: Vcpu, output: GuestOutput, catalog: Catalog) -> VcpuResult:
-    vm = vcpu.vm
+    """A vCPU without a PMU (not initialised, or without the feature) shows none."""
+    vm, pmu = vcpu.vm, vcpu.has_pmu
     return VcpuResult(
-        vcpu=vcpu.index, pmceid0=vm.guest_pmceid(vcpu, 0), pmceid1=vm.guest_pmceid(vcpu, 1),
-        pmcr=vcpu.vpmu.read_pmcr(), counters=_counters(vcpu, catalog), reads=output.reads,
-        undefined=output.undefined, irq_level=vcpu.vpmu.irq_level, ran=vcpu.has_run,
+        vcpu=vcpu.index, pmceid0=vm.guest_pmceid(vcpu, 0) if pmu else 0,
+        pmceid1=vm.guest_pmceid(vcpu, 1) if pmu else 0,
+        pmcr=vcpu.vpmu.read_pmcr() if pmu else 0,
+        counters=_counters(vcpu, catalog) if pmu else [], reads=output.reads,
+        undefined=output.undefined, irq_level=pmu and vcpu.vpmu.irq_level, ran=vcpu.has_run,
         reports=output.reports, guest=output.stats, console=output.console)
 
 
@@ -82,6 +92,15 @@ def _judge(workload: Workload, vcpus: list[VcpuResult], vmm: Vmm) -> list[Expect
             value = result.reports[exp.index] if exp.index < len(result.reports) else None
             passed = value is not None and _COMPARE[exp.op](value, exp.value)
             results.append(ExpectResult(exp.raw, passed, value, exp.loc))
+        elif isinstance(exp, ReadExpect):
+            values = [v for reg, v, _ in result.reads if reg == exp.register and v is not None]
+            got = values[-1] & exp.mask if values else None
+            passed = got is not None and _COMPARE[exp.op](got, exp.value)
+            results.append(ExpectResult(exp.raw, passed, None if got is None else f"0x{got:x}",
+                                        exp.loc))
+        elif isinstance(exp, UndefExpect):
+            undef = any(reg == exp.register for reg, _, _ in result.undefined)
+            results.append(ExpectResult(exp.raw, undef == exp.undefined, undef, exp.loc))
         elif isinstance(exp, PmceidExpect):
             visible = [e for e in exp.visible + exp.hidden
                        if ev.pmceid_says(result.pmceid0, result.pmceid1, e)]
