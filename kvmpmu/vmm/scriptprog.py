@@ -7,7 +7,8 @@ the next 2 KiB boundary (+0x800), the steps after it (+0x1000), then the end (a 
 a loop). Registers: x0 carries each MSR/MRS value, x16/x17 belong to the exception handlers,
 x19.. count `repeat` loops (one per nesting level), x28 holds the mailbox base. The program
 reads no register the VMM sets but PC, and keeps interrupts masked (real KVM starts a vCPU at
-EL1h with DAIF masked, MMU off).
+EL1h with DAIF masked, MMU off). Every mailbox access is a single aligned 64-bit STR with an
+immediate offset: the kind of store real KVM can decode at an MMIO exit (ESR ISV set).
 """
 
 from __future__ import annotations
@@ -176,9 +177,9 @@ class _Compiler:
                 self._repeat(step, depth)
             else:
                 raise ScriptCompileError(
-                    "`execute` generates synthetic events, which a guest program on a real "
-                    "CPU cannot: only write/read/program/enable/disable/swinc/el/repeat/vmm/exit "
-                    "steps can be compiled", loc=step.loc, path="execute")
+                    "synthetic events cannot be made by a guest program on a real CPU: only "
+                    "write, read, program, enable, disable, swinc, el, repeat, vmm and exit "
+                    "steps compile", loc=step.loc, path="execute")
 
     def _access(self, step: Access, name: str, value: int | None) -> None:
         asm, reg = self.asm, SYSREGS[name]
@@ -193,7 +194,7 @@ class _Compiler:
     def _repeat(self, step: Repeat, depth: int) -> None:
         if depth == MAX_REPEAT_DEPTH:
             raise ScriptCompileError(
-                f"`repeat` nested more than {MAX_REPEAT_DEPTH} deep cannot be compiled (one "
+                f"nested more than {MAX_REPEAT_DEPTH} deep cannot be compiled (one "
                 "loop-counter register per level)", loc=step.loc, path="repeat")
         asm, counter = self.asm, LOOP_COUNTERS[depth]
         top, done = self.label(), self.label()
