@@ -11,13 +11,25 @@ import dataclasses
 import re
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from kvmpmu.arch import sysregs as sr
-from kvmpmu.errors import GuestError
+from kvmpmu.errors import GuestError, SourceLoc
 from kvmpmu.spec import yamlio
-from kvmpmu.spec.filterspec import spec_from_node
+from kvmpmu.spec.filterspec import FilterCall, spec_from_node
 from kvmpmu.spec.schema import root
-from kvmpmu.spec.workload import Execute, Repeat, Workload, load_workload, workload_from_node
+from kvmpmu.spec.workload import (
+    Access,
+    Execute,
+    Exit,
+    Repeat,
+    SetEl,
+    VmmCall,
+    Workload,
+    load_workload,
+    workload_from_node,
+)
 from kvmpmu.vmm import mailbox as mb
 from kvmpmu.vmm.builder import Vmm
 from kvmpmu.vmm.guest import GuestRunner
@@ -452,3 +464,59 @@ def test_the_vector_table_is_aligned_and_vbar_points_at_it():
     for slot in (0x200, 0x400):  # the handlers read ESR_EL1 first
         assert text[(VBAR_ALIGN + slot) // 4] == "mrs x16, esr_el1"
     assert text[-2:] == ["str xzr, [x28, #8]", f"b #{address + len(code) - 8:#x}"]
+
+
+# --- any EL1 workload --------------------------------------------------------------------------
+
+LOC = SourceLoc("gen.yaml", 1, 1)
+# PMCR_EL0.E stays 0 (reset value, and every PMCR write below clears it): nothing counts on
+# either engine, so every value is exact, whatever the program's instruction count.
+READABLE = ["PMCR_EL0", "PMCNTENSET_EL0", "PMSELR_EL0", "PMUSERENR_EL0", "PMINTENSET_EL1",
+            "PMOVSSET_EL0", "PMCCNTR_EL0", "PMCCFILTR_EL0", "PMXEVTYPER_EL0", "PMXEVCNTR_EL0",
+            "PMCEID0_EL0", "PMCEID1_EL0", "PMSWINC_EL0", "PMMIR_EL1", "ID_AA64DFR0_EL1"] + \
+    [f"PMEV{kind}{n}_EL0" for kind in ("CNTR", "TYPER") for n in (0, 5, 6, 30)]
+WRITABLE = [r for r in READABLE if r != "PMCNTENSET_EL0"] + ["PMCNTENCLR_EL0", "PMOVSCLR_EL0",
+                                                              "PMINTENCLR_EL1"]
+values = st.one_of(st.integers(0, 31), st.integers(0, 2**64 - 1))
+
+
+def access_ops():
+    read = st.tuples(st.sampled_from(READABLE), st.none())
+    write = st.tuples(st.sampled_from(WRITABLE), values).map(
+        lambda op: (op[0], op[1] & ~1 if op[0] == "PMCR_EL0" else op[1]))
+    return st.lists(st.one_of(read, write), min_size=1, max_size=4).map(
+        lambda ops: Access(tuple(ops), LOC, "write"))
+
+
+vmm_steps = st.just(VmmCall((FilterCall(0x11, 1, 1, LOC),), "EBUSY", True, LOC))
+script_steps = st.recursive(
+    st.one_of(access_ops(), vmm_steps, st.just(Exit(LOC))),
+    lambda inner: st.builds(lambda times, body: Repeat(times, tuple(body), LOC),
+                            st.integers(0, 3), st.lists(inner, min_size=1, max_size=3)),
+    max_leaves=12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(script_steps, max_size=8))
+def test_any_el1_workload_agrees_on_both_engines(generated):
+    engines = Engines(Workload("gen.yaml", all_steps=tuple(generated)))
+    engines.agree()
+    exits = sum(1 for kind in engines.requests() if kind == "exit")
+    assert exits == count_exits(tuple(generated))
+
+
+el_steps = st.sampled_from([0, 1]).map(lambda el: SetEl(el, LOC))
+
+
+@NEEDS_EL0_ENTRY
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=(Phase.explicit, Phase.reuse, Phase.generate))  # short enough unshrunk
+@given(st.lists(st.one_of(script_steps, el_steps), max_size=10))
+def test_any_workload_at_el0_and_el1_agrees_on_both_engines(generated):
+    engines = Engines(Workload("gen.yaml", all_steps=(SetEl(0, LOC), *generated)))
+    engines.agree()
+
+
+def count_exits(steps) -> int:
+    return sum(s.times * count_exits(s.steps) if isinstance(s, Repeat) else isinstance(s, Exit)
+               for s in steps)
