@@ -121,6 +121,15 @@ def _indexed() -> list[SysReg]:
     return regs
 
 
+# EL1 registers a guest program uses to take and return from its own exceptions (KVM does not
+# trap them, so they are not in SYSREGS).
+EXCEPTION_SYSREGS: dict[str, SysReg] = {r.name: r for r in (
+    _reg("SPSR_EL1", 3, 0, 4, 0, 0),
+    _reg("ELR_EL1", 3, 0, 4, 0, 1),
+    _reg("ESR_EL1", 3, 0, 5, 2, 0),
+    _reg("VBAR_EL1", 3, 0, 12, 0, 0),
+)}
+
 SYSREGS: dict[str, SysReg] = {r.name: r for r in _FIXED + _indexed()}
 
 # EL1 system registers a VMM sets before the first run (not PMU registers: they never trap)
