@@ -14,6 +14,7 @@ from kvmpmu.kvm.profiles import PROFILES
 from kvmpmu.kvm.sysreg_access import resolve
 from kvmpmu.kvm.system import Kvm, Vcpu, Vm
 from kvmpmu.uapi import kvm as u
+from kvmpmu.vmm.memmap import GICD_BASE, GICR_BASE
 
 PMU_FEATURE = (1 << u.KVM_ARM_VCPU_PMU_V3,) + (0,) * 6
 ALLOW, DENY = 0, 1
@@ -24,7 +25,7 @@ def make_vm(profile: str = "latest", host: Host | None = None, vcpus: int = 1,
     kvm = Kvm(host or generic_host(), PROFILES[profile])
     vm = kvm.create_vm()
     if irqchip:
-        vm.create_irqchip()
+        vm.create_irqchip(GICD_BASE, GICR_BASE)
     cpus = [vm.create_vcpu(i) for i in range(vcpus)]
     for vcpu in cpus:
         vcpu.vcpu_init(u.kvm_vcpu_init(0, PMU_FEATURE if pmu else (0,) * 7))

@@ -11,6 +11,7 @@ import pytest
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.kvm.host import generic_host
 from kvmpmu.uapi import kvm as u
+from kvmpmu.vmm.memmap import GICD_BASE, GICR_BASE
 from tests.kvmhelpers import (
     ALL_PROFILES,
     ALLOW,
@@ -244,7 +245,7 @@ def test_init_needs_an_initialised_vgic():
     from kvmpmu.kvm.system import Kvm
 
     vm = Kvm(generic_host(), PROFILES["latest"]).create_vm()
-    vm.create_irqchip()
+    vm.create_irqchip(GICD_BASE, GICR_BASE)
     vcpu = vm.create_vcpu(0)
     vcpu.vcpu_init(u.kvm_vcpu_init(0, (8, 0, 0, 0, 0, 0, 0)))
     set_irq(vcpu)

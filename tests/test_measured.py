@@ -13,6 +13,7 @@ from kvmpmu.kvm.vpmu import Undefined
 from kvmpmu.spec.hostspec import HostSpec, PmuSpec
 from kvmpmu.uapi import kvm as u
 from kvmpmu.vmm.hosts import build_host
+from kvmpmu.vmm.memmap import GICD_BASE, GICR_BASE
 from tests.kvmhelpers import (
     ALLOW,
     DENY,
@@ -147,7 +148,7 @@ def test_the_first_vcpu_before_vcpu_init(profile):
     from kvmpmu.kvm.system import Kvm
 
     vm = Kvm(MAX, PROFILES[profile]).create_vm()
-    vm.create_irqchip()
+    vm.create_irqchip(GICD_BASE, GICR_BASE)
     vcpu = vm.create_vcpu(0)
     assert errno_of(has, vcpu, FILTER) == E.ENXIO
     assert errno_of(set_filter, vcpu, 0x11, 1, DENY) == E.ENODEV
@@ -168,7 +169,7 @@ def test_pmu_init_needs_an_irq_and_an_initialised_vgic(profile):
     from kvmpmu.kvm.system import Kvm
 
     vm = Kvm(MAX, PROFILES[profile]).create_vm()
-    vm.create_irqchip()
+    vm.create_irqchip(GICD_BASE, GICR_BASE)
     vcpu = vm.create_vcpu(0)
     vcpu.vcpu_init(u.kvm_vcpu_init(0, (1 << 3,) + (0,) * 6))
     assert errno_of(set_irq, vcpu) is None  # before the vGIC's CTRL_INIT

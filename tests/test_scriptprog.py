@@ -31,9 +31,9 @@ from kvmpmu.spec.workload import (
     workload_from_node,
 )
 from kvmpmu.vmm import mailbox as mb
-from kvmpmu.vmm.builder import Vmm
-from kvmpmu.vmm.guest import GuestRunner
-from kvmpmu.vmm.hosts import build_host
+from kvmpmu.vmm import session
+from kvmpmu.vmm.backend import GuestOutput, ScriptImage
+from kvmpmu.vmm.boot import boot
 from kvmpmu.vmm.scriptprog import (
     MAX_REPEAT_DEPTH,
     VBAR_ALIGN,
@@ -41,7 +41,6 @@ from kvmpmu.vmm.scriptprog import (
     ScriptDecoder,
     compile_steps,
 )
-from kvmpmu.vmm.session import profile_for
 from tests.clihelpers import ROOT
 
 pytest.importorskip("unicorn", reason="the `guest` extra (unicorn) is not installed")
@@ -67,6 +66,20 @@ def steps(text: str) -> Workload:
     return load("vcpus:\n  all:\n" + text)
 
 
+def expand(records: list) -> list[tuple]:
+    """The engines' records ([name, value, count]) one per access, as the tests write them."""
+    return [(name, value) for name, value, count in records for _ in range(count)]
+
+
+class Scripted:
+    """One vCPU's scripted-engine output and the `vmm:` steps its VMM made."""
+
+    def __init__(self, output: GuestOutput, calls: list) -> None:
+        self.output = output
+        self.reads, self.undefined = expand(output.reads), expand(output.undefined)
+        self.vmm_calls = calls
+
+
 class Engines:
     """The same spec and workload on two identically booted VMs: the scripted engine on one,
     the compiled program on the CPU-emulated guest on the other."""
@@ -74,40 +87,42 @@ class Engines:
     def __init__(self, workload: Workload, spec_text: str = "{}\n", kernel: str | None = None,
                  registers: dict[str, int] | None = None, load: int = 0x40080000) -> None:
         spec = spec_of(spec_text)
-        self.scripted: list[GuestRunner] = []
+        self.scripted: list[Scripted] = []
         self.compiled: list[EmulatedScriptRun] = []
-        self.vmm_calls: list[GuestRunner] = []  # the emulated side's vmm steps, made by the VMM
-        scripted_vmm, emulated_vmm = (self._boot(spec, kernel) for _ in range(2))
-        for vcpu in scripted_vmm.vm.vcpus:
-            scripted_vmm.run(vcpu)
-            runner = GuestRunner(scripted_vmm, vcpu)
-            runner.run(workload.steps_for(vcpu.index))
-            self.scripted.append(runner)
-        for vcpu in emulated_vmm.vm.vcpus:
-            emulated_vmm.run(vcpu)
-            vmm_side = GuestRunner(emulated_vmm, vcpu)
-            run = EmulatedScriptRun(vcpu, compile_steps(workload.steps_for(vcpu.index), load),
-                                    lambda step, side=vmm_side: side.run((step,)), 1_000_000)
+        self.vmm_calls: list[list] = []  # the emulated side's vmm steps, made by its VMM
+        scripted_vmm, scripted_backend = self._boot(spec, kernel)
+        for vcpu in scripted_backend.vm.vcpus:
+            scripted_vmm.load_guest(vcpu.index, ScriptImage(workload.steps_for(vcpu.index)))
+            scripted_vmm.run_to_end(vcpu.index)
+            calls = [(s, r) for i, s, r in scripted_vmm.step_calls if i == vcpu.index]
+            self.scripted.append(Scripted(scripted_backend.output(vcpu.index), calls))
+        emulated_vmm, emulated_backend = self._boot(spec, kernel)
+        for vcpu in emulated_backend.vm.vcpus:
+            vcpu.run()
+            run = EmulatedScriptRun(
+                vcpu, compile_steps(workload.steps_for(vcpu.index), load),
+                lambda step, i=vcpu.index: emulated_vmm.serve_vmm_step(i, step), 1_000_000)
             for name, value in (registers or {}).items():
                 run.guest.uc.reg_write(getattr(run.guest.c, f"UC_ARM64_REG_{name}"), value)
             run.run()
             self.compiled.append(run)
-            self.vmm_calls.append(vmm_side)
+            self.vmm_calls.append([(s, r) for i, s, r in emulated_vmm.step_calls
+                                   if i == vcpu.index])
 
     @staticmethod
-    def _boot(spec, kernel: str | None) -> Vmm:
-        vmm = Vmm(spec, profile_for(spec, kernel), build_host(spec.host), spec.host.catalog())
-        vmm.boot()
-        return vmm
+    def _boot(spec, kernel: str | None) -> tuple:
+        vmm, backend = session.emulated_vmm(spec, session.profile_for(spec, kernel))
+        boot(vmm, spec, session.pmu_types(backend))
+        return vmm, backend
 
     def agree(self) -> tuple[list, list]:
         """vCPU 0's reads and UNDEF records, after checking that every vCPU's agree."""
         for runner, run, vmm_side in zip(self.scripted, self.compiled, self.vmm_calls,
                                          strict=True):
             assert run.decoder.ended and run.guest.result.finished
-            assert run.decoder.reads == runner.reads
-            assert run.decoder.undefined == runner.undefined
-            assert [(s.loc, r.args, r.errno) for s, r in vmm_side.vmm_calls] == \
+            assert run.decoder.reads == runner.output.reads
+            assert run.decoder.undefined == runner.output.undefined
+            assert [(s.loc, r.args, r.errno) for s, r in vmm_side] == \
                 [(s.loc, r.args, r.errno) for s, r in runner.vmm_calls]
         return self.scripted[0].reads, self.scripted[0].undefined
 
@@ -115,14 +130,12 @@ class Engines:
         return [r.kind for r in self.compiled[vcpu].requests]
 
 
-def scripted_only(workload: Workload, spec_text: str = "{}\n") -> GuestRunner:
+def scripted_only(workload: Workload, spec_text: str = "{}\n") -> Scripted:
     spec = spec_of(spec_text)
-    vmm = Engines._boot(spec, None)
-    vcpu = vmm.vm.vcpus[0]
-    vmm.run(vcpu)
-    runner = GuestRunner(vmm, vcpu)
-    runner.run(workload.steps_for(0))
-    return runner
+    vmm, backend = Engines._boot(spec, None)
+    vmm.load_guest(0, ScriptImage(workload.steps_for(0)))
+    vmm.run_to_end(0)
+    return Scripted(backend.output(0), [(s, r) for _, s, r in vmm.step_calls])
 
 
 # --- the shipped workloads ----------------------------------------------------------------------
@@ -269,7 +282,7 @@ vcpus:
     engines = Engines(work)
     engines.agree()
     assert engines.requests() == ["vmm", "exit", "vmm", "exit", "vmm", "exit", "end"]
-    made = engines.vmm_calls[0].vmm_calls
+    made = engines.vmm_calls[0]
     assert [(r.args["base_event"], r.args["nevents"], r.errno) for _, r in made] == [
         (0x08, 1, "EBUSY"), (0x10, 1, "EBUSY"), (0x12, 1, "EBUSY"), (0x10, 1, "EBUSY"),
         (0x12, 1, "EBUSY")]
@@ -317,7 +330,8 @@ def test_instruction_counts_are_counted_or_zero():
     - read: [PMCCNTR_EL0, PMEVCNTR0_EL0, PMEVCNTR1_EL0]
 """)
     engines = Engines(work, (CONFIGS / "deny-cycles.yaml").read_text())
-    scripted, compiled = engines.scripted[0].reads, engines.compiled[0].decoder.reads
+    scripted = engines.scripted[0].reads
+    compiled = expand(engines.compiled[0].decoder.reads)
     assert scripted == [("PMCCNTR_EL0", 0), ("PMEVCNTR0_EL0", 0), ("PMEVCNTR1_EL0", 0)]
     assert compiled[:2] == scripted[:2]
     assert compiled[2][0] == "PMEVCNTR1_EL0" and compiled[2][1] > 0  # counted, not zero
@@ -432,7 +446,7 @@ def test_the_decoder_refuses_stores_that_do_not_fit_the_program():
         with pytest.raises(GuestError, match=message):
             decoder.store(offset, value, pc)
     assert decoder.store(mb.READ, 0x41, mrs + 4) is None
-    assert decoder.reads == [("PMCR_EL0", 0x41)]
+    assert decoder.reads == [["PMCR_EL0", 0x41, 1]]
     request = decoder.store(mb.VMM_CALL, 0, 0x40081010)
     assert request is not None and request.kind == "vmm"
 

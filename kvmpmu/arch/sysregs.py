@@ -132,10 +132,6 @@ EXCEPTION_SYSREGS: dict[str, SysReg] = {r.name: r for r in (
 
 SYSREGS: dict[str, SysReg] = {r.name: r for r in _FIXED + _indexed()}
 
-# EL1 system registers a VMM sets before the first run (not PMU registers: they never trap)
-OTHER_SYSREGS: dict[str, SysReg] = {r.name: r for r in (
-    _reg("VBAR_EL1", 3, 0, 12, 0, 0),
-)}
 SYSREGS_BY_ENCODING: dict[tuple[int, int, int, int, int], SysReg] = {
     (r.op0, r.op1, r.crn, r.crm, r.op2): r for r in SYSREGS.values()
 }

@@ -21,9 +21,6 @@ from kvmpmu.uapi import kvm as uapi
 
 KVM_MAX_VCPU_ID = 512  # arm64 with a GICv3
 PMCEID_STALL_SLOT_BITS = {"slot": 1 << 31, "all": 0b111 << 29}
-# QEMU virt's GICv3 layout, which kvmtool-style VMMs copy
-GICD_BASE = 0x08000000
-GICR_BASE = 0x080A0000
 __all__ = ["Kvm", "RunExit", "Vcpu", "Vm"]
 
 
@@ -91,11 +88,11 @@ class Vm:
         self.vgic = Vgic()
         return self.vgic
 
-    def create_irqchip(self) -> None:
-        """The vGIC at QEMU virt's addresses, as a VMM sets it up after creating it."""
+    def create_irqchip(self, dist: int, redist: int) -> None:
+        """The vGIC, and its addresses as a VMM sets them right after creating it."""
         vgic = self.create_vgic()
-        vgic.set_address(uapi.KVM_VGIC_V3_ADDR_TYPE_DIST, GICD_BASE)
-        vgic.set_address(uapi.KVM_VGIC_V3_ADDR_TYPE_REDIST, GICR_BASE)
+        vgic.set_address(uapi.KVM_VGIC_V3_ADDR_TYPE_DIST, dist)
+        vgic.set_address(uapi.KVM_VGIC_V3_ADDR_TYPE_REDIST, redist)
 
     def init_irqchip(self) -> None:
         """KVM_SET_DEVICE_ATTR(KVM_DEV_ARM_VGIC_CTRL_INIT) on the vGIC device."""

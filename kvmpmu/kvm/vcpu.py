@@ -18,10 +18,11 @@ if TYPE_CHECKING:
 PSTATE_RESET_EL1 = 0x3C5  # EL1h, DAIF masked: a vCPU after KVM_ARM_VCPU_INIT
 _SYSREG_IDS = {
     uapi.sysreg_one_reg_id(r.op0, r.op1, r.crn, r.crm, r.op2): name
-    for name, r in {**sr.SYSREGS, **sr.OTHER_SYSREGS}.items()
+    for name, r in {**sr.SYSREGS, **sr.EXCEPTION_SYSREGS}.items()
 }
-# Registers a VMM sets or reads that the model keeps as plain storage for the guest engine.
-STORED_REGS = frozenset(uapi.CORE_REG_IDS) | frozenset(sr.OTHER_SYSREGS)
+# Registers a VMM sets or reads that the model keeps as plain storage for the guest engine
+# (after KVM_ARM_VCPU_INIT: all 0 but PSTATE; VBAR_EL1 resets to 0 too).
+STORED_REGS = frozenset(uapi.CORE_REG_IDS) | {"VBAR_EL1"}
 MODELLED_ONE_REGS = STORED_REGS | {"PMCR_EL0", "ID_AA64DFR0_EL1"}
 
 

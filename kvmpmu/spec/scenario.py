@@ -33,8 +33,9 @@ ATTRS = {
     "SET_NR_COUNTERS": uapi.KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS,
 }
 _SYSREG_IDS = {name: uapi.sysreg_one_reg_id(r.op0, r.op1, r.crn, r.crm, r.op2)
-               for name, r in {**sr.SYSREGS, **sr.OTHER_SYSREGS}.items()}
-ONE_REG_IDS = {**uapi.CORE_REG_IDS, **_SYSREG_IDS}  # every register a scenario names
+               for name, r in {**sr.SYSREGS, **sr.EXCEPTION_SYSREGS}.items()}
+# Every register a scenario names; ELR_EL1 and SPSR_EL1 are core registers to ONE_REG.
+ONE_REG_IDS = {**_SYSREG_IDS, **uapi.CORE_REG_IDS}
 
 
 @dataclass(frozen=True)

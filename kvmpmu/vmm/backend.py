@@ -9,7 +9,7 @@ the mailbox (values, console lines, a compiled script's reads) the backend colle
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from kvmpmu.kvm.profiles import KernelProfile
 from kvmpmu.spec.guestspec import GuestSpec
@@ -73,12 +73,22 @@ class ProgramImage:
 GuestImage = Union[ScriptImage, DefaultImage, ProgramImage]  # noqa: UP007 - runtime alias
 
 
+def record(records: list[list[Any]], key: str, value: object, times: int = 1) -> None:
+    """Append (key, value) `times` times: one record with a count while it repeats, so that
+    memory does not grow with `repeat`."""
+    last = records[-1] if records else None
+    if last is not None and last[0] == key and last[1] == value:
+        last[2] += times
+    else:
+        records.append([key, value, times])
+
+
 @dataclass
 class GuestOutput:
     """What one vCPU's guest produced, in the records the results use."""
 
-    reads: list[list[object]] = field(default_factory=list)  # [register, value|None, count]
-    undefined: list[list[object]] = field(default_factory=list)  # [register, access, count]
+    reads: list[list[Any]] = field(default_factory=list)  # [register, value|None, count]
+    undefined: list[list[Any]] = field(default_factory=list)  # [register, access, count]
     reports: list[int] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
     stats: dict[str, int | bool] | None = None  # a CPU-emulated guest's instructions, ...

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kvmpmu.errors import GuestError
 from kvmpmu.kvm.vcpu import Vcpu
-from kvmpmu.vmm.backend import GuestOutput, ProgramImage
-from kvmpmu.vmm.guest import END, GuestStop, record
+from kvmpmu.vmm.backend import GuestOutput, ProgramImage, record
+from kvmpmu.vmm.guest import END, GuestStop
 
 
 class CpuEngine:

@@ -59,9 +59,7 @@ class EmulatedBackend:
         self.vcpu(index).vcpu_init(uapi.kvm_vcpu_init(0, (features,) + (0,) * 6))
 
     def create_vgic(self, dist: int, redist: int) -> None:
-        vgic = self.vm.create_vgic()
-        vgic.set_address(uapi.KVM_VGIC_V3_ADDR_TYPE_DIST, dist)
-        vgic.set_address(uapi.KVM_VGIC_V3_ADDR_TYPE_REDIST, redist)
+        self.vm.create_irqchip(dist, redist)
 
     def init_vgic(self) -> None:
         self.vm.init_irqchip()

@@ -15,7 +15,7 @@ from kvmpmu.kvm import sysreg_access
 from kvmpmu.kvm.vcpu import Vcpu
 from kvmpmu.kvm.vpmu import Undefined
 from kvmpmu.spec.workload import Access, Execute, Exit, Repeat, SetEl, Step, VmmCall, vmm_steps
-from kvmpmu.vmm.backend import GuestOutput
+from kvmpmu.vmm.backend import GuestOutput, record
 
 
 @dataclass(frozen=True)
@@ -33,15 +33,6 @@ def _stops(steps: tuple[Step, ...]) -> bool:
     """Whether running these steps can stop the guest before their end."""
     return any(isinstance(s, (Exit, VmmCall)) or (isinstance(s, Repeat) and _stops(s.steps))
                for s in steps)
-
-
-def record(records: list[list[object]], key: str, value: object, times: int = 1) -> None:
-    """Append (key, value) `times` times, as one record with a count when it repeats."""
-    last = records[-1] if records else None
-    if last is not None and last[0] == key and last[1] == value:
-        last[2] = int(last[2]) + times  # type: ignore[call-overload]
-    else:
-        records.append([key, value, times])
 
 
 class ScriptedGuest:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kvmpmu.arch import a64
 from kvmpmu.arch.sysregs import EXCEPTION_SYSREGS, SYSREGS
@@ -22,7 +23,8 @@ from kvmpmu.errors import GuestError, KvmpmuError
 from kvmpmu.spec.guestspec import DEFAULT_LOAD
 from kvmpmu.spec.workload import Access, Exit, Repeat, SetEl, Step, VmmCall
 from kvmpmu.vmm import mailbox as mb
-from kvmpmu.vmm.emulated.cpu import RAM_BASE, RAM_SIZE
+from kvmpmu.vmm.backend import record
+from kvmpmu.vmm.memmap import RAM_BASE, RAM_SIZE
 
 VALUE, MAILBOX, ESR, TMP = 0, 28, 16, 17
 LOOP_COUNTERS = tuple(range(19, 28))
@@ -225,8 +227,8 @@ class GuestRequest:
 
 class ScriptDecoder:
     """Fed every mailbox store of one vCPU (offset in the page, value, and the PC of the store:
-    KVM_GET_ONE_REG of PC at the MMIO exit on real KVM). Rebuilds GuestRunner's `reads` and
-    `undefined`; a store that does not fit the program is a GuestError.
+    KVM_GET_ONE_REG of PC at the MMIO exit on real KVM). Rebuilds the scripted engine's `reads`
+    and `undefined`; a store that does not fit the program is a GuestError.
 
     After an UNDEF MRS the handler resumes at the store to READ that follows it, which then
     carries a stale x0: the decoder drops that one store (the handler stays the same for every
@@ -234,8 +236,8 @@ class ScriptDecoder:
 
     def __init__(self, program: ScriptProgram) -> None:
         self.program = program
-        self.reads: list[tuple[str, int | None]] = []
-        self.undefined: list[tuple[str, str]] = []
+        self.reads: list[list[Any]] = []  # as the scripted engine records them
+        self.undefined: list[list[Any]] = []
         self.ended = False
         self.fault: GuestRequest | None = None
         self._stale_read: int | None = None  # address of the store to drop
@@ -258,16 +260,16 @@ class ScriptDecoder:
         if self._stale_read == pc:
             self._stale_read = None
             return
-        self.reads.append((site.register, value))
+        record(self.reads, site.register, value)
 
     def _undef(self, elr: int, pc: int) -> None:
         site = self.program.sites.get(elr)
         if site is None:
             raise GuestError(f"UNDEF at pc 0x{elr:x}, which is no PMU access of the script")
         if site.access == "read":
-            self.reads.append((site.register, None))
+            record(self.reads, site.register, None)
             self._stale_read = elr + 4
-        self.undefined.append((site.register, site.access))
+        record(self.undefined, site.register, site.access)
 
     def _vmm_call(self, index: int, pc: int) -> GuestRequest:
         if index >= len(self.program.vmm_steps):

@@ -19,11 +19,9 @@ from kvmpmu.spec.workload import VmmCall
 from kvmpmu.uapi import kvm as uapi
 from kvmpmu.vmm import mailbox
 from kvmpmu.vmm.backend import Backend, GuestImage, ScriptImage
+from kvmpmu.vmm.memmap import GICD_BASE, GICR_BASE
 from kvmpmu.vmm.results import CallRecord
 
-# QEMU virt's GICv3 layout, as kvmtool-style VMMs use it
-GICD_BASE = 0x08000000
-GICR_BASE = 0x080A0000
 PMU_V3_FEATURE = 1 << uapi.KVM_ARM_VCPU_PMU_V3
 
 
@@ -185,7 +183,7 @@ class Vmm:
             if exit_.mailbox_slot() != mailbox.VMM_CALL:
                 break
             assert exit_.mmio is not None
-            self._vmm_step(index, self.vmm_steps[index][exit_.mmio.data])
+            self.serve_vmm_step(index, self.vmm_steps[index][exit_.mmio.data])
         record.exit = exit_
         if exit_.errno is not None:  # KVM_EXIT_INTR: the ioctl returned -1, errno EINTR
             record.errno = errno_name(exit_.errno)
@@ -194,7 +192,7 @@ class Vmm:
                                      f"0x{exit_.fail_reason or 0:x}: the vCPU's thread runs on "
                                      f"physical CPU {exit_.cpu}, outside the VM's PMU)")
 
-    def _vmm_step(self, index: int, step: VmmCall) -> None:
+    def serve_vmm_step(self, index: int, step: VmmCall) -> None:
         """A workload's `vmm:` step: FILTER calls through the running vCPU's fd."""
         for call in step.calls:
             record = self.filter(index, call, loc=step.loc, expecting=step.expecting,
