@@ -80,6 +80,8 @@ def vcpu_json(v: VcpuResult) -> dict[str, Any]:
         "reports": v.reports,
         "console": v.console,
         "guest": v.guest,
+        "state": None if v.state is None else
+        {name: None if value is None else hex64(value) for name, value in v.state.items()},
     }
 
 

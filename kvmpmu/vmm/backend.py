@@ -92,6 +92,7 @@ class GuestOutput:
     reports: list[int] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
     stats: dict[str, int | bool] | None = None  # a CPU-emulated guest's instructions, ...
+    state: dict[str, int | None] | None = None  # a script's PMU state at its end (vmm/state.py)
     finished: bool = False
 
 

@@ -69,7 +69,7 @@ def _vcpu_result(vcpu: Vcpu, output: GuestOutput, catalog: Catalog) -> VcpuResul
         pmcr=vcpu.vpmu.read_pmcr() if pmu else 0,
         counters=_counters(vcpu, catalog) if pmu else [], reads=output.reads,
         undefined=output.undefined, irq_level=pmu and vcpu.vpmu.irq_level, ran=vcpu.has_run,
-        reports=output.reports, guest=output.stats, console=output.console)
+        reports=output.reports, guest=output.stats, console=output.console, state=output.state)
 
 
 def _judge(workload: Workload, vcpus: list[VcpuResult], vmm: Vmm) -> list[ExpectResult]:

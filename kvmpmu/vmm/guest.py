@@ -16,6 +16,7 @@ from kvmpmu.kvm.vcpu import Vcpu
 from kvmpmu.kvm.vpmu import Undefined
 from kvmpmu.spec.workload import Access, Execute, Exit, Repeat, SetEl, Step, VmmCall, vmm_steps
 from kvmpmu.vmm.backend import GuestOutput, record
+from kvmpmu.vmm.state import read_state
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class ScriptedGuest:
         for stop in self._walker:
             return stop
         self.output.finished = True
+        self.output.state = read_state(self.vcpu)  # as a compiled script reads it at its end
         return END
 
     def _walk(self, steps: tuple[Step, ...]) -> Iterator[GuestStop]:

@@ -65,6 +65,7 @@ class VcpuResult:
     reports: list[int] = field(default_factory=list)  # values a CPU-emulated guest reported
     guest: dict[str, int | bool] | None = None  # its instructions, exceptions, interrupts
     console: list[str] = field(default_factory=list)  # lines a guest printed
+    state: dict[str, int | None] | None = None  # a script's PMU state at its end (vmm/state.py)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kvmpmu.arch import a64
+from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.sysregs import EXCEPTION_SYSREGS, SYSREGS
 from kvmpmu.errors import GuestError, KvmpmuError
 from kvmpmu.spec.guestspec import DEFAULT_LOAD
@@ -25,8 +26,9 @@ from kvmpmu.spec.workload import Access, Exit, Repeat, SetEl, Step, VmmCall
 from kvmpmu.vmm import mailbox as mb
 from kvmpmu.vmm.backend import record
 from kvmpmu.vmm.memmap import RAM_BASE, RAM_SIZE
+from kvmpmu.vmm.state import FIXED, SELECTED, counter_name, counters_of
 
-VALUE, MAILBOX, ESR, TMP = 0, 28, 16, 17
+VALUE, MAILBOX, ESR, TMP, COUNT = 0, 28, 16, 17, 18
 LOOP_COUNTERS = tuple(range(19, 28))
 MAX_REPEAT_DEPTH = len(LOOP_COUNTERS)
 VBAR_ALIGN, VECTOR_SLOT = 0x800, 0x80  # VBAR_EL1[10:0] are RES0
@@ -53,11 +55,12 @@ class ScriptCompileError(KvmpmuError):
 
 @dataclass(frozen=True)
 class Site:
-    """An MRS or MSR of the script, by the address of the instruction."""
+    """An MRS or MSR of the script, by the address of the instruction; "state" for the reads
+    of the PMU state at the end (vmm/state.py)."""
 
     register: str
-    access: str  # "read" or "write", as GuestRunner records UNDEF accesses
-    step: Access
+    access: str  # "read" or "write", as the scripted engine records UNDEF accesses, or "state"
+    step: Access | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class _Compiler:
         self.vmm_steps: list[VmmCall] = []
         self.exits: dict[int, Exit] = {}
         self.fault_stores: dict[int, str] = {}
+        self.switches_el = False
         self._labels = 0
         asm = self.asm
         asm.emit(*a64.mov_imm(MAILBOX, mailbox))
@@ -119,11 +123,38 @@ class _Compiler:
         return f"L{self._labels}"
 
     def finish(self) -> bytes:
+        self._read_state()
         asm = self.asm
         asm.label("end")  # every later KVM_RUN exits here again
         asm.emit(a64.str_imm(a64.XZR, MAILBOX, mb.END))
         asm.branch("b", "end")
         return asm.assemble()
+
+    def _read_state(self) -> None:
+        """At EL1, the reads of vmm/state.py, each stored to STATE; x0 is zeroed first, so a
+        read that UNDEFs leaves 0 (and N = 0 counters when PMCR_EL0 does)."""
+        asm = self.asm
+        if self.switches_el:  # else the program never left EL1
+            asm.emit(a64.svc(1))
+        for name in FIXED:
+            self._state_read(name)
+            if name == "PMCR_EL0":
+                asm.emit(a64.ubfx(COUNT, VALUE, sr.PMCR_N_SHIFT, 5))
+        loop, done = self.label(), self.label()
+        asm.label(loop)
+        asm.branch("cbz", done, COUNT)
+        asm.emit(a64.sub_imm(COUNT, COUNT, 1))
+        self.sites[asm.emit(a64.msr(SYSREGS["PMSELR_EL0"], COUNT))] = Site("PMSELR_EL0", "state")
+        for name in SELECTED:
+            self._state_read(name)
+        asm.branch("b", loop)
+        asm.label(done)
+
+    def _state_read(self, name: str) -> None:
+        asm = self.asm
+        asm.emit(*a64.mov_imm(VALUE, 0))
+        self.sites[asm.emit(a64.mrs(VALUE, SYSREGS[name]))] = Site(name, "state")
+        asm.emit(a64.str_imm(VALUE, MAILBOX, mb.STATE))
 
     # --- the vector table ----------------------------------------------------------------------
 
@@ -169,6 +200,7 @@ class _Compiler:
                     self._access(step, name, value)
             elif isinstance(step, SetEl):
                 asm.emit(a64.svc(step.el))
+                self.switches_el = True
             elif isinstance(step, VmmCall):
                 asm.emit(*a64.mov_imm(VALUE, len(self.vmm_steps)),
                          a64.str_imm(VALUE, MAILBOX, mb.VMM_CALL))
@@ -238,12 +270,14 @@ class ScriptDecoder:
         self.program = program
         self.reads: list[list[Any]] = []  # as the scripted engine records them
         self.undefined: list[list[Any]] = []
+        self.state: dict[str, int | None] = {}  # the PMU state read at the end (vmm/state.py)
+        self._state_names = list(FIXED)  # the names the next STATE stores stand for
         self.ended = False
         self.fault: GuestRequest | None = None
         self._stale_read: int | None = None  # address of the store to drop
         self._handlers = {mb.READ: self._read, mb.UNDEF: self._undef,
                           mb.VMM_CALL: self._vmm_call, mb.EXIT: self._exit,
-                          mb.END: self._end, mb.FAULT: self._fault}
+                          mb.END: self._end, mb.FAULT: self._fault, mb.STATE: self._state}
 
     def store(self, offset: int, value: int, pc: int) -> GuestRequest | None:
         """None: handled, the guest goes on."""
@@ -262,10 +296,29 @@ class ScriptDecoder:
             return
         record(self.reads, site.register, value)
 
+    def _state(self, value: int | None, pc: int) -> None:
+        site = self.program.sites.get(pc - 4)
+        if site is None or site.access != "state" or not self._state_names:
+            raise GuestError(f"a store to STATE at pc 0x{pc:x} follows no read of the state")
+        if self._stale_read == pc:
+            self._stale_read = None
+            return
+        name = self._state_names.pop(0)
+        self.state[name] = value
+        if name == "PMCR_EL0":
+            self._state_names.extend(counter_name(s, n)
+                                     for n in reversed(range(counters_of(value)))
+                                     for s in SELECTED)
+
     def _undef(self, elr: int, pc: int) -> None:
         site = self.program.sites.get(elr)
         if site is None:
             raise GuestError(f"UNDEF at pc 0x{elr:x}, which is no PMU access of the script")
+        if site.access == "state":
+            if site.register != "PMSELR_EL0":
+                self._state(None, elr + 4)
+                self._stale_read = elr + 4
+            return
         if site.access == "read":
             record(self.reads, site.register, None)
             self._stale_read = elr + 4
