@@ -23,6 +23,7 @@ class HostPmu:
     cpus: frozenset[int]
     pmcr_imp: int = 0x41  # PMCR_EL0.IMP and IDCODE of this PMU's CPUs
     pmcr_idcode: int = 0
+    model: str = ""  # the CPU model behind it, for the user
 
     def implements(self, event: int) -> bool:
         return event in self.events

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
+from kvmpmu.arch.catalog import Catalog
+from kvmpmu.kvm.host import HostPmu
 from kvmpmu.kvm.profiles import KernelProfile
 from kvmpmu.spec.guestspec import GuestSpec
 from kvmpmu.spec.workload import Step
@@ -18,6 +20,7 @@ from kvmpmu.vmm import mailbox
 
 if TYPE_CHECKING:
     from kvmpmu.vmm.emulated.program import Program
+    from kvmpmu.vmm.results import VcpuResult
 
 
 @dataclass(frozen=True)
@@ -121,3 +124,15 @@ class Backend(Protocol):
     def run(self, index: int) -> VcpuExit: ...
 
     def output(self, index: int) -> GuestOutput: ...
+
+    def vcpu_indices(self) -> list[int]:
+        """The vCPUs created so far."""
+        ...
+
+    def result(self, index: int, catalog: Catalog) -> VcpuResult:
+        """What the run shows of one vCPU at its end."""
+        ...
+
+    def host_pmu(self) -> HostPmu | None:
+        """The host PMU the first vCPU's PMCEID view starts from."""
+        ...

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from kvmpmu.arch import events as ev
+from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import GuestError
-from kvmpmu.kvm.host import Host
+from kvmpmu.kvm.host import Host, HostPmu
 from kvmpmu.kvm.profiles import KernelProfile
 from kvmpmu.kvm.system import Kvm, RunExit, Vcpu, Vm
 from kvmpmu.uapi import kvm as uapi
@@ -22,6 +24,7 @@ from kvmpmu.vmm.backend import (
     VcpuExit,
 )
 from kvmpmu.vmm.guest import GuestStop, ScriptedGuest
+from kvmpmu.vmm.results import CounterResult, VcpuResult
 
 _SLOT = {"exit": mailbox.EXIT, "end": mailbox.END, "vmm": mailbox.VMM_CALL}
 
@@ -102,6 +105,19 @@ class EmulatedBackend:
         engine = self._engines.get(index)
         return engine.output if engine is not None else GuestOutput()
 
+    def vcpu_indices(self) -> list[int]:
+        return [v.index for v in self.vm.vcpus]
+
+    def result(self, index: int, catalog: Catalog) -> VcpuResult:
+        return _vcpu_result(self.vcpu(index), self.output(index), catalog)
+
+    def host_pmu(self) -> HostPmu | None:
+        """Where the first vCPU runs, or the VM's PMU; before any vCPU, the VMM's CPU's."""
+        vm = self.vm
+        if not vm.vcpus:
+            return vm.default_pmu()
+        return vm.pmceid_source(vm.vcpus[0]) or vm.host.pmu_for_cpu(vm.vcpus[0].cpu)
+
     def _engine(self, vcpu: Vcpu) -> Engine:
         engine = self._engines.get(vcpu.index)
         if engine is None:
@@ -137,3 +153,32 @@ def _cpu_engine(vcpu: Vcpu, image: ProgramImage, watch: bool) -> Engine:
         return CpuEngine(vcpu, image, watch)
     except GuestError as err:
         raise GuestError(f"vcpu{vcpu.index}: {err.message}", hint=err.hint) from None
+
+
+def _counters(vcpu: Vcpu, catalog: Catalog) -> list[CounterResult]:
+    vpmu, vm = vcpu.vpmu, vcpu.vm
+    pmu = vm.counting_pmu(vcpu)
+    out = []
+    for idx in list(range(vpmu.nr_counters)) + [31]:
+        event = ev.CPU_CYCLES if idx == 31 else vpmu.evtype[idx] & vpmu.event_mask
+        unfilterable = event == ev.SW_INCR or (
+            event == ev.CHAIN and vm.profile.chain_per_pseudocode)
+        allowed = vm.filter is None or unfilterable or vm.filter.allowed(event)
+        out.append(CounterResult(
+            counter=idx, event=event, name=catalog.name_of(event),
+            enabled=vpmu._enabled(idx), allowed=allowed,
+            implemented=event == ev.SW_INCR or bool(pmu and pmu.implements(event)),
+            value=vpmu.counter_value(idx), overflow=bool(vpmu.pmovs >> idx & 1)))
+    return out
+
+
+def _vcpu_result(vcpu: Vcpu, output: GuestOutput, catalog: Catalog) -> VcpuResult:
+    """A vCPU without a PMU (not initialised, or without the feature) shows none."""
+    vm, pmu = vcpu.vm, vcpu.has_pmu
+    return VcpuResult(
+        vcpu=vcpu.index, pmceid0=vm.guest_pmceid(vcpu, 0) if pmu else 0,
+        pmceid1=vm.guest_pmceid(vcpu, 1) if pmu else 0,
+        pmcr=vcpu.vpmu.read_pmcr() if pmu else 0,
+        counters=_counters(vcpu, catalog) if pmu else [], reads=output.reads,
+        undefined=output.undefined, irq_level=pmu and vcpu.vpmu.irq_level, ran=vcpu.has_run,
+        reports=output.reports, guest=output.stats, console=output.console, state=output.state)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kvmpmu.arch import events as ev
-from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import GuestError
 from kvmpmu.gcpause import paused_gc
-from kvmpmu.kvm.vcpu import Vcpu
 from kvmpmu.spec.filterspec import FilterSpec
 from kvmpmu.spec.workload import (
     CounterExpect,
@@ -18,19 +16,19 @@ from kvmpmu.spec.workload import (
     UndefExpect,
     Workload,
 )
-from kvmpmu.vmm.backend import DefaultImage, GuestImage, GuestOutput, ProgramImage, ScriptImage
+from kvmpmu.vmm.backend import DefaultImage, GuestImage, ProgramImage, ScriptImage
 from kvmpmu.vmm.boot import boot
-from kvmpmu.vmm.results import CounterResult, ExpectResult, RunResult, VcpuResult
+from kvmpmu.vmm.hosts import build_host
+from kvmpmu.vmm.machine import EmulatedMachine, Machine
+from kvmpmu.vmm.results import ExpectResult, RunResult, VcpuResult
 from kvmpmu.vmm.scenario import run_scenario
 from kvmpmu.vmm.session import (
-    emulated_vmm,
-    host_pmu_of,
     pmceid_pair,
     pmu_info,
-    pmu_types,
     profile_for,
     stopped_message,
     validate,
+    vcpu_cpus,
 )
 from kvmpmu.vmm.vmm import Vmm, VmmStopped
 
@@ -41,35 +39,6 @@ _COMPARE = {
     "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
     "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
 }
-
-
-def _counters(vcpu: Vcpu, catalog: Catalog) -> list[CounterResult]:
-    vpmu, vm = vcpu.vpmu, vcpu.vm
-    pmu = vm.counting_pmu(vcpu)
-    out = []
-    for idx in list(range(vpmu.nr_counters)) + [31]:
-        event = ev.CPU_CYCLES if idx == 31 else vpmu.evtype[idx] & vpmu.event_mask
-        unfilterable = event == ev.SW_INCR or (
-            event == ev.CHAIN and vm.profile.chain_per_pseudocode)
-        allowed = vm.filter is None or unfilterable or vm.filter.allowed(event)
-        out.append(CounterResult(
-            counter=idx, event=event, name=catalog.name_of(event),
-            enabled=vpmu._enabled(idx), allowed=allowed,
-            implemented=event == ev.SW_INCR or bool(pmu and pmu.implements(event)),
-            value=vpmu.counter_value(idx), overflow=bool(vpmu.pmovs >> idx & 1)))
-    return out
-
-
-def _vcpu_result(vcpu: Vcpu, output: GuestOutput, catalog: Catalog) -> VcpuResult:
-    """A vCPU without a PMU (not initialised, or without the feature) shows none."""
-    vm, pmu = vcpu.vm, vcpu.has_pmu
-    return VcpuResult(
-        vcpu=vcpu.index, pmceid0=vm.guest_pmceid(vcpu, 0) if pmu else 0,
-        pmceid1=vm.guest_pmceid(vcpu, 1) if pmu else 0,
-        pmcr=vcpu.vpmu.read_pmcr() if pmu else 0,
-        counters=_counters(vcpu, catalog) if pmu else [], reads=output.reads,
-        undefined=output.undefined, irq_level=pmu and vcpu.vpmu.irq_level, ran=vcpu.has_run,
-        reports=output.reports, guest=output.stats, console=output.console, state=output.state)
 
 
 def _judge(workload: Workload, vcpus: list[VcpuResult], vmm: Vmm) -> list[ExpectResult]:
@@ -123,15 +92,19 @@ def guest_image(spec: FilterSpec, workload: Workload | None, program: Program | 
 
 
 def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | None = None,
-             max_instructions: int | None = None) -> RunResult:
+             max_instructions: int | None = None, machine: Machine | None = None) -> RunResult:
     """The VMM's calls (the default boot sequence, or the workload's scenario), the guests,
-    the counters and the expectations."""
+    the counters and the expectations; on the emulated kernel with the spec's host unless
+    `machine` says otherwise."""
     catalog = spec.host.catalog()
-    profile = profile_for(spec, kernel)
+    if machine is None:
+        machine = EmulatedMachine(build_host(spec.host), profile_for(spec, kernel))
+    profile = machine.profile
     validate(spec, profile, workload)
     program = _program(workload)
-    vmm, backend = emulated_vmm(spec, profile)
-    types = pmu_types(backend)
+    backend = machine.backend(tuple(sorted(vcpu_cpus(spec))))
+    vmm = Vmm(backend, catalog)
+    types = {p.name: p.pmu_type for p in machine.host.pmus}
     result = RunResult(profile.name, 0, 0, vmm.log, [], [])
     judged: list[ExpectResult] = []
     try:
@@ -152,10 +125,10 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
         result.error_loc = stop.record.loc
     except GuestError as fault:
         result.error, result.error_kind = fault.message, "guest"
-    pmu = host_pmu_of(backend.vm)
+    pmu = backend.host_pmu()
     result.host_pmceid0, result.host_pmceid1 = pmceid_pair(pmu)
-    result.host_pmu = pmu_info(spec, pmu)
-    result.vcpus = [_vcpu_result(v, backend.output(v.index), catalog) for v in backend.vm.vcpus]
+    result.host_pmu = pmu_info(pmu)
+    result.vcpus = [backend.result(i, catalog) for i in backend.vcpu_indices()]
     result.expectations = judged  # a stopped scenario keeps what it judged before the stop
     if result.error is None and workload is not None:
         result.expectations += _judge(workload, result.vcpus, vmm)

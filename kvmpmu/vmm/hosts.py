@@ -13,7 +13,7 @@ def _host_pmu(index: int, spec: PmuSpec) -> HostPmu:
         events = frozenset(e for e in events if e < 0x400)  # a 10-bit event space
     counters = spec.counters if spec.counters is not None else spec.model.counters
     return HostPmu(spec.name, FIRST_PMU_TYPE + index, spec.pmuver, counters, events, spec.cpus,
-                   spec.model.pmcr_imp, spec.model.pmcr_idcode)
+                   spec.model.pmcr_imp, spec.model.pmcr_idcode, spec.model.name)
 
 
 def build_host(spec: HostSpec) -> Host:

@@ -90,19 +90,10 @@ def _hidden_by(vm: Vm, event: int, bit: int) -> str:
     return "kvm"
 
 
-def host_pmu_of(vm: Vm) -> HostPmu | None:
-    """The PMU the first vCPU's PMCEID view starts from (where it runs, or the VM's PMU)."""
-    if not vm.vcpus:
-        return vm.default_pmu()
-    return vm.pmceid_source(vm.vcpus[0]) or vm.host.pmu_for_cpu(vm.vcpus[0].cpu)
-
-
-def pmu_info(spec: FilterSpec, pmu: HostPmu | None) -> HostPmuInfo | None:
+def pmu_info(pmu: HostPmu | None) -> HostPmuInfo | None:
     if pmu is None:
         return None
-    model = spec.host.pmu_named(pmu.name)
-    return HostPmuInfo(pmu.name, pmu.pmu_type, model.model.name if model else "?", pmu.pmuver,
-                       pmu.counters)
+    return HostPmuInfo(pmu.name, pmu.pmu_type, pmu.model or "?", pmu.pmuver, pmu.counters)
 
 
 def pmceid_pair(pmu: HostPmu | None) -> tuple[int, int]:
@@ -147,10 +138,10 @@ def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
     try:
         boot(vmm, spec, pmu_types(backend))
     except VmmStopped as stop:
-        pmu = host_pmu_of(vm)
+        pmu = backend.host_pmu()
         return PmceidView(profile.name, pmceid_pair(pmu), (0, 0), [], vmm.log,
-                          stopped_message(stop), pmu_info(spec, pmu))
-    pmu = host_pmu_of(vm)
+                          stopped_message(stop), pmu_info(pmu))
+    pmu = backend.host_pmu()
     host_regs = pmceid_pair(pmu)
     vcpu = vm.vcpus[0]
     guest = (vm.guest_pmceid(vcpu, 0), vm.guest_pmceid(vcpu, 1))
@@ -164,4 +155,4 @@ def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
                                       hidden_by))
     events.sort(key=lambda e: e.event)
     return PmceidView(profile.name, host_regs, guest, events, vmm.log,
-                      host_pmu=pmu_info(spec, pmu))
+                      host_pmu=pmu_info(pmu))
