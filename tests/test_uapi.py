@@ -64,3 +64,52 @@ def test_one_reg_ids_of_pmu_registers():
     assert rid("PMEVTYPER0_EL0") == 0x603000000013DF60
     assert rid("PMCCFILTR_EL0") == 0x603000000013DF7F
     assert rid("ID_AA64DFR0_EL1") == 0x603000000013C028
+
+
+# Sizes and offsets as the kernel headers lay the structs out (LP64), written from the headers:
+# include/uapi/linux/kvm.h and arch/arm64/include/uapi/asm/kvm.h.
+HEADER_LAYOUTS = {
+    "kvm_device_attr": (24, {"flags": 0, "group": 4, "attr": 8, "addr": 16}),
+    "kvm_pmu_event_filter": (8, {"base_event": 0, "nevents": 2, "action": 4, "pad": 5}),
+    "kvm_vcpu_init": (32, {"target": 0, "features": 4}),
+    "kvm_one_reg": (16, {"id": 0, "addr": 8}),
+    "kvm_create_device": (12, {"type": 0, "fd": 4, "flags": 8}),
+    "kvm_userspace_memory_region": (32, {"slot": 0, "flags": 4, "guest_phys_addr": 8,
+                                         "memory_size": 16, "userspace_addr": 24}),
+}
+
+
+def test_every_struct_has_the_headers_size_and_offsets():
+    import ctypes
+
+    for name, (size, offsets) in HEADER_LAYOUTS.items():
+        struct_type = getattr(u, name)
+        assert ctypes.sizeof(struct_type) == size, name
+        assert {f: getattr(struct_type, f).offset for f in offsets} == offsets, name
+    assert ctypes.alignment(u.kvm_pmu_event_filter) == 2  # alignment 2: only u16 and u8s
+    assert ctypes.alignment(u.kvm_device_attr) == 8
+
+
+def test_structs_round_trip_through_their_bytes():
+    init = u.kvm_vcpu_init(5, (1 << 3,) + (0,) * 6)
+    assert u.kvm_vcpu_init.unpack(init.pack()) == init and list(init.features)[0] == 8
+    flt = u.kvm_pmu_event_filter(0x11, 1, 1, b"\xff\x01\x02")
+    assert flt.pack() == bytes([0x11, 0, 1, 0, 1, 0xFF, 1, 2])
+    assert u.kvm_pmu_event_filter.unpack(flt.pack()) == flt != u.kvm_pmu_event_filter(0x11, 1, 1)
+    region = u.kvm_userspace_memory_region(0, 0, 0x40000000, 0x4000000, 0x7F0000000000)
+    assert struct.unpack("<IIQQQ", region.pack()) == (0, 0, 0x40000000, 0x4000000, 0x7F0000000000)
+
+
+def test_the_other_ioctl_numbers():
+    assert u.KVM_CREATE_DEVICE == 0xC00CAEE0
+    assert u.KVM_SET_USER_MEMORY_REGION == 0x4020AE46
+    assert (u.KVM_GET_API_VERSION, u.KVM_GET_VCPU_MMAP_SIZE) == (0xAE00, 0xAE04)
+
+
+def test_core_register_ids_follow_struct_kvm_regs():
+    # KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | offsetof(struct kvm_regs, X) / 4
+    assert u.CORE_REG_IDS["X0"] == 0x6030000000100000
+    assert u.CORE_REG_IDS["X30"] == 0x6030000000100000 + 60
+    assert u.CORE_REG_IDS["SP"] == 0x603000000010003E
+    assert u.CORE_REG_IDS["PC"] == 0x6030000000100040
+    assert u.CORE_REG_IDS["PSTATE"] == 0x6030000000100042

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
+import ctypes
+from typing import TypeVar
 
 KVMIO = 0xAE
 
@@ -31,23 +31,14 @@ def _IOWR(ioc_type: int, nr: int, size: int) -> int:
     return _IOC(_IOC_READ | _IOC_WRITE, ioc_type, nr, size)
 
 
-# struct kvm_device_attr { __u32 flags; __u32 group; __u64 attr; __u64 addr; }
-KVM_DEVICE_ATTR_FORMAT = "<IIQQ"
-# struct kvm_pmu_event_filter { __u16 base_event; __u16 nevents; __u8 action; __u8 pad[3]; }
-KVM_PMU_EVENT_FILTER_FORMAT = "<HHB3s"
-# struct kvm_vcpu_init { __u32 target; __u32 features[7]; }
-KVM_VCPU_INIT_FORMAT = "<I7I"
-# struct kvm_one_reg { __u64 id; __u64 addr; }
-KVM_ONE_REG_FORMAT = "<QQ"
-
-SIZEOF_KVM_DEVICE_ATTR = struct.calcsize(KVM_DEVICE_ATTR_FORMAT)
-SIZEOF_KVM_PMU_EVENT_FILTER = struct.calcsize(KVM_PMU_EVENT_FILTER_FORMAT)
-SIZEOF_KVM_VCPU_INIT = struct.calcsize(KVM_VCPU_INIT_FORMAT)
-SIZEOF_KVM_ONE_REG = struct.calcsize(KVM_ONE_REG_FORMAT)
-
-# struct kvm_create_device { __u32 type; __u32 fd; __u32 flags; }
-KVM_CREATE_DEVICE_FORMAT = "<III"
-SIZEOF_KVM_CREATE_DEVICE = struct.calcsize(KVM_CREATE_DEVICE_FORMAT)
+# The structs' sizes as include/uapi/linux/kvm.h and arch/arm64/include/uapi/asm/kvm.h give
+# them (the ctypes definitions are at the end; tests pin every size and offset).
+SIZEOF_KVM_DEVICE_ATTR = 24
+SIZEOF_KVM_PMU_EVENT_FILTER = 8
+SIZEOF_KVM_VCPU_INIT = 32
+SIZEOF_KVM_ONE_REG = 16
+SIZEOF_KVM_CREATE_DEVICE = 12
+SIZEOF_KVM_USERSPACE_MEMORY_REGION = 32
 
 KVM_GET_API_VERSION = _IO(KVMIO, 0x00)
 KVM_API_VERSION = 12
@@ -55,6 +46,7 @@ KVM_CREATE_VM = _IO(KVMIO, 0x01)
 KVM_GET_VCPU_MMAP_SIZE = _IO(KVMIO, 0x04)
 KVM_CHECK_EXTENSION = _IO(KVMIO, 0x03)
 KVM_CREATE_VCPU = _IO(KVMIO, 0x41)
+KVM_SET_USER_MEMORY_REGION = _IOW(KVMIO, 0x46, SIZEOF_KVM_USERSPACE_MEMORY_REGION)
 KVM_RUN = _IO(KVMIO, 0x80)
 KVM_GET_ONE_REG = _IOW(KVMIO, 0xAB, SIZEOF_KVM_ONE_REG)
 KVM_SET_ONE_REG = _IOW(KVMIO, 0xAC, SIZEOF_KVM_ONE_REG)
@@ -169,74 +161,83 @@ def sysreg_one_reg_id(op0: int, op1: int, crn: int, crm: int, op2: int) -> int:
     return KVM_REG_ARM64_SYSREG_BASE | op0 << 14 | op1 << 11 | crn << 7 | crm << 3 | op2
 
 
-@dataclass(frozen=True)
-class kvm_device_attr:  # noqa: N801 - kernel struct name
+class _Struct(ctypes.Structure):
+    """A kernel struct with native size, offsets and alignment (LP64: the same on x86-64 and
+    arm64), compared and packed as its bytes."""
+
+    def pack(self) -> bytes:
+        return bytes(self)
+
+    @classmethod
+    def unpack(cls: type[_S], raw: bytes) -> _S:
+        return cls.from_buffer_copy(raw)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and bytes(self) == bytes(other)
+
+    def __hash__(self) -> int:
+        return hash(bytes(self))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={_shown(getattr(self, name))}" for name, *_ in self._fields_)
+        return f"{type(self).__name__}({fields})"
+
+
+_S = TypeVar("_S", bound=_Struct)
+
+
+def _shown(value: object) -> object:
+    return list(value) if isinstance(value, ctypes.Array) else value
+
+
+class kvm_device_attr(_Struct):
+    _fields_ = [("flags", ctypes.c_uint32), ("group", ctypes.c_uint32),
+                ("attr", ctypes.c_uint64), ("addr", ctypes.c_uint64)]
     flags: int
     group: int
     attr: int
     addr: int
 
-    def pack(self) -> bytes:
-        return struct.pack(KVM_DEVICE_ATTR_FORMAT, self.flags, self.group, self.attr, self.addr)
 
-    @classmethod
-    def unpack(cls, raw: bytes) -> kvm_device_attr:
-        return cls(*struct.unpack(KVM_DEVICE_ATTR_FORMAT, raw))
-
-
-@dataclass(frozen=True)
-class kvm_pmu_event_filter:  # noqa: N801 - kernel struct name
+class kvm_pmu_event_filter(_Struct):
+    _fields_ = [("base_event", ctypes.c_uint16), ("nevents", ctypes.c_uint16),
+                ("action", ctypes.c_uint8), ("pad", ctypes.c_uint8 * 3)]
     base_event: int
     nevents: int
     action: int
-    pad: bytes = b"\0\0\0"
 
-    def pack(self) -> bytes:
-        return struct.pack(
-            KVM_PMU_EVENT_FILTER_FORMAT, self.base_event, self.nevents, self.action, self.pad
-        )
-
-    @classmethod
-    def unpack(cls, raw: bytes) -> kvm_pmu_event_filter:
-        return cls(*struct.unpack(KVM_PMU_EVENT_FILTER_FORMAT, raw))
+    def __init__(self, base_event: int = 0, nevents: int = 0, action: int = 0,
+                 pad: bytes = b"\0\0\0") -> None:
+        super().__init__(base_event, nevents, action, tuple(pad))
 
 
-@dataclass(frozen=True)
-class kvm_create_device:  # noqa: N801 - kernel struct name
+class kvm_create_device(_Struct):
+    _fields_ = [("type", ctypes.c_uint32), ("fd", ctypes.c_uint32), ("flags", ctypes.c_uint32)]
     type: int
-    fd: int = 0
-    flags: int = 0
-
-    def pack(self) -> bytes:
-        return struct.pack(KVM_CREATE_DEVICE_FORMAT, self.type, self.fd, self.flags)
-
-    @classmethod
-    def unpack(cls, raw: bytes) -> kvm_create_device:
-        return cls(*struct.unpack(KVM_CREATE_DEVICE_FORMAT, raw))
+    fd: int
+    flags: int
 
 
-@dataclass(frozen=True)
-class kvm_vcpu_init:  # noqa: N801 - kernel struct name
+class kvm_vcpu_init(_Struct):
+    _fields_ = [("target", ctypes.c_uint32), ("features", ctypes.c_uint32 * 7)]
     target: int
-    features: tuple[int, ...] = (0,) * 7
 
-    def pack(self) -> bytes:
-        return struct.pack(KVM_VCPU_INIT_FORMAT, self.target, *self.features)
-
-    @classmethod
-    def unpack(cls, raw: bytes) -> kvm_vcpu_init:
-        target, *features = struct.unpack(KVM_VCPU_INIT_FORMAT, raw)
-        return cls(target, tuple(features))
+    def __init__(self, target: int = 0, features: tuple[int, ...] = (0,) * 7) -> None:
+        super().__init__(target, tuple(features))
 
 
-@dataclass(frozen=True)
-class kvm_one_reg:  # noqa: N801 - kernel struct name
+class kvm_one_reg(_Struct):
+    _fields_ = [("id", ctypes.c_uint64), ("addr", ctypes.c_uint64)]
     id: int
     addr: int
 
-    def pack(self) -> bytes:
-        return struct.pack(KVM_ONE_REG_FORMAT, self.id, self.addr)
 
-    @classmethod
-    def unpack(cls, raw: bytes) -> kvm_one_reg:
-        return cls(*struct.unpack(KVM_ONE_REG_FORMAT, raw))
+class kvm_userspace_memory_region(_Struct):
+    _fields_ = [("slot", ctypes.c_uint32), ("flags", ctypes.c_uint32),
+                ("guest_phys_addr", ctypes.c_uint64), ("memory_size", ctypes.c_uint64),
+                ("userspace_addr", ctypes.c_uint64)]
+    slot: int
+    flags: int
+    guest_phys_addr: int
+    memory_size: int
+    userspace_addr: int
