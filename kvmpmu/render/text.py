@@ -83,7 +83,9 @@ def calls_table(calls: list[CallRecord], max_rows: int = MAX_ROWS) -> Renderable
     return table
 
 
-def _yes(flag: bool) -> Text:
+def _yes(flag: bool | None) -> Text:
+    if flag is None:
+        return Text("?")  # not observable on this backend
     return Text("yes", style="green") if flag else Text("no", style="red")
 
 

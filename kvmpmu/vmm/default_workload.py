@@ -16,8 +16,10 @@ STANDARD_MIX = {0x08: 1_000_000, 0x11: 1_500_000, 0x21: 120_000, 0x22: 3_000, 0x
 OTHER_EVENT_COUNT = 1_000
 
 
-def default_workload(named_events: tuple[int, ...], counters: int) -> Workload:
-    """Counters 0..N-1 get the spec's named events first, then the standard set."""
+def default_workload(named_events: tuple[int, ...], counters: int,
+                     synthetic: bool = True) -> Workload:
+    """Counters 0..N-1 get the spec's named events first, then the standard set. Without
+    `synthetic` (a real CPU) the host's own events count instead of the standard mix."""
     loc = SourceLoc("<default workload>", 1, 1)
     chosen: list[int] = []
     for code in named_events + STANDARD_EVENTS:
@@ -29,12 +31,15 @@ def default_workload(named_events: tuple[int, ...], counters: int) -> Workload:
     for code in chosen:
         mix.setdefault(code, OTHER_EVENT_COUNT)
     reads = tuple((f"PMEVCNTR{i}_EL0", None) for i in range(len(chosen)))
+    execute: tuple[Step, ...] = (
+        Execute(1, tuple(mix.items()), loc),
+        Execute(0, tuple((k, v // 10) for k, v in mix.items()), loc),
+    ) if synthetic else ()
     steps: tuple[Step, ...] = (
         Access((("PMCR_EL0", sr.PMCR_P | sr.PMCR_C),) + program + (
             ("PMCCFILTR_EL0", 0), ("PMOVSCLR_EL0", 0xFFFFFFFF), ("PMCNTENSET_EL0", mask),
             ("PMCR_EL0", sr.PMCR_E)), loc, "program"),
-        Execute(1, tuple(mix.items()), loc),
-        Execute(0, tuple((k, v // 10) for k, v in mix.items()), loc),
+        *execute,
         Access(reads + (("PMCCNTR_EL0", None), ("PMOVSSET_EL0", None), ("PMCEID0_EL0", None),
                         ("PMCEID1_EL0", None)), loc, "read"),
     )

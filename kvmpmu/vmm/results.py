@@ -45,8 +45,8 @@ class CounterResult:
     event: int
     name: str | None
     enabled: bool
-    allowed: bool
-    implemented: bool
+    allowed: bool | None  # None: not observable (the kvm backend)
+    implemented: bool | None
     value: int
     overflow: bool
 
