@@ -80,7 +80,7 @@ class NewcWriter:
             dirs.sort()
             relative = os.path.relpath(folder, source)
             base = dest if relative == "." else f"{dest.rstrip('/')}/{relative}"
-            for name in dirs + sorted(files):
+            for name in sorted(dirs + files):
                 path = Path(folder, name)
                 info = path.lstat()
                 mode = stat.S_IMODE(info.st_mode)
