@@ -1,7 +1,8 @@
 """`python -m realkvm fetch|probe|run`: the command line of the harness.
 
 Exit codes: 0 every boot completed with payload exit 0; 1 a payload exited non-zero; 2 usage;
-3 fetching or building failed; 4 a boot failed (timeout, no result, init error).
+3 fetching or building failed (or QEMU is missing); 4 a boot failed (timeout, no result, init
+error); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from realkvm.kernels import PROFILES
 from realkvm.machine import CONFIGS
 from realkvm.runner import DEFAULT_OUT, DEFAULT_TIMEOUT, BootResult, probe, run
 
-EXIT_PAYLOAD, EXIT_USAGE, EXIT_FETCH, EXIT_BOOT = 1, 2, 3, 4
+EXIT_PAYLOAD, EXIT_USAGE, EXIT_FETCH, EXIT_BOOT, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 
 
 def choices(known: Mapping[str, object]) -> Callable[[str], list[str]]:
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     except RealKvmError as error:
         print(f"realkvm: error: {error}", file=sys.stderr)
         return EXIT_FETCH
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
     report(results, options.json)
     return exit_status(results)
 

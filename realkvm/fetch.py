@@ -18,6 +18,7 @@ from realkvm.cache import cache_lock
 from realkvm.debian import BOOKWORM, AptState, Distribution, system_mirrors
 from realkvm.initramfs import build_base
 from realkvm.kernels import PROFILES, KernelImage, cached_kernel, fetch_kernel
+from realkvm.pyc import require_guest_python
 from realkvm.runtime import cached_runtime, stage_runtime
 from realkvm.wheels import runtime_requirements, stage_site
 
@@ -42,6 +43,7 @@ def fetch(
     progress: Callable[[str], None] = lambda _: None,
 ) -> Assets:
     """The kernels of `profiles` and the base archive, fetching only what the cache lacks."""
+    require_guest_python()
     requirements = runtime_requirements(CHECKOUT / "pyproject.toml")
     with cache_lock(root):
         started = time.monotonic()

@@ -34,6 +34,7 @@ PAYLOAD_ENV = {
     "PATH": "/usr/bin:/bin",
     "TERM": "dumb",
 }
+RESERVED = ("/init", GUEST_ROOT, "/proc", "/sys", "/dev")  # /init mounts the last three
 BASE_FORMAT = 1  # bump when the base archive's layout changes
 HERE = Path(__file__).resolve().parent
 
@@ -52,8 +53,9 @@ class GuestFile:
         path = PurePosixPath(dest)
         if not sep or not source or not path.is_absolute() or ".." in path.parts:
             raise RealKvmError(f"--file {spec}: expected SRC:DEST with an absolute DEST")
-        if str(path) in ("/", "/init") or str(path).startswith(GUEST_ROOT):
-            raise RealKvmError(f"--file {spec}: {path} is the harness's own")
+        taken = [PurePosixPath(p) for p in RESERVED]
+        if path == PurePosixPath("/") or any(p == path or p in path.parents for p in taken):
+            raise RealKvmError(f"--file {spec}: {path} is the harness's own or mounted over")
         if not Path(source).exists():
             raise RealKvmError(f"--file {spec}: {source} does not exist")
         return cls(Path(source), str(path))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from realkvm.cache import cache_root, write_record
+from realkvm.errors import RealKvmError
 from realkvm.fetch import CHECKOUT, fetch
 from realkvm.guest.channel import ChannelError, decode
 from realkvm.initramfs import GUEST_PROBE, GuestFile, build_initramfs, job_document
@@ -70,6 +72,8 @@ def run(
     """Run `python3.11 ARGV...` inside every selected (kernel, config); write out/summary.json."""
     kernels = list(kernels or PROFILES)
     configs = list(configs or CONFIGS)
+    if shutil.which(QEMU) is None:
+        raise RealKvmError(f"{QEMU} is not installed (Debian: apt-get install qemu-system-arm)")
     assets = fetch(kernels, cache_root(), refresh, progress)
     started = time.monotonic()
     initramfs = build_initramfs(

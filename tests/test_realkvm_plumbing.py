@@ -235,6 +235,7 @@ def test_guest_file_specs(tmp_path):
         (f"{tmp_path}/in.yaml:input/in.yaml", "absolute DEST"),
         (f"{tmp_path}/in.yaml:/a/../init", "absolute DEST"),
         (f"{tmp_path}/in.yaml:/opt/realkvm/job.json", "harness's own"),
+        (f"{tmp_path}/in.yaml:/proc/x", "mounted over"),
         (f"{tmp_path}/missing:/x", "does not exist"),
         ("/x", "SRC:DEST"),
     ]:
