@@ -16,7 +16,7 @@ from typing import Any
 from realkvm.cache import cache_root, write_record
 from realkvm.errors import RealKvmError
 from realkvm.fetch import CHECKOUT, fetch
-from realkvm.guest.channel import ChannelError, decode
+from realkvm.guest.channel import ChannelError, Garbled, decode
 from realkvm.initramfs import GUEST_PROBE, GuestFile, build_initramfs, job_document
 from realkvm.kernels import PROFILES, KernelImage
 from realkvm.machine import CONFIGS, QEMU, boot, qemu_command
@@ -116,10 +116,11 @@ def probe(**options: Any) -> list[BootResult]:
 
 
 def boot_once(
-    image: KernelImage, config: str, initramfs: Path, timeout: float, logs: Path
+    image: KernelImage, config: str, initramfs: Path, timeout: float, logs: Path, qemu: str = QEMU
 ) -> BootResult:
+    """One QEMU run, its console kept in `logs`, classified by what reached the host."""
     nonce = secrets.token_hex(8)
-    done = boot(qemu_command(CONFIGS[config], image.vmlinuz, initramfs, nonce, QEMU), timeout)
+    done = boot(qemu_command(CONFIGS[config], image.vmlinuz, initramfs, nonce, qemu), timeout)
     log = logs / f"{image.profile}-{config}.log"
     log.write_text(done.console, encoding="utf-8")
     result: dict[str, Any] = {}
@@ -132,7 +133,7 @@ def boot_once(
             if "init_error" in result:
                 outcome, error = "init-error", result["init_error"]
         except ChannelError as failure:
-            outcome = "garbled" if "frame" in str(failure) else "no-result"
+            outcome = "garbled" if isinstance(failure, Garbled) else "no-result"
             error = f"{failure}; QEMU exit status {done.returncode}"
     if error and outcome != "init-error":
         error += "\n" + "\n".join(done.console.splitlines()[-CONSOLE_TAIL:])

@@ -4,6 +4,7 @@ channel, kernel package resolution, input files and exit codes."""
 import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,9 @@ from realkvm.debian import (
 from realkvm.errors import RealKvmError
 from realkvm.guest import channel, probe
 from realkvm.initramfs import GuestFile
-from realkvm.kernels import BOOT_VMLINUZ, MODULES_VMLINUZ, extract_member
+from realkvm.kernels import BOOT_VMLINUZ, MODULES_VMLINUZ, KernelImage, extract_member
 from realkvm.machine import CONFIGS, boot, qemu_command
-from realkvm.runner import BootResult
+from realkvm.runner import BootResult, boot_once
 from realkvm.wheels import pip_download_command, runtime_requirements
 
 BASE = ["-M", "virt,virtualization=on,gic-version=3"]
@@ -200,14 +201,14 @@ def test_channel_detects_a_torn_line_and_a_foreign_nonce():
     assert len(lines) > 4
     data = lines[2]
     torn = frame.replace(data, data[:30] + "[ 3.1] oops" + data[30:])
-    with pytest.raises(channel.ChannelError, match="intact lines"):
+    with pytest.raises(channel.Garbled, match="intact lines"):
         channel.decode(torn, "n1")
     swapped = frame.replace(data, data[:-8] + data[-4:] + data[-8:-4])
-    with pytest.raises(channel.ChannelError, match="CRC"):
+    with pytest.raises(channel.Garbled, match="CRC"):
         channel.decode(swapped, "n1")
-    with pytest.raises(channel.ChannelError, match="no result"):
+    with pytest.raises(channel.NoResult, match="no result"):
         channel.decode(frame, "n2")
-    with pytest.raises(channel.ChannelError, match="no end line"):
+    with pytest.raises(channel.Garbled, match="no end line"):
         channel.decode("\n".join(lines[:-1]), "n1")
 
 
@@ -284,3 +285,47 @@ def test_cli_usage_errors_exit_2(argv, capsys):
         cli.main(argv)
     assert stopped.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+FAKE_QEMU = """#!{python}
+import sys, time
+sys.path.insert(0, {checkout!r})
+from realkvm.guest import channel
+append = sys.argv[sys.argv.index("-append") + 1]
+nonce = append.split("REALKVM_NONCE=")[1].split()[0]
+print("[    0.000000] Booting Linux on physical CPU 0x0")
+{action}
+"""
+SENT = {"uname_r": "6.1.0-9-arm64", "exit_status": 7, "stdout": "out", "stderr": "err",
+        "payload_seconds": 0.5, "kernel_seconds": 2.0}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("action", "outcome", "exit_status", "error"),
+    [
+        (f"print(channel.encode({SENT!r}, nonce))", "completed", 7, None),
+        ("print(channel.encode({'uname_r': 'r', 'init_error': 'Traceback: boom'}, nonce))",
+         "init-error", None, "Traceback: boom"),
+        ("print('Kernel panic - not syncing: Attempted to kill init!'); sys.exit(0)",
+         "no-result", None, "no result on the console; QEMU exit status 0"),
+        ("print(channel.encode({}, nonce)[:-30]); sys.exit(1)",
+         "garbled", None, "result frame has no end line (output cut short); QEMU exit status 1"),
+        ("sys.stdout.flush(); time.sleep(30)", "timeout", None, "killed after 1 s"),
+    ],
+    ids=["completed", "init-error", "no-result", "garbled", "timeout"],
+)  # fmt: skip
+def test_boot_outcome_from_what_reached_the_console(tmp_path, action, outcome, exit_status, error):
+    qemu = tmp_path / "qemu"
+    checkout = str(Path(__file__).resolve().parent.parent)
+    qemu.write_text(FAKE_QEMU.format(python=sys.executable, checkout=checkout, action=action))
+    qemu.chmod(0o755)
+    image = KernelImage("6.1", "linux-image-6.1.0-9-arm64", "6.1.99-1", "bookworm",
+                        tmp_path / "vmlinuz", "2026-01-01T00:00:00Z")  # fmt: skip
+    done = boot_once(image, "a57-nvhe", tmp_path / "initrd", 1.0, tmp_path, str(qemu))
+    assert (done.outcome, done.exit_status) == (outcome, exit_status)
+    assert (done.kernel, done.config, done.package_version) == ("6.1", "a57-nvhe", "6.1.99-1")
+    assert (done.error or "").startswith(error or "")
+    assert Path(done.console_log).read_text().startswith("[    0.000000] Booting Linux")
+    if outcome == "completed":
+        assert (done.uname_r, done.stdout, done.stderr) == ("6.1.0-9-arm64", "out", "err")
+        assert (done.kernel_seconds, done.payload_seconds) == (2.0, 0.5)

@@ -23,6 +23,14 @@ class ChannelError(Exception):
     """The console holds no complete, intact frame for this nonce."""
 
 
+class NoResult(ChannelError):
+    """Not one line of the frame: the guest died or never got to send it."""
+
+
+class Garbled(ChannelError):
+    """Part of the frame, torn, cut short or failing its CRC."""
+
+
 def encode(result: dict[str, Any], nonce: str) -> str:
     """The frame for `result`: data lines, then an end line with count and CRC."""
     packed = zlib.compress(json.dumps(result).encode(), 6)
@@ -45,15 +53,15 @@ def decode(console: str, nonce: str) -> dict[str, Any]:
         if end:
             count, crc = int(end.group(1)), int(end.group(2), 16)
             if sorted(chunks) != list(range(count)):
-                raise ChannelError(f"result frame has {len(chunks)} intact lines of {count}")
+                raise Garbled(f"result frame has {len(chunks)} intact lines of {count}")
             packed = base64.b64decode("".join(chunks[i] for i in range(count)))
             if zlib.crc32(packed) != crc:
-                raise ChannelError("result frame fails its CRC (a line was torn)")
+                raise Garbled("result frame fails its CRC (a line was torn)")
             decoded: dict[str, Any] = json.loads(zlib.decompress(packed))
             return decoded
         data = data_line.search(line)
         if data:
             chunks[int(data.group(1))] = data.group(2)
     if chunks:
-        raise ChannelError("result frame has no end line (output cut short)")
-    raise ChannelError("no result on the console")
+        raise Garbled("result frame has no end line (output cut short)")
+    raise NoResult("no result on the console")
