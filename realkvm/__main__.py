@@ -38,6 +38,19 @@ def choices(known: Mapping[str, object]) -> Callable[[str], list[str]]:
     return parse
 
 
+def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a number above 0")
+        return value
+
+    return parse
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m realkvm", description=__doc__.split("\n")[0])
     commands = top.add_subparsers(dest="command", required=True)
@@ -55,13 +68,13 @@ def parser() -> argparse.ArgumentParser:
             continue
         command.add_argument("--config", type=choices(CONFIGS), default=list(CONFIGS),
                              help=f"comma-separated, of {','.join(CONFIGS)} (default: all)")
-        command.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+        command.add_argument("--timeout", type=positive(float), default=DEFAULT_TIMEOUT,
                              help=f"seconds per boot (default {DEFAULT_TIMEOUT:g})")
         command.add_argument("--out", type=Path, default=DEFAULT_OUT,
                              help="folder for summary.json, consoles and the initramfs")
         command.add_argument("--file", action="append", default=[], metavar="SRC:DEST",
                              help="copy a host file or folder into the guest at DEST")
-        command.add_argument("--jobs", type=int, default=None,
+        command.add_argument("--jobs", type=positive(int), default=None,
                              help="boots at once (default: number of CPUs)")
         command.add_argument("--json", action="store_true",
                              help="print the summary as one JSON document")

@@ -116,7 +116,8 @@ def mirrors_from(entries: list[SourceEntry], codename: str) -> Mirrors:
             f"cannot find Debian's archive for '{codename}' and '{codename}-security' in the "
             f"machine's apt sources; set {ARCHIVE_ENV} and {SECURITY_ENV}"
         )
-    signed_by = debian.signed_by if debian else None
+    # a keyring file; an inline key block cannot go on a one-line entry (apt's keyrings then)
+    signed_by = debian.signed_by if debian and (debian.signed_by or "").startswith("/") else None
     return Mirrors(debian_uri.rstrip("/"), security_uri.rstrip("/"), signed_by)
 
 

@@ -84,15 +84,18 @@ def cached_kernel(folder: Path) -> KernelImage | None:
     record = read_record(folder / "kernel.json")
     if record is None or not (folder / str(record.get("vmlinuz"))).is_file():
         return None
-    return KernelImage(
-        record["profile"],
-        record["package"],
-        record["package_version"],
-        record["distribution"],
-        folder / record["vmlinuz"],
-        record["fetched"],
-        tuple(record.get("skipped", ())),
-    )
+    try:
+        return KernelImage(
+            record["profile"],
+            record["package"],
+            record["package_version"],
+            record["distribution"],
+            folder / record["vmlinuz"],
+            record["fetched"],
+            tuple(record.get("skipped", ())),
+        )
+    except KeyError:  # written by another version of the harness: fetch again
+        return None
 
 
 def meta_versions(

@@ -123,6 +123,14 @@ def test_mirrors_from_one_line_sources_and_overrides(monkeypatch):
     )
 
 
+def test_an_inline_key_block_leaves_the_keyring_to_apt(monkeypatch):
+    monkeypatch.delenv("KVMPMU_REALKVM_DEBIAN_MIRROR", raising=False)
+    monkeypatch.delenv("KVMPMU_REALKVM_SECURITY_MIRROR", raising=False)
+    text = ("Types: deb\nURIs: http://m.example/debian\nSuites: bookworm bookworm-security\n"
+            "Signed-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n mQINBGPL\n")  # fmt: skip
+    assert mirrors_from(parse_sources(text), "bookworm").signed_by is None
+
+
 def test_no_debian_archive_in_the_sources_is_an_error(monkeypatch):
     monkeypatch.delenv("KVMPMU_REALKVM_DEBIAN_MIRROR", raising=False)
     monkeypatch.delenv("KVMPMU_REALKVM_SECURITY_MIRROR", raising=False)
@@ -277,8 +285,10 @@ def test_cli_exit_status_table():
 @pytest.mark.parametrize(
     "argv",
     [["run"], ["run", "--kernel", "4.19", "--", "cpus"], ["probe", "--", "x"],
-     ["probe", "--file", "relative:dest"], ["probe", "--config", ""]],
-    ids=["run-without-args", "unknown-kernel", "probe-with-args", "bad-file", "empty-config"],
+     ["probe", "--file", "relative:dest"], ["probe", "--config", ""], ["probe", "--jobs", "0"],
+     ["probe", "--timeout", "soon"]],
+    ids=["run-without-args", "unknown-kernel", "probe-with-args", "bad-file", "empty-config",
+         "no-jobs", "bad-timeout"],
 )  # fmt: skip
 def test_cli_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as stopped:
