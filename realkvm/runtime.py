@@ -27,6 +27,7 @@ PACKAGES = (
     "libffi8",
 )
 LOADER = "/lib/ld-linux-aarch64.so.1"
+LAYOUT = 2  # bump when staging changes: a cached runtime of another layout is staged again
 # Never used by a boot, and each file costs boot time (the kernel copies the whole archive).
 PRUNED = (
     "usr/share",
@@ -38,13 +39,14 @@ PRUNED = (
     "usr/lib/python3.11/idlelib",
     "usr/lib/python3.11/turtledemo",
     "usr/lib/python3.11/tkinter",
-    "etc",
 )
 
 
 def cached_runtime(folder: Path) -> dict[str, Any] | None:
     record = read_record(folder / "runtime.json")
-    return record if record and (folder / "tree" / "usr/bin/python3.11").is_file() else None
+    if record is None or record.get("layout") != LAYOUT:
+        return None
+    return record if (folder / "tree" / "usr/bin/python3.11").is_file() else None
 
 
 def stage_runtime(state: AptState, folder: Path) -> dict[str, Any]:
@@ -64,11 +66,12 @@ def stage_runtime(state: AptState, folder: Path) -> dict[str, Any]:
         target = partial / pruned
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
+    relative_symlinks(partial)
     byte_compile(partial / "usr/lib/python3.11", "/usr/lib/python3.11")
     _check_layout(partial)
     shutil.rmtree(folder / "tree", ignore_errors=True)
     partial.replace(folder / "tree")
-    record = {"distribution": state.distribution.name, "packages": versions}
+    record = {"distribution": state.distribution.name, "packages": versions, "layout": LAYOUT}
     write_record(folder / "runtime.json", record)
     return record
 
@@ -77,3 +80,15 @@ def _check_layout(tree: Path) -> None:
     """python3.11 asks for the AArch64 ABI's loader path; Debian keeps it under /lib."""
     if not os.path.lexists(tree / LOADER.lstrip("/")):
         raise RealKvmError(f"the runtime has no {LOADER} (python3.11's program interpreter)")
+
+
+def relative_symlinks(tree: Path) -> None:
+    """Absolute links point into the tree, as in the guest (never at the host's own files:
+    sitecustomize.py -> /etc/python3.11/... would compile the host's copy)."""
+    for folder, dirs, files in os.walk(tree):
+        for name in dirs + files:
+            link = Path(folder, name)
+            target = os.readlink(link) if link.is_symlink() else ""
+            if target.startswith("/"):
+                link.unlink()
+                link.symlink_to(os.path.relpath(tree / target.lstrip("/"), link.parent))

@@ -1,6 +1,7 @@
 """The real-kernel harness's parts that need no QEMU: command lines, apt state, the console
 channel, kernel package resolution, input files and exit codes."""
 
+import os
 import secrets
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from realkvm.initramfs import GuestFile
 from realkvm.kernels import BOOT_VMLINUZ, MODULES_VMLINUZ, KernelImage, extract_member
 from realkvm.machine import CONFIGS, boot, qemu_command
 from realkvm.runner import BootResult, boot_once
+from realkvm.runtime import relative_symlinks
 from realkvm.wheels import pip_download_command, runtime_requirements
 
 BASE = ["-M", "virt,virtualization=on,gic-version=3"]
@@ -339,3 +341,17 @@ def test_boot_outcome_from_what_reached_the_console(tmp_path, action, outcome, e
     if outcome == "completed":
         assert (done.uname_r, done.stdout, done.stderr) == ("6.1.0-9-arm64", "out", "err")
         assert (done.kernel_seconds, done.payload_seconds) == (2.0, 0.5)
+
+
+def test_absolute_links_of_the_runtime_stay_inside_it(tmp_path):
+    (tmp_path / "etc/python3.11").mkdir(parents=True)
+    (tmp_path / "etc/python3.11/sitecustomize.py").write_text("GUEST = 1\n")
+    (tmp_path / "usr/lib/python3.11").mkdir(parents=True)
+    link = tmp_path / "usr/lib/python3.11/sitecustomize.py"
+    link.symlink_to("/etc/python3.11/sitecustomize.py")
+    (tmp_path / "usr/bin").mkdir()
+    (tmp_path / "usr/bin/python3").symlink_to("python3.11")
+    relative_symlinks(tmp_path)
+    assert os.readlink(link) == "../../../etc/python3.11/sitecustomize.py"
+    assert link.read_text() == "GUEST = 1\n"
+    assert os.readlink(tmp_path / "usr/bin/python3") == "python3.11"
