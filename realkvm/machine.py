@@ -40,10 +40,11 @@ CONFIGS = {
 
 
 def qemu_command(
-    config: CpuConfig, vmlinuz: Path, initramfs: Path, nonce: str, qemu: str = QEMU
+    config: CpuConfig, vmlinuz: Path, initramfs: Path, guest_env: dict[str, str], qemu: str = QEMU
 ) -> list[str]:
-    """The command line of one boot; `nonce` reaches /init as an environment variable."""
-    append = [*KERNEL_ARGS, *config.kernel_args, f"REALKVM_NONCE={nonce}"]
+    """The command line of one boot; the kernel hands `guest_env` (NAME=value arguments it
+    does not know) to /init as its environment."""
+    append = [*KERNEL_ARGS, *config.kernel_args, *(f"{k}={v}" for k, v in guest_env.items())]
     return [
         qemu, "-M", MACHINE, "-cpu", config.cpu, "-smp", "1", "-m", str(MEMORY_MIB),
         "-nographic", "-no-reboot", "-nic", "none",

@@ -16,7 +16,7 @@ from typing import Any
 from realkvm.cache import cache_root, write_record
 from realkvm.errors import RealKvmError
 from realkvm.fetch import CHECKOUT, fetch
-from realkvm.guest.channel import ChannelError, Garbled, decode
+from realkvm.guest.channel import NONCE_ENV, ChannelError, Garbled, decode
 from realkvm.initramfs import GUEST_PROBE, GuestFile, build_initramfs, job_document
 from realkvm.kernels import PROFILES, KernelImage
 from realkvm.machine import CONFIGS, QEMU, boot, qemu_command
@@ -120,7 +120,9 @@ def boot_once(
 ) -> BootResult:
     """One QEMU run, its console kept in `logs`, classified by what reached the host."""
     nonce = secrets.token_hex(8)
-    done = boot(qemu_command(CONFIGS[config], image.vmlinuz, initramfs, nonce, qemu), timeout)
+    guest_env = {NONCE_ENV: nonce, "REALKVM_KERNEL": image.profile, "REALKVM_CONFIG": config}
+    command = qemu_command(CONFIGS[config], image.vmlinuz, initramfs, guest_env, qemu)
+    done = boot(command, timeout)
     log = logs / f"{image.profile}-{config}.log"
     log.write_text(done.console, encoding="utf-8")
     result: dict[str, Any] = {}

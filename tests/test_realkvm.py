@@ -71,6 +71,12 @@ def test_kernel_is_of_the_profiles_series(boot):
 
 
 @by_pair
+def test_payload_is_told_its_boot(boot):
+    kernel, config, _, doc = boot
+    assert doc["boot"] == {"REALKVM_KERNEL": kernel, "REALKVM_CONFIG": config}
+
+
+@by_pair
 def test_kvm_api_and_pmu_capabilities(boot):
     _, _, _, doc = boot
     assert doc["api_version"] == 12

@@ -47,8 +47,10 @@ FIXED = ["-smp", "1", "-m", "1024", "-nographic", "-no-reboot", "-nic", "none",
     ids=["max-vhe", "max-nvhe", "a57-nvhe"],
 )
 def test_qemu_command_per_config(config, cpu, extra):
-    command = qemu_command(CONFIGS[config], Path("/k/vmlinuz"), Path("/k/initrd"), "n0nce")
-    append = f"console=ttyAMA0 rdinit=/init panic=-1 quiet{extra} REALKVM_NONCE=n0nce"
+    env = {"REALKVM_NONCE": "n0nce", "REALKVM_KERNEL": "6.1"}
+    command = qemu_command(CONFIGS[config], Path("/k/vmlinuz"), Path("/k/initrd"), env)
+    append = (f"console=ttyAMA0 rdinit=/init panic=-1 quiet{extra} "
+              "REALKVM_NONCE=n0nce REALKVM_KERNEL=6.1")  # fmt: skip
     assert command == ["qemu-system-aarch64", *BASE, "-cpu", cpu, *FIXED, "-append", append]
 
 
@@ -305,6 +307,7 @@ sys.path.insert(0, {checkout!r})
 from realkvm.guest import channel
 append = sys.argv[sys.argv.index("-append") + 1]
 nonce = append.split("REALKVM_NONCE=")[1].split()[0]
+assert "REALKVM_KERNEL=6.1 REALKVM_CONFIG=a57-nvhe" in append
 print("[    0.000000] Booting Linux on physical CPU 0x0")
 {action}
 """

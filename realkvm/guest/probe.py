@@ -120,6 +120,7 @@ def kvm_log() -> list[str]:
 
 def main() -> None:
     doc: dict[str, Any] = {"uname_r": os.uname().release, "kvm_log": kvm_log()}
+    doc["boot"] = {k: v for k, v in os.environ.items() if k.startswith("REALKVM_")}
     kvm = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
     doc["api_version"] = fcntl.ioctl(kvm, KVM_GET_API_VERSION, 0)
     doc["capabilities"] = {
