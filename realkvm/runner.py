@@ -72,6 +72,9 @@ def run(
     """Run `python3.11 ARGV...` inside every selected (kernel, config); write out/summary.json."""
     kernels = list(kernels or PROFILES)
     configs = list(configs or CONFIGS)
+    unknown = [k for k in kernels if k not in PROFILES] + [c for c in configs if c not in CONFIGS]
+    if unknown:
+        raise RealKvmError(f"unknown kernel or config: {', '.join(unknown)}")
     if shutil.which(QEMU) is None:
         raise RealKvmError(f"{QEMU} is not installed (Debian: apt-get install qemu-system-arm)")
     assets = fetch(kernels, cache_root(), refresh, progress)
@@ -82,10 +85,10 @@ def run(
     size = initramfs.stat().st_size >> 20
     progress(f"initramfs {size} MiB in {time.monotonic() - started:.1f} s")
     (out / "console").mkdir(parents=True, exist_ok=True)
-    pairs = [(assets.kernels[k], CONFIGS[c]) for k in kernels for c in configs]
+    pairs = [(assets.kernels[k], c) for k in kernels for c in configs]
 
-    def one(pair: tuple[KernelImage, Any]) -> BootResult:
-        result = boot_once(pair[0], pair[1].name, initramfs, timeout, out / "console")
+    def one(pair: tuple[KernelImage, str]) -> BootResult:
+        result = boot_once(pair[0], pair[1], initramfs, timeout, out / "console")
         progress(summary_line(result))
         return result
 

@@ -28,7 +28,7 @@ from realkvm.guest import channel, probe
 from realkvm.initramfs import GuestFile
 from realkvm.kernels import BOOT_VMLINUZ, MODULES_VMLINUZ, KernelImage, extract_member
 from realkvm.machine import CONFIGS, boot, qemu_command
-from realkvm.runner import BootResult, boot_once
+from realkvm.runner import BootResult, boot_once, run
 from realkvm.runtime import relative_symlinks
 from realkvm.wheels import pip_download_command, runtime_requirements
 
@@ -358,3 +358,8 @@ def test_absolute_links_of_the_runtime_stay_inside_it(tmp_path):
     assert os.readlink(link) == "../../../etc/python3.11/sitecustomize.py"
     assert link.read_text() == "GUEST = 1\n"
     assert os.readlink(tmp_path / "usr/bin/python3") == "python3.11"
+
+
+def test_unknown_kernel_or_config_through_the_api_is_an_error():
+    with pytest.raises(RealKvmError, match="unknown kernel or config: 4.19, max"):
+        run(["-c", "pass"], kernels=["6.1", "4.19"], configs=["max"])
