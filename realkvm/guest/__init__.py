@@ -1,0 +1,1 @@
+"""What runs inside the guest: standard library only, Python 3.11."""
