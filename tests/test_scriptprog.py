@@ -475,6 +475,24 @@ def test_the_state_read_at_the_end_is_decoded_as_the_scripted_engine_reads_it():
     assert compiled["PMEVTYPER1_EL0"] & 0xFFFF == 0x11 and compiled["PMCR_EL0"] >> 11 == 2
 
 
+@pytest.mark.parametrize("profile", ["5.10", "6.12"])
+def test_the_state_of_a_vcpu_without_a_pmu_undefs_or_reads_zero_alike(profile):
+    from kvmpmu.vmm.state import read_state
+    from tests.kvmhelpers import make_vm
+
+    work = steps("    - read: [PMCR_EL0]\n")
+    (_, (scripted,)), (_, (compiled,)) = (make_vm(profile, pmu=False) for _ in range(2))
+    for vcpu in (scripted, compiled):
+        vcpu.run()
+    run = EmulatedScriptRun(compiled, compile_steps(work.steps_for(0)), lambda _: None,
+                            100_000)
+    run.run()
+    assert run.decoder.state == read_state(scripted)
+    undefined = profile != "5.10"  # 5.10: a PMU that is not ready reads 0
+    assert (run.decoder.state["PMCR_EL0"] is None) == undefined
+    assert (run.decoder.state["PMCCNTR_EL0"] is None) == undefined  # the last one too
+
+
 def test_a_fault_names_the_vector_and_the_exception_class():
     decoder = decoder_for("    - read: PMCR_EL0\n")
     by_vector = {name: pc for pc, name in decoder.program.fault_stores.items()}

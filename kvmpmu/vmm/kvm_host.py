@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from kvmpmu.arch import events as ev
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.cpus import cpu_by_midr
 from kvmpmu.devkvm import sysfs
@@ -54,14 +55,16 @@ def model_name(midr: int | None) -> str:
 
 def probe_host(kvm: KvmFd) -> Host:
     """The host's PMUs; PMUVer as KVM gives it to guests (capped by the kernel: the rules
-    that use it give the same answers), the same counters and PMCR for every PMU."""
+    that use it give the same answers), the same counters and PMCR for every PMU. SW_INCR,
+    which every PMUv3 implements, perf does not list."""
     view = probe_vcpu(kvm)
     pmuver = view.dfr0 >> sr.DFR0_PMUVER_SHIFT & 0xF if view else sr.PMUVER_NI
     pmcr = view.pmcr if view else 0
     pmus = tuple(
         HostPmu(p.name, p.pmu_type, pmuver, pmcr >> sr.PMCR_N_SHIFT & sr.PMCR_N_MASK,
-                frozenset(p.events.values()), p.cpus, pmcr >> sr.PMCR_IMP_SHIFT & 0xFF,
-                pmcr >> sr.PMCR_IDCODE_SHIFT & 0xFF, model_name(sysfs.midr(min(p.cpus))))
+                frozenset(p.events.values()) | {ev.SW_INCR}, p.cpus,
+                pmcr >> sr.PMCR_IMP_SHIFT & 0xFF, pmcr >> sr.PMCR_IDCODE_SHIFT & 0xFF,
+                model_name(sysfs.midr(min(p.cpus))))
         for p in sysfs.read_pmus() if p.cpus)
     cpus = frozenset().union(*(p.cpus for p in pmus)) if pmus else frozenset({0})
     return Host(pmus, aarch32_el0=not pmcr & sr.PMCR_LC, cpus=cpus,

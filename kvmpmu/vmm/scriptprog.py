@@ -298,11 +298,11 @@ class ScriptDecoder:
 
     def _state(self, value: int | None, pc: int) -> None:
         site = self.program.sites.get(pc - 4)
-        if site is None or site.access != "state" or not self._state_names:
-            raise GuestError(f"a store to STATE at pc 0x{pc:x} follows no read of the state")
         if self._stale_read == pc:
             self._stale_read = None
             return
+        if site is None or site.access != "state" or not self._state_names:
+            raise GuestError(f"a store to STATE at pc 0x{pc:x} follows no read of the state")
         name = self._state_names.pop(0)
         self.state[name] = value
         if name == "PMCR_EL0":
