@@ -205,4 +205,10 @@ def test_unknown_pmu_version_masks_every_event_to_zero_before_6_6():
     ready(vcpu)
     vcpu.run()
     reg(vcpu, "PMEVTYPER0_EL0", 0x08)
-    assert reg(vcpu, "PMEVTYPER0_EL0") & 0xFFFF == 0  # treated as SW_INCR
+    assert reg(vcpu, "PMEVTYPER0_EL0") & 0xFFFF == 0x08  # stored, but counted as event 0
+    reg(vcpu, "PMCNTENSET_EL0", 1)
+    reg(vcpu, "PMEVCNTR0_EL0", 0)
+    reg(vcpu, "PMCR_EL0", 1)
+    vcpu.vpmu.count(1, {0x08: 5})
+    reg(vcpu, "PMSWINC_EL0", 1)
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 1  # treated as SW_INCR

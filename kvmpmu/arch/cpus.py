@@ -80,6 +80,7 @@ class CpuModel:
     pmcr_idcode: int = 0  # PMCR_EL0.IDCODE as the CPU's manual documents it (0: not documented)
     id_aa64dfr0: int = 0  # ID_AA64DFR0_EL1 reset value
     pmcr_imp: int = 0x41  # PMCR_EL0.IMP
+    el3: bool = True  # a host of this CPU runs firmware at EL3 (QEMU's virt board: none)
 
     @property
     def midr(self) -> int:
@@ -117,7 +118,8 @@ _QEMU_EVENTS = "0x0, 0x11, 0x23-0x24, 0x3C"
 def _qemu(name: str, display: str, implementer: int, part: int, pmuver: int,
           dfr0: int) -> CpuModel:
     return CpuModel(name, display, implementer, part, pmuver, 6, parse_ranges(_QEMU_EVENTS), {},
-                    aarch32_el0=True, pmcr_idcode=1, id_aa64dfr0=dfr0, pmcr_imp=0x41)
+                    aarch32_el0=True, pmcr_idcode=1, id_aa64dfr0=dfr0, pmcr_imp=0x41,
+                    el3=False)
 
 
 CPU_MODELS: dict[str, CpuModel] = {m.name: m for m in (

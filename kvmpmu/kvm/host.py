@@ -46,6 +46,7 @@ class Host:
     aarch32_el0: bool = False
     cpus: frozenset[int] = field(default_factory=frozenset)
     id_aa64dfr0: int = 0x10305609  # the system-wide ID_AA64DFR0_EL1 (PMUVer comes from pmus)
+    el3: bool = True  # ID_AA64PFR0_EL1.EL3: firmware at EL3 (QEMU's virt board has none)
 
     def pmu_for_cpu(self, cpu: int) -> HostPmu | None:
         for pmu in self.pmus:

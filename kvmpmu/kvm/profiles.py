@@ -97,7 +97,20 @@ class KernelProfile:
 
     @cached_property
     def el3_exclusion_bits(self) -> bool:
-        """v6.7+: NSK/NSU/M kept (the VM is taken to advertise EL3) and U==NSU, P==NSK."""
+        """v6.7+: NSK/NSU/M kept when the VM advertises EL3 (the host has it) and U==NSU,
+        P==NSK; NSH kept as the VM advertises EL2 (every KVM host has it: measured)."""
+        return self.at_least(6, 7)
+
+    @cached_property
+    def masks_pmu_reset_values(self) -> bool:
+        """5.11+: PMCNTENSET, PMINTENSET and PMOVSSET reset to the pattern masked with the
+        counters there are, and reads return what is stored. 5.10 (measured) resets them
+        unmasked and masks each read with the counters there are now."""
+        return self.at_least(5, 11)
+
+    @cached_property
+    def sanitises_pmu_regs_at_first_run(self) -> bool:
+        """6.7+: the first run masks PMCNTENSET, PMINTENSET and PMOVSSET to the counters."""
         return self.at_least(6, 7)
 
     @cached_property
@@ -126,8 +139,9 @@ class KernelProfile:
 
     @cached_property
     def pmcr_reload_clears_c(self) -> bool:
-        """The first run's PMU reload stores PMCR_EL0 with C and P clear (measured on 6.1.x,
-        not on 5.10.223; 5.15 taken to have the stable fix too)."""
+        """PMCR_EL0 is stored with C and P clear, by the first run's PMU reload and by guest
+        writes ("Don't save PMCR_EL0.{C,P}": measured on 6.1.x, not on 5.10.223; 5.15 taken
+        to have the stable fix too)."""
         return self.at_least(5, 15)
 
     @cached_property
@@ -138,9 +152,15 @@ class KernelProfile:
 
     @cached_property
     def debugver_limited_to_v8p0(self) -> bool:
-        """Guest ID_AA64DFR0_EL1.DebugVer reads 6 (Armv8.0 debug) before the generic ID
-        register sanitisation of 6.6; from then it is the host's, capped at Armv8.8."""
-        return not self.at_least(6, 6)
+        """Guest ID_AA64DFR0_EL1.DebugVer reads 6 (Armv8.0 debug) from 5.13 ("Limit the debug
+        architecture to ARMv8.0"; measured on 6.1, not on 5.10.223) until the generic ID
+        register sanitisation of 6.6; else it is the host's, capped at Armv8.8 from 6.6."""
+        return self.at_least(5, 13) and not self.at_least(6, 6)
+
+    @cached_property
+    def generic_id_reg_checks(self) -> bool:
+        """6.6+: ID register writes checked field by field (PMUVer and DebugVer lower-safe)."""
+        return self.at_least(6, 6)
 
     @cached_property
     def id_regs_writable(self) -> bool:

@@ -140,7 +140,7 @@ def _fixed(vpmu: Vpmu) -> dict[str, tuple[Reader, Writer]]:
 
     def read_cnten(el: int) -> int:
         _require(vpmu, el, en)
-        return vpmu.pmcnten & vpmu.implemented_mask
+        return vpmu.stored(vpmu.pmcnten)
 
     def set_cnten(el: int, value: int) -> None:
         _require(vpmu, el, en)
@@ -152,7 +152,7 @@ def _fixed(vpmu: Vpmu) -> dict[str, tuple[Reader, Writer]]:
 
     def read_inten(el: int) -> int:
         _el1_only(el)
-        return vpmu.pminten & vpmu.implemented_mask
+        return vpmu.stored(vpmu.pminten)
 
     def set_inten(el: int, value: int) -> None:
         _el1_only(el)
@@ -164,7 +164,7 @@ def _fixed(vpmu: Vpmu) -> dict[str, tuple[Reader, Writer]]:
 
     def read_ovs(el: int) -> int:
         _require(vpmu, el, en)
-        return vpmu.pmovs & vpmu.implemented_mask
+        return vpmu.stored(vpmu.pmovs)
 
     def set_ovs(el: int, value: int) -> None:
         _require(vpmu, el, en)
@@ -201,8 +201,10 @@ def _fixed(vpmu: Vpmu) -> dict[str, tuple[Reader, Writer]]:
         vpmu.pmuserenr = value & sr.PMUSERENR_MASK
 
     def read_pmmir(el: int) -> int:
+        """RAZ from 5.12 when the guest's PMU is PMUv3p4 or later (the register exists from
+        there: measured UNDEF on a PMUv3 8.0 host); UNDEF otherwise."""
         _el1_only(el)
-        if not vpmu.profile.has_pmmir:
+        if not vpmu.profile.has_pmmir or vpmu.vm.guest_pmuver < sr.PMUVER_V3P4:
             raise Undefined
         return 0
 

@@ -61,6 +61,7 @@ class Vm:
         self.supported_cpus: frozenset[int] | None = None
         self.vgic: Vgic | None = None
         self.vcpu_features: int | None = None  # v6.7+: the features every vCPU must have
+        self.el3_bits = self.profile.el3_exclusion_bits and self.host.el3
         cap = self.profile.guest_pmuver_cap
         self.guest_pmuver = min(self.host.sanitised_pmuver, cap)
         self.guest_debugver = self._host_debugver()
@@ -192,7 +193,9 @@ class Vm:
         debugver = self.host.id_aa64dfr0 & sr.DFR0_DEBUGVER_MASK
         if self.profile.debugver_limited_to_v8p0:
             return sr.DFR0_DEBUGVER_V8P0
-        return min(debugver, sr.DFR0_DEBUGVER_V8P8)
+        if self.profile.generic_id_reg_checks:
+            return min(debugver, sr.DFR0_DEBUGVER_V8P8)
+        return debugver
 
     def guest_id_aa64dfr0(self, vcpu: Vcpu) -> int:
         """The ID_AA64DFR0_EL1 the guest and KVM_GET_ONE_REG read: the host's, without SPE,
@@ -218,12 +221,10 @@ class Vm:
             raise KvmError(errno.EINVAL, "ID registers cannot be changed before v6.2")
         if self.ran_once:
             raise KvmError(errno.EBUSY, "the VM has run")
-        writable = sr.DFR0_PMUVER_MASK
-        if not prof.debugver_limited_to_v8p0:
-            writable |= sr.DFR0_DEBUGVER_MASK
+        generic = prof.generic_id_reg_checks
+        writable = sr.DFR0_PMUVER_MASK | (sr.DFR0_DEBUGVER_MASK if generic else 0)
         if (value ^ current) & ~writable:
             raise KvmError(errno.EINVAL, "only PMUVer (and from 6.6 DebugVer) may change")
-        generic = not prof.debugver_limited_to_v8p0  # 6.6's generic ID register checks
         pmuver = (value & sr.DFR0_PMUVER_MASK) >> sr.DFR0_PMUVER_SHIFT
         limit = min(self.host.sanitised_pmuver, prof.guest_pmuver_cap)
         if pmuver == sr.PMUVER_IMP_DEF and generic:

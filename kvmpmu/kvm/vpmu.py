@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from kvmpmu.kvm.vcpu import Vcpu
 
 MASK32 = (1 << 32) - 1
+ARMV8_PMU_EVTYPE_MASK = sr.EVTYPE_P | sr.EVTYPE_U | sr.EVTYPE_NSH | sr.EVTYPE_EVENT_MASK
 MASK64 = (1 << 64) - 1
 CYCLE = sr.CYCLE_IDX
 CYCLE_BIT = 1 << CYCLE
@@ -75,11 +76,13 @@ class Vpmu:
             upper = n << sr.PMCR_N_SHIFT | idcode << sr.PMCR_IDCODE_SHIFT | imp << sr.PMCR_IMP_SHIFT
             pmcr = upper | (sr.PMCR_RESET_PATTERN & sr.PMCR_WRITABLE_MASK & ~sr.PMCR_E)
         self.pmcr = self._sanitise_pmcr(pmcr)
-        mask = self.implemented_mask
-        self.pmcnten = self.pminten = self.pmovs = pattern & MASK32 & mask
+        junk = pattern & MASK32
+        if self.profile.masks_pmu_reset_values:
+            junk &= self.implemented_mask
+        self.pmcnten = self.pminten = self.pmovs = junk
         self.pmselr = pattern & sr.PMSELR_SEL_MASK
         self.pmuserenr = 0
-        self.evtype = [(pattern & MASK32) & self.evtype_mask] * 31 + [0]
+        self.evtype = [pattern & MASK32 & self.evtype_mask] * 31 + [0]
         self.counter = [pattern & MASK32] * 31 + [pattern]
         self.backing = [None] * 32
 
@@ -88,7 +91,15 @@ class Vpmu:
         self.ready = ready
         if ready and self.profile.pmcr_reload_clears_c:
             self.pmcr &= ~(sr.PMCR_C | sr.PMCR_P)
+        if self.profile.sanitises_pmu_regs_at_first_run:
+            mask = self.implemented_mask
+            self.pmcnten, self.pminten, self.pmovs = (
+                self.pmcnten & mask, self.pminten & mask, self.pmovs & mask)
         self.reload_all()
+
+    def stored(self, value: int) -> int:
+        """PMCNTENSET, PMINTENSET or PMOVSSET as the guest reads it (5.10 masks the read)."""
+        return value if self.profile.masks_pmu_reset_values else value & self.implemented_mask
 
     def set_pmcr_from_user(self, value: int) -> None:
         """KVM_SET_ONE_REG(PMCR_EL0): before 6.7 the whole value is stored, N included (§6);
@@ -130,10 +141,15 @@ class Vpmu:
 
     @property
     def evtype_mask(self) -> int:
-        mask = sr.EVTYPE_P | sr.EVTYPE_U | self.event_mask
-        if self.profile.el3_exclusion_bits:
+        """What PMEVTYPER<n>/PMCCFILTR store. Before 6.7, ARMV8_PMU_EVTYPE_MASK: 16 event bits
+        whatever the PMU (measured on a PMUv3 8.0 host: counting masks the event instead);
+        from 6.7 the VM's event mask, and the EL3 bits when the VM has EL3."""
+        if not self.profile.el3_exclusion_bits:
+            return ARMV8_PMU_EVTYPE_MASK
+        mask = sr.EVTYPE_P | sr.EVTYPE_U | sr.EVTYPE_NSH | self.event_mask
+        if self.vm.el3_bits:
             return mask | sr.EVTYPE_NSK | sr.EVTYPE_NSU | sr.EVTYPE_M
-        return mask | sr.EVTYPE_NSH
+        return mask
 
     def read_pmcr(self) -> int:
         """kvm_vcpu_read_pmcr(): the stored value with the VM's N on v6.7+."""
@@ -184,7 +200,7 @@ class Vpmu:
         pmu = self.vm.counting_pmu(self.vcpu)
         if pmu is None or not pmu.implements(eventsel):
             return  # perf refuses an event the hardware does not have
-        if self.profile.el3_exclusion_bits:
+        if self.vm.el3_bits:
             el0 = bool(data & sr.EVTYPE_U) == bool(data & sr.EVTYPE_NSU)
             el1 = bool(data & sr.EVTYPE_P) == bool(data & sr.EVTYPE_NSK)
         else:
@@ -338,7 +354,9 @@ class Vpmu:
         """kvm_pmu_handle_pmcr(): bits [7:0] are writable; P and C are actions."""
         old_enable = self.pmcr & sr.PMCR_E
         value = (self.read_pmcr() & ~sr.PMCR_WRITABLE_MASK) | (value & sr.PMCR_WRITABLE_MASK)
-        self.pmcr = self._sanitise_pmcr(value) & ~(sr.PMCR_P | sr.PMCR_C)
+        self.pmcr = self._sanitise_pmcr(value)
+        if self.profile.pmcr_reload_clears_c:  # 5.10 stores them (measured; reads mask them)
+            self.pmcr &= ~(sr.PMCR_P | sr.PMCR_C)
         if value & sr.PMCR_C:
             self.counter[CYCLE] = 0
         if value & sr.PMCR_P:

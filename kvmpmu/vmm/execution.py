@@ -23,6 +23,7 @@ from kvmpmu.vmm.machine import EmulatedMachine, Machine
 from kvmpmu.vmm.results import ExpectResult, RunResult, VcpuResult
 from kvmpmu.vmm.scenario import run_scenario
 from kvmpmu.vmm.session import (
+    host_pmu_types,
     pmceid_pair,
     pmu_info,
     profile_for,
@@ -100,11 +101,11 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
     if machine is None:
         machine = EmulatedMachine(build_host(spec.host), profile_for(spec, kernel))
     profile = machine.profile
-    validate(spec, profile, workload)
+    types = host_pmu_types(machine.host)
+    validate(spec, profile, workload, types, machine.name == "emulated")
     program = _program(workload)
     backend = machine.backend(tuple(sorted(vcpu_cpus(spec))))
     vmm = Vmm(backend, catalog)
-    types = {p.name: p.pmu_type for p in machine.host.pmus}
     result = RunResult(profile.name, 0, 0, vmm.log, [], [])
     judged: list[ExpectResult] = []
     try:

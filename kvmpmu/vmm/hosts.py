@@ -21,4 +21,4 @@ def build_host(spec: HostSpec) -> Host:
     pmus = tuple(_host_pmu(i, p) for i, p in enumerate(spec.pmus))
     cpus = frozenset().union(*(p.cpus for p in pmus))
     return Host(pmus, aarch32_el0=any(p.model.aarch32_el0 for p in spec.pmus), cpus=cpus,
-                id_aa64dfr0=spec.pmus[0].model.id_aa64dfr0)
+                id_aa64dfr0=spec.pmus[0].model.id_aa64dfr0, el3=spec.pmus[0].model.el3)

@@ -17,15 +17,18 @@ from kvmpmu.kvm.host import Host, HostPmu
 from kvmpmu.uapi import kvm as uapi
 
 _DFR0 = uapi.sysreg_one_reg_id(3, 0, 0, 5, 0)
+_PFR0 = uapi.sysreg_one_reg_id(3, 0, 0, 4, 0)  # ID_AA64PFR0_EL1: EL3 in bits [15:12]
 _PMCR = uapi.sysreg_one_reg_id(3, 3, 9, 12, 0)
 
 
 @dataclass(frozen=True)
 class VcpuView:
-    """ID_AA64DFR0_EL1 and PMCR_EL0 of a vCPU with the PMU feature, right after its INIT."""
+    """ID_AA64DFR0_EL1, PMCR_EL0 and ID_AA64PFR0_EL1 of a vCPU with the PMU feature, right
+    after its INIT."""
 
     dfr0: int
     pmcr: int
+    pfr0: int
 
 
 def probe_vcpu(kvm: KvmFd) -> VcpuView | None:
@@ -37,7 +40,8 @@ def probe_vcpu(kvm: KvmFd) -> VcpuView | None:
         vcpu.vcpu_init(uapi.kvm_vcpu_init(target.target, (1 << uapi.KVM_ARM_VCPU_PMU_V3,) +
                                           (0,) * 6))
         return VcpuView(vcpu.one_reg(uapi.KVM_GET_ONE_REG, _DFR0),
-                        vcpu.one_reg(uapi.KVM_GET_ONE_REG, _PMCR))
+                        vcpu.one_reg(uapi.KVM_GET_ONE_REG, _PMCR),
+                        vcpu.one_reg(uapi.KVM_GET_ONE_REG, _PFR0))
     except KvmError:
         return None
     finally:
@@ -68,5 +72,6 @@ def probe_host(kvm: KvmFd) -> Host:
         for p in sysfs.read_pmus() if p.cpus)
     cpus = frozenset().union(*(p.cpus for p in pmus)) if pmus else frozenset({0})
     return Host(pmus, aarch32_el0=not pmcr & sr.PMCR_LC, cpus=cpus,
-                id_aa64dfr0=view.dfr0 if view else 0)
+                id_aa64dfr0=view.dfr0 if view else 0,
+                el3=bool(view and view.pfr0 >> 12 & 0xF))
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from kvmpmu.arch import events as ev
 from kvmpmu.errors import SpecError
-from kvmpmu.kvm.host import HostPmu
+from kvmpmu.kvm.host import Host, HostPmu
 from kvmpmu.kvm.profiles import PROFILES, KernelProfile
 from kvmpmu.kvm.system import Vm
 from kvmpmu.kvm.vpmu import event_mask
@@ -30,11 +30,13 @@ def profile_for(spec: FilterSpec, kernel: str | None) -> KernelProfile:
     return PROFILES[kernel or spec.kernel]
 
 
-def validate(spec: FilterSpec, profile: KernelProfile, workload: Workload | None = None) -> None:
-    """Checks that need the spec, the workload and the profile together: before any ioctl."""
+def validate(spec: FilterSpec, profile: KernelProfile, workload: Workload | None = None,
+             pmus: dict[str, int] | None = None, emulated: bool = True) -> None:
+    """Checks that need the spec, the workload and the profile together: before any ioctl.
+    `pmus`: the host PMUs' perf types by name (default: the spec's host's)."""
     vm = spec.vm
     if workload is not None and workload.scenario is not None:
-        _validate_scenario(spec, workload)
+        _validate_scenario(workload, pmus or spec_pmu_types(spec), emulated)
         return
     if vm.counters is not None and not (
         profile.has_set_nr_counters or profile.pmcr_n_via_one_reg
@@ -62,19 +64,31 @@ def _validate_vcpu_refs(workload: Workload, vcpus: int, what: str) -> None:
                             loc=expect.loc, path="expect")
 
 
-def _validate_scenario(spec: FilterSpec, workload: Workload) -> None:
-    """What the emulated kernel can answer: host PMUs by name, registers it models."""
+def spec_pmu_types(spec: FilterSpec) -> dict[str, int]:
+    """The spec's host PMUs by name, and `default`: the PMU of the VMM's CPU (CPU 0)."""
+    return host_pmu_types(build_host(spec.host))
+
+
+def host_pmu_types(host: Host) -> dict[str, int]:
+    types = {p.name: p.pmu_type for p in host.pmus}
+    default = host.pmu_for_cpu(0)
+    if default is not None:
+        types["default"] = default.pmu_type
+    return types
+
+
+def _validate_scenario(workload: Workload, pmus: dict[str, int], emulated: bool) -> None:
+    """Host PMUs by name; on the emulated kernel, only the registers it models."""
     from kvmpmu.kvm.vcpu import MODELLED_ONE_REGS
 
     assert workload.scenario is not None
     created = max((c.count for c in workload.scenario), default=0)
     _validate_vcpu_refs(workload, created, "the scenario creates")
-    names = tuple(p.name for p in spec.host.pmus)
     for item in workload.scenario:
-        if item.pmu_name is not None and item.pmu_name not in names:
+        if item.pmu_name is not None and item.pmu_name not in pmus:
             raise SpecError(f"no host PMU named {item.pmu_name!r} (the host has "
-                            f"{', '.join(names)})", loc=item.loc, path=f"vmm.{item.call}")
-        if item.call in ("set_one_reg", "get_one_reg") and \
+                            f"{', '.join(pmus)})", loc=item.loc, path=f"vmm.{item.call}")
+        if emulated and item.call in ("set_one_reg", "get_one_reg") and \
                 item.reg_name not in MODELLED_ONE_REGS:
             reg = item.reg_name or f"0x{item.reg_id:x}"
             raise SpecError(f"register {reg} is not modelled by the emulated kernel",
@@ -148,7 +162,7 @@ def show_pmceid(spec: FilterSpec, kernel: str | None = None,
     backend = machine.backend(tuple(sorted(vcpu_cpus(spec))))
     vmm = Vmm(backend, catalog)
     try:
-        boot(vmm, spec, {p.name: p.pmu_type for p in machine.host.pmus})
+        boot(vmm, spec, host_pmu_types(machine.host))
         guest, vm = _guest_view(vmm, backend)
     except VmmStopped as stop:
         pmu = backend.host_pmu()
