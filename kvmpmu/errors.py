@@ -67,3 +67,7 @@ class KvmError(KvmpmuError):
 
 class RejectedError(KvmpmuError):
     """The emulated kernel rejects what a spec asks for: an analysis cannot go on."""
+
+
+class KvmUnavailable(KvmpmuError):
+    """The kvm backend cannot run here: no /dev/kvm, or not an arm64 host."""

@@ -105,7 +105,7 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
     backend = machine.backend(tuple(sorted(vcpu_cpus(spec))))
     vmm = Vmm(backend, catalog)
     types = {p.name: p.pmu_type for p in machine.host.pmus}
-    result = RunResult(profile.name, 0, 0, vmm.log, [], [])
+    result = RunResult(profile.name, 0, 0, vmm.log, [], [], backend=machine.name)
     judged: list[ExpectResult] = []
     try:
         with paused_gc():

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from kvmpmu.arch import events as ev
 from kvmpmu.errors import SpecError
+from kvmpmu.kvm.filter import EventFilter
 from kvmpmu.kvm.host import HostPmu
 from kvmpmu.kvm.profiles import PROFILES, KernelProfile
 from kvmpmu.kvm.system import Vm
@@ -20,6 +21,8 @@ from kvmpmu.vmm.vmm import Vmm, VmmStopped
 
 if TYPE_CHECKING:
     from kvmpmu.spec.workload import Workload
+    from kvmpmu.vmm.machine import Machine
+    from kvmpmu.vmm.results import CallRecord
 
 
 def profile_for(spec: FilterSpec, kernel: str | None) -> KernelProfile:
@@ -156,3 +159,46 @@ def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
     events.sort(key=lambda e: e.event)
     return PmceidView(profile.name, host_regs, guest, events, vmm.log,
                       host_pmu=pmu_info(pmu))
+
+
+def _accepted_filter(log: list[CallRecord]) -> EventFilter | None:
+    """The bitmap the FILTER calls the kernel accepted make, as §2.4 composes them."""
+    bitmap = None
+    for call in log:
+        if call.attr == "KVM_ARM_VCPU_PMU_V3_FILTER" and call.ioctl == "KVM_SET_DEVICE_ATTR" \
+                and call.errno is None:
+            args = call.args
+            if bitmap is None:
+                bitmap = EventFilter(1 << 16, args["action"])
+            bitmap.apply(args["base_event"], args["nevents"], args["action"])
+    return bitmap
+
+
+def show_pmceid_on(spec: FilterSpec, machine: Machine) -> PmceidView:
+    """The same view on any machine: the default boot sequence, then a guest that only reads
+    the PMU state at its end, whose PMCEID0/1 are the guest's view. An implemented event the
+    guest does not see is hidden by the filter if the accepted FILTER calls deny it, else by
+    KVM itself."""
+    from kvmpmu.spec.workload import Workload
+    from kvmpmu.vmm.execution import run_spec
+
+    catalog = spec.host.catalog()
+    result = run_spec(spec, Workload(file=spec.file, all_steps=()), None, None, machine)
+    state = result.vcpus[0].state if result.vcpus else None
+    guest = ((state.get("PMCEID0_EL0") or 0, state.get("PMCEID1_EL0") or 0) if state
+             else (0, 0))
+    host_regs = (result.host_pmceid0, result.host_pmceid1)
+    bitmap = _accepted_filter(result.ioctls)
+    events = []
+    for reg in (0, 1):
+        for bit, event in enumerate(ev.pmceid_events(reg)):
+            implemented = bool(host_regs[reg] >> bit & 1)
+            visible = bool(guest[reg] >> bit & 1)
+            hidden_by = None
+            if implemented and not visible:
+                hidden_by = "filter" if bitmap and not bitmap.allowed(event) else "kvm"
+            events.append(PmceidEvent(event, catalog.name_of(event), implemented, visible,
+                                      hidden_by))
+    events.sort(key=lambda e: e.event)
+    return PmceidView(result.kernel, host_regs, guest, events if not result.error else [],
+                      result.ioctls, result.error, result.host_pmu)
