@@ -148,18 +148,18 @@ def _records(what: str, vcpu: int, real: list[list[Any]], emulated: list[list[An
                                f"kernel, {_record(e)} on the model")]
         if views is None:
             if r[1] != e[1]:
-                return [Difference(what, where, r[1], e[1], f"{register} {r[1]} on the real "
+                return [Difference(what, where, r[1], e[1], f"{what} {i}: {r[1]} on the real "
                                    f"kernel, {e[1]} on the model")]
             continue
         if (r[1] is None) != (e[1] is None):
-            return [Difference(what, where, r[1], e[1], f"read of {register}: {_value(r[1])} "
-                               f"on the real kernel, {_value(e[1])} on the model")]
+            return [Difference(what, where, r[1], e[1], f"read {i}: {_value(r[1])} on the "
+                               f"real kernel, {_value(e[1])} on the model")]
         rule = rules.rule_for(register, rules.READ_RULES)
         same, how = rules.judge(rule, r[1], e[1], rules.counter_index(register), *views)
         if not same:
             kind = "counter" if rule != rules.EXACT else what
             return [Difference(kind, where, r[1], e[1],
-                               f"read of {register}: {_value(r[1])} on the real kernel, "
+                               f"read {i}: {_value(r[1])} on the real kernel, "
                                f"{_value(e[1])} on the model ({how})")]
     return []
 
@@ -192,8 +192,8 @@ def _state(r: VcpuResult, e: VcpuResult, views: tuple[CounterView, CounterView]
         if not same:
             what = "state" if rule == rules.EXACT else "counter"
             out.append(Difference(what, Where(vcpu=r.vcpu, register=register), a, b,
-                                  f"{register}: {_value(a)} on the real kernel, {_value(b)} "
-                                  f"on the model ({how})"))
+                                  f"{_value(a)} on the real kernel, {_value(b)} on the model "
+                                  f"({how})"))
     return out
 
 

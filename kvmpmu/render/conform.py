@@ -31,7 +31,8 @@ def conform_text(report: Conformance) -> str:
     for case in report.cases:
         if case.agrees:
             continue
-        lines.append(f"{case.name}: {len(case.differences)} differences")
+        count = len(case.differences)
+        lines.append(f"{case.name}: {count} difference{'s' if count != 1 else ''}")
         lines += [f"  {_line(d)}" for d in case.differences]
     lines.append(_summary(report))
     return "\n".join(lines)
