@@ -159,9 +159,10 @@ def filter_application(n: int, repeat: int) -> None:
                 allowed[event] = value
 
     def ioctls() -> None:
+        from kvmpmu.vmm.builder import Vmm
+
         from kvmpmu.spec.filterspec import FilterCall, FilterSpec
         from kvmpmu.uapi.kvm import KVM_ARM_VCPU_PMU_V3, kvm_vcpu_init
-        from kvmpmu.vmm.builder import Vmm
         from kvmpmu.vmm.hosts import build_host
         from kvmpmu.vmm.session import profile_for
 
@@ -186,10 +187,11 @@ def filter_application(n: int, repeat: int) -> None:
 
 def workload_engine(steps: int, repeat: int) -> None:
     print("4. workload engine", flush=True)
+    from kvmpmu.vmm.builder import Vmm
+
     from kvmpmu.gcpause import paused_gc
     from kvmpmu.spec.filterspec import FilterSpec
     from kvmpmu.spec.workload import Access, Repeat
-    from kvmpmu.vmm.builder import Vmm
     from kvmpmu.vmm.guest import GuestRunner
     from kvmpmu.vmm.hosts import build_host
     from kvmpmu.vmm.session import profile_for
@@ -215,9 +217,10 @@ def workload_engine(steps: int, repeat: int) -> None:
 
 def analytic_counting(repeat: int) -> None:
     print("5. counting is analytic", flush=True)
+    from kvmpmu.vmm.builder import Vmm
+
     from kvmpmu.spec.filterspec import FilterSpec
     from kvmpmu.spec.workload import Access, Execute
-    from kvmpmu.vmm.builder import Vmm
     from kvmpmu.vmm.guest import GuestRunner
     from kvmpmu.vmm.hosts import build_host
     from kvmpmu.vmm.session import profile_for
@@ -271,8 +274,9 @@ def guest_speed(instructions: int, repeat: int) -> None:
     except ImportError:
         row("CPU-emulated guest", "skipped: the `guest` extra is not installed", ">= 10%", None)
         return
-    from kvmpmu.spec.filterspec import FilterSpec
     from kvmpmu.vmm.builder import Vmm
+
+    from kvmpmu.spec.filterspec import FilterSpec
     from kvmpmu.vmm.emulated.cpu import RAM_BASE, RAM_SIZE, EmulatedGuest
     from kvmpmu.vmm.emulated.program import Program, assemble
     from kvmpmu.vmm.hosts import build_host

@@ -13,7 +13,7 @@ import click
 
 from kvmpmu.cli.exitcodes import ExitCode
 from kvmpmu.cli.output import emit_json, note
-from kvmpmu.errors import KvmpmuError, RejectedError, SpecError
+from kvmpmu.errors import KvmpmuError, KvmUnavailable, RejectedError, SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,6 +41,8 @@ def boundary(func: F) -> F:
             return func(*args, **kwargs)
         except SpecError as err:
             _fail("spec", err, err.render(), ExitCode.INVALID_INPUT, as_json)
+        except KvmUnavailable as err:
+            _fail("unavailable", err, err.render(), ExitCode.UNAVAILABLE, as_json)
         except RejectedError as err:
             _fail("kvm", err, err.render(), ExitCode.KVM_CALL_FAILED, as_json)
         except KvmpmuError as err:

@@ -9,6 +9,7 @@ import click
 
 from kvmpmu.cli.boundary import boundary
 from kvmpmu.cli.exitcodes import ExitCode
+from kvmpmu.cli.machines import backend_option
 from kvmpmu.cli.output import emit, emit_json
 
 PROFILE_CHOICES = ("5.10", "5.15", "6.1", "6.6", "6.12", "latest")
@@ -41,6 +42,35 @@ def _load_spec(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
     return FilterSpec(file="<no filter>", host=host)
 
 
+def _load_workload(spec: Any, workload_path: str | None, scenario_path: str | None,
+                   max_bytes: int) -> Any:
+    from kvmpmu.errors import SourceLoc, SpecError
+    from kvmpmu.spec.workload import load_workload
+
+    if workload_path and scenario_path:
+        raise click.UsageError("give --workload or --scenario, not both")
+    path = workload_path or scenario_path
+    workload = load_workload(path, max_bytes, spec.host.catalog(),
+                             spec.host.max_event) if path else None
+    if scenario_path and workload is not None and workload.scenario is None:
+        raise SpecError("a scenario needs a `vmm:` section (the KVM calls to make); "
+                        "use --workload for a workload without one",
+                        loc=SourceLoc(scenario_path, 1, 1))
+    return workload
+
+
+def _machine(backend: str, kernel: str | None) -> Any:
+    """The machine of --backend emulated (None: the spec's host and profile) or kvm."""
+    if backend == "emulated":
+        return None
+    if kernel:
+        raise click.UsageError("--kernel chooses the emulated profile: it does not apply to "
+                               "--backend kvm")
+    from kvmpmu.cli.machines import kvm_machine
+
+    return kvm_machine()
+
+
 @click.command()
 @click.option("--filter", "filter_path", metavar="FILE", help="Filter spec (YAML).")
 @click.option("--pmu-filter", metavar="SPEC",
@@ -51,30 +81,26 @@ def _load_spec(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
 @click.option("--max-instructions", type=click.IntRange(1), metavar="N",
               help="Instruction budget of a CPU-emulated guest (default: the workload's, "
               "else 100,000,000).")
+@backend_option
 @kernel_option
 @events_db_option
 @json_option
 @max_bytes_option
 @boundary
 def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | None,
-        scenario_path: str | None, max_instructions: int | None, kernel: str | None,
-        events_db: str | None, as_json: bool, max_bytes: int) -> None:
+        scenario_path: str | None, max_instructions: int | None, backend: str,
+        kernel: str | None, events_db: str | None, as_json: bool, max_bytes: int) -> None:
     """Boot an emulated VM with the filter, run the guest workload, report counters and PMCEID."""
-    from kvmpmu.errors import SourceLoc, SpecError
-    from kvmpmu.spec.workload import load_workload
     from kvmpmu.vmm.execution import run_spec
 
-    if workload_path and scenario_path:
-        raise click.UsageError("give --workload or --scenario, not both")
     spec = _load_spec(filter_path, pmu_filter, max_bytes, events_db)
-    path = workload_path or scenario_path
-    workload = load_workload(path, max_bytes, spec.host.catalog(),
-                             spec.host.max_event) if path else None
-    if scenario_path and workload is not None and workload.scenario is None:
-        raise SpecError("a scenario needs a `vmm:` section (the KVM calls to make); "
-                        "use --workload for a workload without one",
-                        loc=SourceLoc(scenario_path, 1, 1))
-    result = run_spec(spec, workload, kernel, max_instructions)
+    workload = _load_workload(spec, workload_path, scenario_path, max_bytes)
+    if backend == "both":
+        from kvmpmu.cli.conform_command import conform_case
+
+        conform_case(spec, workload, kernel, "json" if as_json else "text")
+        return
+    result = run_spec(spec, workload, kernel, max_instructions, _machine(backend, kernel))
     if as_json:
         from kvmpmu.render.jsonout import run_json
 
@@ -93,17 +119,27 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | No
 @click.command("show-pmceid")
 @click.option("--filter", "filter_path", metavar="FILE", help="Filter spec (YAML).")
 @click.option("--pmu-filter", metavar="SPEC", help="kvmtool syntax instead of a file.")
+@backend_option
 @kernel_option
 @events_db_option
 @json_option
 @max_bytes_option
 @boundary
-def show_pmceid(filter_path: str | None, pmu_filter: str | None, kernel: str | None,
-                events_db: str | None, as_json: bool, max_bytes: int) -> None:
+def show_pmceid(filter_path: str | None, pmu_filter: str | None, backend: str,
+                kernel: str | None, events_db: str | None, as_json: bool,
+                max_bytes: int) -> None:
     """Host versus guest PMCEID0/1_EL0, decoded into event names."""
-    from kvmpmu.vmm import session
+    from kvmpmu.vmm import execution, session
 
-    view = session.show_pmceid(_load_spec(filter_path, pmu_filter, max_bytes, events_db), kernel)
+    spec = _load_spec(filter_path, pmu_filter, max_bytes, events_db)
+    if backend == "both":
+        from kvmpmu.cli.conform_command import conform_case
+
+        conform_case(spec, None, kernel, "json" if as_json else "text")
+        return
+    machine = _machine(backend, kernel)
+    view = session.show_pmceid(spec, kernel) if machine is None else \
+        execution.show_pmceid_on(spec, machine)
     if as_json:
         from kvmpmu.render.jsonout import pmceid_json
 

@@ -22,6 +22,7 @@ COMMANDS = {
     "compile": "kvmpmu.cli.policy_commands:compile_cmd",
     "import": "kvmpmu.cli.policy_commands:import_cmd",
     "presets": "kvmpmu.cli.policy_commands:presets",
+    "conform": "kvmpmu.cli.conform_command:conform",
 }
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from kvmpmu.arch import events as ev
 from kvmpmu.errors import GuestError
 from kvmpmu.gcpause import paused_gc
+from kvmpmu.kvm.filter import EventFilter
 from kvmpmu.spec.filterspec import FilterSpec
 from kvmpmu.spec.workload import (
     CounterExpect,
@@ -20,7 +21,14 @@ from kvmpmu.vmm.backend import DefaultImage, GuestImage, ProgramImage, ScriptIma
 from kvmpmu.vmm.boot import boot
 from kvmpmu.vmm.hosts import build_host
 from kvmpmu.vmm.machine import EmulatedMachine, Machine
-from kvmpmu.vmm.results import ExpectResult, RunResult, VcpuResult
+from kvmpmu.vmm.results import (
+    CallRecord,
+    ExpectResult,
+    PmceidEvent,
+    PmceidView,
+    RunResult,
+    VcpuResult,
+)
 from kvmpmu.vmm.scenario import run_scenario
 from kvmpmu.vmm.session import (
     host_pmu_types,
@@ -106,7 +114,7 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
     program = _program(workload)
     backend = machine.backend(tuple(sorted(vcpu_cpus(spec))))
     vmm = Vmm(backend, catalog)
-    result = RunResult(profile.name, 0, 0, vmm.log, [], [])
+    result = RunResult(profile.name, 0, 0, vmm.log, [], [], backend=machine.name)
     judged: list[ExpectResult] = []
     try:
         with paused_gc():
@@ -145,3 +153,43 @@ def _program(workload: Workload | None) -> Program | None:
     need("unicorn")  # before any VMM call: a missing extra is a set-up error, not a guest's
     need("capstone")
     return load_program(workload.guest)
+
+
+def _accepted_filter(log: list[CallRecord]) -> EventFilter | None:
+    """The bitmap the FILTER calls the kernel accepted make, as §2.4 composes them."""
+    bitmap = None
+    for call in log:
+        if call.attr == "KVM_ARM_VCPU_PMU_V3_FILTER" and call.ioctl == "KVM_SET_DEVICE_ATTR" \
+                and call.errno is None:
+            args = call.args
+            if bitmap is None:
+                bitmap = EventFilter(1 << 16, args["action"])
+            bitmap.apply(args["base_event"], args["nevents"], args["action"])
+    return bitmap
+
+
+def show_pmceid_on(spec: FilterSpec, machine: Machine) -> PmceidView:
+    """The same view on any machine: the default boot sequence, then a guest that only reads
+    the PMU state at its end, whose PMCEID0/1 are the guest's view. An implemented event the
+    guest does not see is hidden by the filter if the accepted FILTER calls deny it, else by
+    KVM itself."""
+    catalog = spec.host.catalog()
+    result = run_spec(spec, Workload(file=spec.file, all_steps=()), None, None, machine)
+    state = result.vcpus[0].state if result.vcpus else None
+    guest = ((state.get("PMCEID0_EL0") or 0, state.get("PMCEID1_EL0") or 0) if state
+             else (0, 0))
+    host_regs = (result.host_pmceid0, result.host_pmceid1)
+    bitmap = _accepted_filter(result.ioctls)
+    events = []
+    for reg in (0, 1):
+        for bit, event in enumerate(ev.pmceid_events(reg)):
+            implemented = bool(host_regs[reg] >> bit & 1)
+            visible = bool(guest[reg] >> bit & 1)
+            hidden_by = None
+            if implemented and not visible:
+                hidden_by = "filter" if bitmap and not bitmap.allowed(event) else "kvm"
+            events.append(PmceidEvent(event, catalog.name_of(event), implemented, visible,
+                                      hidden_by))
+    events.sort(key=lambda e: e.event)
+    return PmceidView(result.kernel, host_regs, guest, events if not result.error else [],
+                      result.ioctls, result.error, result.host_pmu)

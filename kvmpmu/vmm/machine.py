@@ -11,6 +11,7 @@ from kvmpmu.vmm.backend import Backend
 
 class Machine(Protocol):
     name: str  # the --backend value: "emulated" or "kvm"
+    release: str  # the kernel's release (`uname -r` on kvm; the profile's name when emulated)
     profile: KernelProfile
     host: Host
 
@@ -22,9 +23,10 @@ class Machine(Protocol):
 class EmulatedMachine:
     name = "emulated"
 
-    def __init__(self, host: Host, profile: KernelProfile) -> None:
+    def __init__(self, host: Host, profile: KernelProfile, release: str | None = None) -> None:
         self.host = host
         self.profile = profile
+        self.release = release or profile.name
 
     def backend(self, vcpu_cpus: tuple[int, ...]) -> Backend:
         from kvmpmu.vmm.emulated_kernel import EmulatedBackend

@@ -88,6 +88,7 @@ class RunResult:
     error_loc: SourceLoc | None = None
     host_pmu: HostPmuInfo | None = None
     error_kind: str = "kvm"  # or "guest": a CPU-emulated guest faulted or ran out of budget
+    backend: str = "emulated"  # the machine it ran on: "emulated" or "kvm"
 
     @property
     def ok(self) -> bool:

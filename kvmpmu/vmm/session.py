@@ -12,15 +12,11 @@ from kvmpmu.kvm.profiles import PROFILES, KernelProfile
 from kvmpmu.kvm.system import Vm
 from kvmpmu.kvm.vpmu import event_mask
 from kvmpmu.spec.filterspec import FilterSpec
-from kvmpmu.vmm.backend import Backend, ScriptImage
 from kvmpmu.vmm.boot import boot
 from kvmpmu.vmm.emulated_kernel import EmulatedBackend
 from kvmpmu.vmm.hosts import build_host
 from kvmpmu.vmm.results import HostPmuInfo, PmceidEvent, PmceidView
 from kvmpmu.vmm.vmm import Vmm, VmmStopped
-
-if TYPE_CHECKING:
-    from kvmpmu.vmm.machine import Machine
 
 if TYPE_CHECKING:
     from kvmpmu.spec.workload import Workload
@@ -146,50 +142,32 @@ def pmu_types(backend: EmulatedBackend) -> dict[str, int]:
     return {p.name: p.pmu_type for p in backend.kvm.host.pmus}
 
 
-def show_pmceid(spec: FilterSpec, kernel: str | None = None,
-                machine: Machine | None = None) -> PmceidView:
-    """Host and guest PMCEID0/1 after the VMM's set-up, decoded per event. The emulated kernel
-    answers without running the guest; on another machine vCPU 0 runs an empty script, whose
-    PMU state read at its end gives the guest's view (and `hidden_by` is unknown: None)."""
+def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
+    """Host and guest PMCEID0/1 after the VMM's set-up on the emulated kernel, decoded per
+    event (no guest runs: the model answers for vCPU 0)."""
     catalog = spec.host.catalog()
-    if machine is None:
-        from kvmpmu.vmm.hosts import build_host
-        from kvmpmu.vmm.machine import EmulatedMachine
-
-        machine = EmulatedMachine(build_host(spec.host), profile_for(spec, kernel))
-    profile = machine.profile
+    profile = profile_for(spec, kernel)
     validate(spec, profile)
-    backend = machine.backend(tuple(sorted(vcpu_cpus(spec))))
-    vmm = Vmm(backend, catalog)
+    vmm, backend = emulated_vmm(spec, profile)
+    vm = backend.vm
     try:
-        boot(vmm, spec, host_pmu_types(machine.host))
-        guest, vm = _guest_view(vmm, backend)
+        boot(vmm, spec, pmu_types(backend))
     except VmmStopped as stop:
         pmu = backend.host_pmu()
         return PmceidView(profile.name, pmceid_pair(pmu), (0, 0), [], vmm.log,
                           stopped_message(stop), pmu_info(pmu))
     pmu = backend.host_pmu()
     host_regs = pmceid_pair(pmu)
+    vcpu = vm.vcpus[0]
+    guest = (vm.guest_pmceid(vcpu, 0), vm.guest_pmceid(vcpu, 1))
     events = []
     for reg in (0, 1):
         for bit, event in enumerate(ev.pmceid_events(reg)):
             implemented = bool(host_regs[reg] >> bit & 1)
             visible = bool(guest[reg] >> bit & 1)
-            hidden_by = _hidden_by(vm, event, bit) if vm and implemented and not visible \
-                else None
+            hidden_by = _hidden_by(vm, event, bit) if implemented and not visible else None
             events.append(PmceidEvent(event, catalog.name_of(event), implemented, visible,
                                       hidden_by))
     events.sort(key=lambda e: e.event)
     return PmceidView(profile.name, host_regs, guest, events, vmm.log,
                       host_pmu=pmu_info(pmu))
-
-
-def _guest_view(vmm: Vmm, backend: Backend) -> tuple[tuple[int, int], Vm | None]:
-    """vCPU 0's PMCEID0/1, and the emulated VM when there is one (to say what hid an event)."""
-    if isinstance(backend, EmulatedBackend):
-        vm = backend.vm
-        return (vm.guest_pmceid(vm.vcpus[0], 0), vm.guest_pmceid(vm.vcpus[0], 1)), vm
-    vmm.load_guest(0, ScriptImage(()))
-    vmm.run_to_end(0)
-    state = backend.output(0).state or {}
-    return (state.get("PMCEID0_EL0") or 0, state.get("PMCEID1_EL0") or 0), None
