@@ -440,3 +440,69 @@ def test_a_denied_inst_retired_does_not_count(profile):
     reg(vcpu, "PMCR_EL0", 1)
     vcpu.vpmu.count(1, {0x08: 26})
     assert reg(vcpu, "PMEVCNTR0_EL0") == 0
+
+
+# --- Found by `kvmpmu conform --corpus` on the real kernels (README: "What the real kernels
+# taught the model") --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("profile,answers", [("6.1", False), ("6.12", True), ("latest", True)])
+def test_a_vcpu_not_yet_initialised_has_the_pmu_of_the_vms_features_from_6_7(profile, answers):
+    # 6.12: vCPU 0 created but not initialised, vCPU 1 initialised with the PMU feature: vCPU
+    # 0's HAS IRQ is 0 and SET IRQ succeeds (6.7 made the features VM-wide).
+    from kvmpmu.kvm.profiles import PROFILES
+    from kvmpmu.kvm.system import Kvm
+
+    vm = Kvm(MAX, PROFILES[profile]).create_vm()
+    vm.create_irqchip(GICD_BASE, GICR_BASE)
+    v0, v1 = vm.create_vcpu(0), vm.create_vcpu(1)
+    v1.vcpu_init(u.kvm_vcpu_init(0, (1 << 3,) + (0,) * 6))
+    assert (errno_of(has, v0, IRQ) is None) == answers
+    assert errno_of(set_irq, v0) == (None if answers else E.ENODEV)
+
+
+@pytest.mark.parametrize("profile,host,stored", [
+    ("5.10", A57, 0xC800FFFF), ("6.1", A57, 0xC800FFFF), ("6.12", A57, 0xC80003FF),
+    ("6.12", MAX, 0xC800FFFF), ("latest", MAX, 0xC800FFFF)])
+def test_pmevtyper_keeps_what_each_kernel_keeps(profile, host, stored):
+    # a guest write of 0xffffffff, read back (QEMU: no EL3, so no NSK/NSU/M from 6.7)
+    _, (vcpu,) = running(profile, host=host)
+    reg(vcpu, "PMEVTYPER0_EL0", 0xFFFFFFFF)
+    reg(vcpu, "PMCCFILTR_EL0", 0xFFFFFFFF)
+    assert reg(vcpu, "PMEVTYPER0_EL0") == stored and reg(vcpu, "PMCCFILTR_EL0") == stored
+
+
+@pytest.mark.parametrize("profile,dfr0", [("5.10", 0x10305409), ("6.1", 0x10305506),
+                                          ("6.12", 0x10305609)])
+def test_debugver_is_limited_on_6_1_only(profile, dfr0):
+    _, (vcpu,) = make_vm(profile, host=MAX)
+    assert get_one_reg(vcpu, DFR0) == dfr0
+
+
+@pytest.mark.parametrize("profile,pmcr", [("5.10", 0x410130FF), ("6.1", 0x410130F9)])
+def test_a_guest_pmcr_write_stores_c_and_p_on_5_10_only(profile, pmcr):
+    _, (vcpu,) = running(profile)
+    reg(vcpu, "PMCR_EL0", 0xFFFFFFFF)
+    assert get_one_reg(vcpu, PMCR) == pmcr
+
+
+@pytest.mark.parametrize("profile,host,undef", [("6.1", A57, True), ("6.1", MAX, False),
+                                               ("latest", A57, True), ("5.10", MAX, True)])
+def test_pmmir_undefs_below_pmuv3p4(profile, host, undef):
+    _, (vcpu,) = running(profile, host=host)
+    if undef:
+        with pytest.raises(Undefined):
+            reg(vcpu, "PMMIR_EL1")
+    else:
+        assert reg(vcpu, "PMMIR_EL1") == 0
+
+
+@pytest.mark.parametrize("profile,value", [("5.10", 0x8000005E), ("6.1", 0x8000001E),
+                                           ("6.12", 0x80000006)])
+def test_enable_bits_after_n_changes(profile, value):
+    # reset junk 0xdbadc0de; N set to 7 (5.10) or 3 through KVM_SET_ONE_REG before the run
+    _, (vcpu,) = make_vm(profile, host=MAX)
+    n = 7 if profile == "5.10" else 3
+    set_one_reg(vcpu, PMCR, get_one_reg(vcpu, PMCR) & ~0xF800 | n << 11)
+    ready(vcpu)
+    vcpu.run()
+    assert reg(vcpu, "PMCNTENSET_EL0") == reg(vcpu, "PMOVSSET_EL0") == value

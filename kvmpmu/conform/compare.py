@@ -118,12 +118,15 @@ def _show(value: Any) -> str:
 
 
 def _view(result: RunResult, vcpu: VcpuResult) -> CounterView:
-    exact = rules.exact_counters(vcpu.state or {})
+    """On the model, the counters that cannot have counted anything the host did: SW_INCR
+    ones, and those whose event the filter denies or the host lacks (the model knows). Else
+    the ones the end state shows could not count."""
     if result.backend != "emulated":
-        return CounterView(exact)
-    return CounterView(exact, frozenset(
+        return CounterView(rules.exact_counters(vcpu.state or {}))
+    return CounterView(frozenset(
         c.counter for c in vcpu.counters
-        if c.enabled and c.allowed and c.implemented and c.event == ev.CPU_CYCLES))
+        if c.event == ev.SW_INCR and c.counter != rules.CYCLE_COUNTER
+        or c.allowed is False or c.implemented is False), model=True)
 
 
 def _vcpu(real: RunResult, emulated: RunResult, r: VcpuResult, e: VcpuResult

@@ -4,14 +4,11 @@ Everything the kernel decides is deterministic: errnos, exits, PMCEID, PMCR_EL0,
 register, enable and interrupt bits, event types. Counter values are not: a real host counts
 what its CPU does (cycles pass while the guest runs), the model counts only what a script
 says. So a counter is compared exactly only where the host cannot have added anything: it
-counts SW_INCR (KVM counts those writes itself), or PMCR_EL0.E and its PMCNTENSET bit show it
-could not count (at the end of the run: a guest that stops its counters before the end is
-compared exactly). Elsewhere both sides must agree on "counted" (non-zero) or "zero", since
-the real host's cycles are exactly what the model never sees. An overflow bit follows its counter:
-compared where the counter is, not compared where the counter counted. The model's side is
-the one that stands in for cycles: on a run on the emulated kernel (either side, so that two
-emulated runs compare alike), a counter that is enabled, allowed and counting CPU_CYCLES
-counts as counted.
+counts SW_INCR (KVM counts those writes itself), or the model says no perf event ever backed
+it (the filter denies its event, or the host does not implement it). Every other counter is
+the host's business and is not compared (its value shows in the output). Without a model on
+either side, the end state decides: counters PMCR_EL0.E and PMCNTENSET show could not count.
+An overflow bit follows its counter.
 
 The comparison is table-driven: each register name matches one rule below.
 """
@@ -62,7 +59,7 @@ class CounterView:
     """What one side's end state says about its counters."""
 
     exact: frozenset[int]  # counters that count SW_INCR or could not count
-    cycles: frozenset[int] = frozenset()  # on the model: enabled, allowed cycle counters
+    model: bool = False  # the view is the model's: it knows which counters could count
 
 
 def _event_mask(state: dict[str, int | None]) -> int:
@@ -87,6 +84,7 @@ def exact_counters(state: dict[str, int | None]) -> frozenset[int]:
 
 EXACTLY = "exact"
 COUNTED_OR_ZERO = "counted-or-zero"
+HOST_COUNTED = "not compared: what the host counted"
 BITS_OF_IDLE_COUNTERS = "bits of counters that could not count"
 
 
@@ -95,15 +93,13 @@ def judge(rule: str, real: int | None, emulated: int | None, counter: int | None
     """Whether two values of one register agree under `rule`, and how they were compared."""
     if real is None or emulated is None or rule == EXACT:
         return real == emulated, EXACTLY
-    exact = real_view.exact & emulated_view.exact
+    models = [v for v in (real_view, emulated_view) if v.model]
+    exact = models[0].exact if models else real_view.exact & emulated_view.exact
     if rule == OVERFLOW:
         compared = sum(1 << n for n in exact)
         return real & compared == emulated & compared, BITS_OF_IDLE_COUNTERS
     if counter is not None and counter in exact:
         return real == emulated, EXACTLY
-    return _counted(real, counter, real_view) == _counted(emulated, counter, emulated_view), \
-        COUNTED_OR_ZERO
-
-
-def _counted(value: int, counter: int | None, view: CounterView) -> bool:
-    return value != 0 or (counter is not None and counter in view.cycles)
+    if models:
+        return True, HOST_COUNTED
+    return (real != 0) == (emulated != 0), COUNTED_OR_ZERO

@@ -94,6 +94,13 @@ class VmFd:
         self._memory.append(memory)
         return memory
 
+    def close(self) -> None:
+        """The VM's fd and its memory (its vCPUs and devices are closed by their owner)."""
+        os.close(self.fd)
+        for memory in self._memory:
+            memory.close()
+        self._memory.clear()
+
     def create_vcpu(self, index: int) -> VcpuFd:
         return VcpuFd(self, ioctl_int(self.fd, uapi.KVM_CREATE_VCPU, index), index)
 
@@ -114,6 +121,9 @@ class DeviceFd:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+
+    def close(self) -> None:
+        os.close(self.fd)
 
     def set_attr(self, group: int, attr: int, value: int | None = None) -> None:
         buf = Buffer(8)
@@ -149,3 +159,7 @@ class VcpuFd:
     def run(self) -> None:
         """KVM_RUN: returns at the next exit (read `run_area`); EINTR is a KvmError too."""
         ioctl_int(self.fd, uapi.KVM_RUN, 0)
+
+    def close(self) -> None:
+        self.run_area.close()
+        os.close(self.fd)

@@ -63,6 +63,11 @@ class Vcpu:
 
     @property
     def has_pmu(self) -> bool:
+        """kvm_vcpu_has_pmu(): from 6.7 the features are the VM's, so a vCPU not yet
+        initialised has the PMU once another vCPU was initialised with it (measured, 6.12)."""
+        if self.vm.profile.vcpu_features_vm_wide:
+            features = self.vm.vcpu_features
+            return features is not None and bool(features >> uapi.KVM_ARM_VCPU_PMU_V3 & 1)
         return self.initialized and bool(self.features >> uapi.KVM_ARM_VCPU_PMU_V3 & 1)
 
     def ioctl(self, request: int, arg: int) -> int:

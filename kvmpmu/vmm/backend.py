@@ -136,3 +136,7 @@ class Backend(Protocol):
     def host_pmu(self) -> HostPmu | None:
         """The host PMU the first vCPU's PMCEID view starts from."""
         ...
+
+    def close(self) -> None:
+        """Release the VM (its fds on real KVM)."""
+        ...

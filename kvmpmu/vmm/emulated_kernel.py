@@ -105,6 +105,9 @@ class EmulatedBackend:
         engine = self._engines.get(index)
         return engine.output if engine is not None else GuestOutput()
 
+    def close(self) -> None:
+        """Nothing to release: the emulated kernel is plain objects."""
+
     def vcpu_indices(self) -> list[int]:
         return [v.index for v in self.vm.vcpus]
 

@@ -117,6 +117,24 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
     result = RunResult(profile.name, 0, 0, vmm.log, [], [], backend=machine.name)
     judged: list[ExpectResult] = []
     try:
+        _run(vmm, spec, workload, program, max_instructions, types, judged, result)
+        pmu = backend.host_pmu()
+        result.host_pmceid0, result.host_pmceid1 = pmceid_pair(pmu)
+        result.host_pmu = pmu_info(pmu)
+        result.vcpus = [backend.result(i, catalog) for i in backend.vcpu_indices()]
+    finally:
+        backend.close()
+    result.expectations = judged  # a stopped scenario keeps what it judged before the stop
+    if result.error is None and workload is not None:
+        result.expectations += _judge(workload, result.vcpus, vmm)
+    return result
+
+
+def _run(vmm: Vmm, spec: FilterSpec, workload: Workload | None, program: Program | None,
+         max_instructions: int | None, types: dict[str, int], judged: list[ExpectResult],
+         result: RunResult) -> None:
+    """The calls and the guests; a stop or a guest fault is the result's error."""
+    try:
         with paused_gc():
             if workload is not None and workload.scenario is not None:
                 for index in range(max((c.count for c in workload.scenario), default=0)):
@@ -134,14 +152,6 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
         result.error_loc = stop.record.loc
     except GuestError as fault:
         result.error, result.error_kind = fault.message, "guest"
-    pmu = backend.host_pmu()
-    result.host_pmceid0, result.host_pmceid1 = pmceid_pair(pmu)
-    result.host_pmu = pmu_info(pmu)
-    result.vcpus = [backend.result(i, catalog) for i in backend.vcpu_indices()]
-    result.expectations = judged  # a stopped scenario keeps what it judged before the stop
-    if result.error is None and workload is not None:
-        result.expectations += _judge(workload, result.vcpus, vmm)
-    return result
 
 
 def _program(workload: Workload | None) -> Program | None:

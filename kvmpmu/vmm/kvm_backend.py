@@ -279,6 +279,16 @@ class KvmBackend:
             out.finished, out.state = True, guest.decoder.state
         return exit_
 
+    def close(self) -> None:
+        """Every fd and mapping of the VM (a corpus makes hundreds of VMs)."""
+        for vcpu in self.vcpus.values():
+            vcpu.close()
+        self.vcpus.clear()
+        if self.vgic is not None:
+            self.vgic.close()
+            self.vgic = None
+        self.vm.close()
+
     # --- results -------------------------------------------------------------------------------
 
     def output(self, index: int) -> GuestOutput:
