@@ -506,3 +506,11 @@ def test_enable_bits_after_n_changes(profile, value):
     ready(vcpu)
     vcpu.run()
     assert reg(vcpu, "PMCNTENSET_EL0") == reg(vcpu, "PMOVSSET_EL0") == value
+
+
+@pytest.mark.parametrize("profile,cycles", [("5.10", 0x1DE7EC7EDBADC0DE), ("6.1", 0),
+                                            ("6.12", 0x1DE7EC7EDBADC0DE)])
+def test_the_cycle_counter_after_the_first_run(profile, cycles):
+    # The reset pattern, read in 64 bits; 6.1's first-run reload applies the reset PMCR's C
+    _, (vcpu,) = running(profile, host=MAX)
+    assert reg(vcpu, "PMCCNTR_EL0") == cycles

@@ -126,11 +126,6 @@ class KernelProfile:
         return self.at_least(5, 12)
 
     @cached_property
-    def wide_cycle_read(self) -> bool:
-        """v6.2+: PMCCNTR always reads 64 bits; before, only with PMCR.LC."""
-        return self.at_least(6, 2)
-
-    @cached_property
     def hides_absent_pmu(self) -> bool:
         """v5.11+: without a ready PMU the guest's accesses UNDEF, ONE_REG answers ENOENT,
         ID_AA64DFR0_EL1.PMUVer reads 0 and KVM_RUN needs PMU INIT. 5.10 (measured): the

@@ -90,6 +90,9 @@ class Vpmu:
         """The first KVM_RUN: the PMU becomes usable (or not), and is reloaded."""
         self.ready = ready
         if ready and self.profile.pmcr_reload_clears_c:
+            # the reload handles PMCR_EL0 as written: the reset value's C zeroes the cycle
+            # counter (measured on 6.1: PMCCNTR reads 0, not the reset pattern)
+            self._pmcr_actions(self.pmcr)
             self.pmcr &= ~(sr.PMCR_C | sr.PMCR_P)
         if self.profile.sanitises_pmu_regs_at_first_run:
             mask = self.implemented_mask
@@ -162,7 +165,7 @@ class Vpmu:
 
     def is_64bit(self, idx: int) -> bool:
         if idx == CYCLE:
-            return self.profile.wide_cycle_read or bool(self.pmcr & sr.PMCR_LC)
+            return True  # always read in 64 bits (§5.3; measured on 5.10 without LC too)
         return self.profile.long_event_counters and self.is_3p5
 
     def has_64bit_overflow(self, idx: int) -> bool:
@@ -357,13 +360,17 @@ class Vpmu:
         self.pmcr = self._sanitise_pmcr(value)
         if self.profile.pmcr_reload_clears_c:  # 5.10 stores them (measured; reads mask them)
             self.pmcr &= ~(sr.PMCR_P | sr.PMCR_C)
+        self._pmcr_actions(value)
+        if self.pmcr & sr.PMCR_E and (not old_enable or value & (sr.PMCR_P | sr.PMCR_C)):
+            self._reload_mask(self.pmcnten & self.implemented_mask)
+
+    def _pmcr_actions(self, value: int) -> None:
+        """PMCR_EL0.C zeroes the cycle counter, P the event counters."""
         if value & sr.PMCR_C:
             self.counter[CYCLE] = 0
         if value & sr.PMCR_P:
             for idx in range(self.nr_counters if self.profile.chain_per_pseudocode else CYCLE):
                 self.counter[idx] = 0
-        if self.pmcr & sr.PMCR_E and (not old_enable or value & (sr.PMCR_P | sr.PMCR_C)):
-            self._reload_mask(self.pmcnten & self.implemented_mask)
 
     def write_pmcnten(self, value: int, setting: bool) -> None:
         value &= self.implemented_mask
