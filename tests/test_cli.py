@@ -129,7 +129,8 @@ def test_kernel_option_overrides_the_spec():
 def test_exit_code_table_is_pinned():
     assert [(c.name, int(c)) for c in ExitCode] == [
         ("OK", 0), ("EXPECTATION_FAILED", 1), ("USAGE", 2), ("INVALID_INPUT", 3),
-        ("KVM_CALL_FAILED", 4), ("GUEST_FAULT", 5), ("INTERNAL", 70), ("INTERRUPTED", 130)]
+        ("KVM_CALL_FAILED", 4), ("GUEST_FAULT", 5), ("INTERNAL", 70), ("OUTPUT_FAILED", 74),
+        ("INTERRUPTED", 130), ("STDOUT_CLOSED", 141)]
 
 
 def test_exit_1_when_an_expectation_fails(tmp_path):

@@ -324,4 +324,5 @@ def workload_from_node(doc: Node, file: str, catalog: Catalog | None = None) -> 
 
 def load_workload(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,
                   catalog: Catalog | None = None) -> Workload:
-    return workload_from_node(root(yamlio.load_file(path, max_bytes), path), path, catalog)
+    name = yamlio.source_name(path)
+    return workload_from_node(root(yamlio.load_file(path, max_bytes), name), name, catalog)

@@ -105,6 +105,7 @@ KVM_PMU_EVENT_DENY = 1
 # kvm_run exit reasons used here
 KVM_EXIT_FAIL_ENTRY = 9
 KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED = 1 << 0
+FAIL_ENTRY_REASONS = {KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED: "KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED"}
 # kvm_run->s.regs.device_irq_level bit for the PMU line with a userspace irqchip
 KVM_ARM_DEV_PMU = 1 << 2
 

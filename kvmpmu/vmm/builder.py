@@ -14,11 +14,12 @@ from typing import Any
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog
-from kvmpmu.errors import KvmError, SourceLoc, errno_name
+from kvmpmu.errors import FailEntryError, KvmCallError, KvmError, SourceLoc, errno_name
 from kvmpmu.kvm.host import Host
 from kvmpmu.kvm.profiles import KernelProfile
 from kvmpmu.kvm.system import Kvm, RunExit, Vcpu
 from kvmpmu.spec.filterspec import FilterCall, FilterSpec
+from kvmpmu.spec.hostspec import format_cpus
 from kvmpmu.uapi import kvm as uapi
 from kvmpmu.vmm.results import CallRecord
 
@@ -29,7 +30,7 @@ ONE_REG_IDS = {name: uapi.sysreg_one_reg_id(r.op0, r.op1, r.crn, r.crm, r.op2)
 class VmmStopped(Exception):
     """An emulated call failed and the spec did not expect it."""
 
-    def __init__(self, record: CallRecord, error: KvmError) -> None:
+    def __init__(self, record: CallRecord, error: KvmCallError) -> None:
         super().__init__(error.message)
         self.record = record
         self.error = error
@@ -64,13 +65,24 @@ class Vmm:
             record.errno = errno_name(err.errno)
             if expecting:
                 return record  # judged against `expect` by the caller
-            raise VmmStopped(record, err) from None
+            raise VmmStopped(record, KvmCallError(ioctl, attr, vcpu, err.errno, err.reason,
+                                                  loc=loc)) from None
         if isinstance(result, RunExit) and result.exit_reason != "KVM_EXIT_GUEST":
             record.exit = result.exit_reason
-            stop = KvmError(0, f"{result.exit_reason} on physical CPU {result.cpu} "
-                               "(KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED)")
-            raise VmmStopped(record, stop)
+            raise VmmStopped(record, self._fail_entry(vcpu or 0, result))
         return record
+
+    def _fail_entry(self, vcpu: int, run: RunExit) -> FailEntryError:
+        """KVM_EXIT_FAIL_ENTRY, located at what placed the vCPU thread: vm.cpus, else vm.pmu."""
+        vm = self.spec.vm
+        loc, path = (vm.cpus_loc, "vm.cpus") if vm.cpus_loc else (vm.pmu_loc, "vm.pmu")
+        pmu = self.vm.arm_pmu
+        hint = (f"vCPU threads must run on CPUs of the VM's PMU {pmu.name} "
+                f"({format_cpus(pmu.cpus)})" if pmu else None)
+        reason = uapi.FAIL_ENTRY_REASONS.get(run.hardware_entry_failure_reason,
+                                             hex(run.hardware_entry_failure_reason))
+        return FailEntryError(vcpu, reason, run.cpu, loc=loc, path=path if loc else None,
+                              hint=hint)
 
     def _device_attr(self, vcpu: Vcpu, request: int, attr: int, payload: bytes = b"") -> None:
         mem = self.kvm.memory

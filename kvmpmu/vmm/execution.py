@@ -20,9 +20,7 @@ from kvmpmu.vmm.session import (
     host_pmu_of,
     pmceid_pair,
     pmu_info,
-    profile_for,
-    stopped_message,
-    validate,
+    preflight,
 )
 
 if TYPE_CHECKING:
@@ -102,9 +100,7 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
              max_instructions: int | None = None) -> RunResult:
     """Boot the VM as the spec says, run the guest workload on every vCPU, judge expectations."""
     catalog = spec.host.catalog()
-    profile = profile_for(spec, kernel)
-    validate(spec, profile, workload)
-    program = _program(workload)
+    profile, program = preflight(spec, workload, kernel)
     vmm = Vmm(spec, profile, build_host(spec.host), catalog)
     result = RunResult(profile.name, 0, 0, vmm.log, [], [])
     runners: list[Runner] = []
@@ -112,10 +108,9 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
         with paused_gc():
             _boot_and_run(vmm, spec, workload, program, max_instructions, runners)
     except VmmStopped as stop:
-        result.error = stopped_message(stop)
-        result.error_loc = stop.record.loc
+        result.error = stop.error
     except GuestError as fault:
-        result.error, result.error_kind = fault.message, "guest"
+        result.error = fault
     pmu = host_pmu_of(vmm.vm)
     result.host_pmceid0, result.host_pmceid1 = pmceid_pair(pmu)
     result.host_pmu = pmu_info(spec, pmu)
@@ -141,17 +136,6 @@ def _boot_and_run(vmm: Vmm, spec: FilterSpec, workload: Workload | None,
             runner.run(steps.steps_for(vcpu.index))
         else:
             runner.run()
-
-
-def _program(workload: Workload | None) -> Program | None:
-    if workload is None or workload.guest is None:
-        return None
-    from kvmpmu.vmm.emulated.extra import need
-    from kvmpmu.vmm.emulated.program import load_program
-
-    need("unicorn")  # before any VMM call: a missing extra is a set-up error, not a guest's
-    need("capstone")
-    return load_program(workload.guest)
 
 
 def _runner(vmm: Vmm, vcpu: Vcpu, workload: Workload | None, program: Program | None,

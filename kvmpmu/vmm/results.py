@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvmpmu.errors import SourceLoc
+from kvmpmu.errors import KvmpmuError, SourceLoc
 
 
 @dataclass
@@ -77,10 +77,8 @@ class RunResult:
     ioctls: list[CallRecord]
     vcpus: list[VcpuResult]
     expectations: list[ExpectResult]
-    error: str | None = None  # the failed call that stopped the VMM, rendered
-    error_loc: SourceLoc | None = None
+    error: KvmpmuError | None = None  # KvmCallError: a call stopped the VMM; GuestError
     host_pmu: HostPmuInfo | None = None
-    error_kind: str = "kvm"  # or "guest": a CPU-emulated guest faulted or ran out of budget
 
     @property
     def ok(self) -> bool:
@@ -103,5 +101,5 @@ class PmceidView:
     guest: tuple[int, int]
     events: list[PmceidEvent]
     ioctls: list[CallRecord]
-    error: str | None = None
+    error: KvmpmuError | None = None  # the KvmCallError that stopped the VMM's set-up
     host_pmu: HostPmuInfo | None = None

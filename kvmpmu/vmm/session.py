@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kvmpmu.arch import events as ev
-from kvmpmu.errors import SpecError
+from kvmpmu.errors import GuestError, SpecError
 from kvmpmu.kvm.host import HostPmu
 from kvmpmu.kvm.profiles import PROFILES, KernelProfile
 from kvmpmu.kvm.system import Vm
@@ -17,6 +17,7 @@ from kvmpmu.vmm.results import HostPmuInfo, PmceidEvent, PmceidView, RunResult
 
 if TYPE_CHECKING:
     from kvmpmu.spec.workload import Workload
+    from kvmpmu.vmm.emulated.program import Program
 
 
 def profile_for(spec: FilterSpec, kernel: str | None) -> KernelProfile:
@@ -35,7 +36,8 @@ def validate(spec: FilterSpec, profile: KernelProfile, workload: Workload | None
             loc=vm.counters_loc, path="vm.counters")
     if vm.pmu_version is not None and not profile.at_least(6, 2):
         raise SpecError(f"kernel {profile.name} cannot lower the guest's PMU version "
-                        "(ID_AA64DFR0_EL1.PMUVer is writable from 6.2)", path="vm.pmu_version")
+                        "(ID_AA64DFR0_EL1.PMUVer is writable from 6.2)",
+                        loc=vm.pmu_version_loc, path="vm.pmu_version")
     if workload is None:
         return
     for index, loc in workload.vcpu_locs.items():
@@ -46,6 +48,42 @@ def validate(spec: FilterSpec, profile: KernelProfile, workload: Workload | None
         if expect.vcpu >= vm.vcpus:
             raise SpecError(f"vCPU {expect.vcpu} does not exist (the VM has {vm.vcpus})",
                             loc=expect.loc, path="expect")
+
+
+def preflight(spec: FilterSpec, workload: Workload | None,
+              kernel: str | None) -> tuple[KernelProfile, Program | None]:
+    """Every check `run` makes before its first ioctl: the profile, the spec with the
+    workload, and the guest program loaded (`validate` runs exactly this)."""
+    profile = profile_for(spec, kernel)
+    validate(spec, profile, workload)
+    return profile, guest_program(workload)
+
+
+def dry_boot(spec: FilterSpec, workload: Workload | None = None,
+             kernel: str | None = None) -> None:
+    """`validate`: the preflight, then the VMM's set-up on the emulated kernel (the filters
+    applied, no vCPU run). Raises the KvmCallError `run` would stop at."""
+    profile, _ = preflight(spec, workload, kernel)
+    vmm = Vmm(spec, profile, build_host(spec.host), spec.host.catalog())
+    try:
+        vmm.boot()
+    except VmmStopped as stop:
+        raise stop.error from None
+
+
+def guest_program(workload: Workload | None) -> Program | None:
+    if workload is None or workload.guest is None:
+        return None
+    from kvmpmu.vmm.emulated.extra import need
+    from kvmpmu.vmm.emulated.program import load_program
+
+    try:  # before any VMM call: a missing extra or a bad program is the input's fault
+        need("unicorn")
+        need("capstone")
+        return load_program(workload.guest)
+    except GuestError as err:
+        raise SpecError(err.message, loc=err.loc or workload.guest.loc, path=err.path or "guest",
+                        hint=err.hint) from None
 
 
 def _hidden_by(vm: Vm, event: int, bit: int) -> str:
@@ -79,12 +117,6 @@ def pmceid_pair(pmu: HostPmu | None) -> tuple[int, int]:
     return (pmu.pmceid(0), pmu.pmceid(1)) if pmu else (0, 0)
 
 
-def stopped_message(stop: VmmStopped) -> str:
-    record = stop.record
-    where = f" on vcpu{record.vcpu}" if record.vcpu is not None else ""
-    return f"{record.ioctl}({record.attr or ''}){where} failed: {stop.error.message}"
-
-
 def run(spec: FilterSpec, workload: Workload | None = None, kernel: str | None = None,
         max_instructions: int | None = None) -> RunResult:
     """Boot the VM as the spec says, run the guest workload on every vCPU, judge expectations."""
@@ -104,7 +136,7 @@ def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
     except VmmStopped as stop:
         pmu = host_pmu_of(vmm.vm)
         return PmceidView(profile.name, pmceid_pair(pmu), (0, 0), [], vmm.log,
-                          stopped_message(stop), pmu_info(spec, pmu))
+                          stop.error, pmu_info(spec, pmu))
     pmu = host_pmu_of(vmm.vm)
     host_regs = pmceid_pair(pmu)
     vcpu = vmm.vm.vcpus[0]
