@@ -36,9 +36,10 @@ def run_cli(*args: str, input: str | None = None) -> Result:  # noqa: A002 - Cli
                          env={"COLUMNS": "120", "NO_COLOR": "1"}, catch_exceptions=False)
 
 
-def run_kvmpmu(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+def run_kvmpmu(*args: str, env_columns: str = "120",
+               **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
     """The installed command in a child process, from the repository's folder."""
-    env = dict(os.environ, NO_COLOR="1")
+    env = dict(os.environ, NO_COLOR="1", COLUMNS=env_columns)
     env.pop("KVMPMU_DEBUG", None)
     kwargs.setdefault("capture_output", "stdout" not in kwargs)
     return subprocess.run([KVMPMU, *args], cwd=kwargs.pop("cwd", ROOT), env=env, check=False,

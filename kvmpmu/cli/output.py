@@ -61,41 +61,49 @@ def remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bo
     return value
 
 
-def console(err: bool = False) -> Any:
-    from rich.console import Console
-
-    ctx = click.get_current_context(silent=True)
-    no_color = bool(ctx and ctx.find_root().params.get("no_color"))
-    stream = sys.stderr if err else sys.stdout
-    width = None if stream.isatty() else PIPE_WIDTH
-    return Console(file=stream, width=width, no_color=no_color or None,
-                   highlight=False, soft_wrap=not stream.isatty())
-
-
 def is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
-def emit_json(document: dict[str, Any]) -> None:
-    with _stdout():
-        click.echo(json.dumps(document, indent=2))
+def _render(renderable: Any) -> str:
+    """Rich's rendering for stdout, as text: a terminal gets its width and colours, anything
+    else one unwrapped line per row."""
+    import io
 
+    from rich.console import Console
 
-def emit(renderable: Any) -> None:
-    with _stdout():
-        console().print(renderable)
-
-
-def emit_text(text: str, nl: bool = True) -> None:
-    with _stdout():
-        click.echo(text, nl=nl)
+    ctx = click.get_current_context(silent=True)
+    no_color = bool(ctx and ctx.find_root().params.get("no_color"))
+    tty = is_terminal()
+    buffer = io.StringIO()
+    Console(file=buffer, force_terminal=tty, width=None if tty else PIPE_WIDTH,
+            no_color=no_color or None, highlight=False, soft_wrap=not tty).print(renderable)
+    return buffer.getvalue()
 
 
 def emit_bytes(data: bytes) -> None:
+    """Every byte, or an error: a raw (PYTHONUNBUFFERED) stdout may take only part of a
+    write, and the next write of the rest is the one that reports why."""
     with _stdout():
         sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        out = sys.stdout.buffer
+        view = memoryview(data)
+        while view:
+            written = out.write(view)
+            view = view[len(view) if written is None else written:]
+        out.flush()
+
+
+def emit_text(text: str, nl: bool = True) -> None:
+    emit_bytes((text + "\n" if nl else text).encode(sys.stdout.encoding or "utf-8", "replace"))
+
+
+def emit_json(document: dict[str, Any]) -> None:
+    emit_text(json.dumps(document, indent=2))
+
+
+def emit(renderable: Any) -> None:
+    emit_text(_render(renderable), nl=False)
 
 
 def flush_stdout() -> None:
