@@ -55,5 +55,5 @@ events_db_option = click.option(
     "--events-db", metavar="FILE", help="CPU events from a JSON file (Arm's pmu/*.json or Linux "
     "perf's pmu-events format, or a perf per-CPU folder): the host's events and names.")
 max_bytes_option = click.option("--max-bytes", type=ByteSize(), default=DEFAULT_MAX_BYTES,
-                                metavar="SIZE", show_default="16M",
-                                help="Refuse input files larger than this (K, M, G suffixes).")
+                                metavar="SIZE", help="Refuse input files larger than this: "
+                                "4096, 64K, 16M, 1G.  [default: 16M]")
