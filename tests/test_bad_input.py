@@ -54,6 +54,9 @@ CASES = {
                        "{times: 1000000000, steps: [{read: PMCCNTR_EL0}]}}]}\n",
                        "3:5: error: vcpus.all: 1000000000000000000 steps after repeat "
                        "expansion exceed the limit of 100000000"),
+    "register-not-a-name": ("vcpus:\n  all:\n    - read: [P: MCCNTR_EL0]\n",
+                            "3:14: error: vcpus.all[0].read[0]: expected a string, got a "
+                            "mapping"),
     "execute-count": ("vcpus:\n  all:\n    - execute: {events: {INST_RETIRED: "
                       "18446744073709551616}}\n",
                       "3:40: error: vcpus.all[0].execute.events.INST_RETIRED: "

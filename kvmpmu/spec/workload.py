@@ -135,7 +135,7 @@ def _counter_mask(node: Node) -> int:
 
 
 def _register(node: Node) -> str:
-    name = node.value.upper() if isinstance(node.value, str) else node.value
+    name = node.string().upper()
     if name not in sr.SYSREGS:
         import difflib
 
