@@ -7,7 +7,6 @@ or StdoutFailed (a full disk, a closed file: exit 74); the boundary decides the 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -99,6 +98,8 @@ def emit_text(text: str, nl: bool = True) -> None:
 
 
 def emit_json(document: dict[str, Any]) -> None:
+    import json  # not on the path of `kvmpmu --version`
+
     emit_text(json.dumps(document, indent=2))
 
 
