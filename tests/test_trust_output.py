@@ -162,11 +162,14 @@ def test_run_failures_go_to_stderr_and_the_report_to_the_file(tmp_path):
     assert "VMM calls" in report.read_text() and "error" not in report.read_text()
 
     work = tmp_path / "w.yaml"
-    work.write_text("vcpus: {all: []}\nexpect:\n  - {counter: cycle, lt: 5}\n")
+    # PMCR_EL0.C zeroes the cycle counter, which is not enabled: it stays 0, not above 5
+    work.write_text("vcpus:\n  all:\n    - write: {PMCR_EL0: 0x4}\nexpect:\n"
+                    "  - {counter: cycle, gt: 5}\n")
     with report.open("wb") as out:
         failed = run_kvmpmu("run", "--workload", str(work), stdout=out, stderr=-1)
     assert failed.returncode == 1
-    assert f"{work}:3:5: error: expectation failed" in failed.stderr.decode()
+    assert f"{work}:5:5: error: expectation failed: counter=cycle gt=5: actual 0" in \
+        failed.stderr.decode()
     assert "Expectations" in report.read_text()
 
     (tmp_path / "spin.S").write_text("loop:\n  add x0, x0, #1\n  b loop\n")
@@ -347,8 +350,7 @@ def test_long_error_lines_are_not_wrapped(tmp_path):
     assert first.startswith(f"{spec}:2:5: error: ") and "EINVAL" in first
 
 
-def test_stdout_files_are_regular_files_only_when_asked(tmp_path):
-    # -o - never creates a file; a missing folder is an output error (74), not an input one
+def test_a_missing_output_folder_is_an_output_error(tmp_path):
     result = run_kvmpmu("import", "--kvmtool", "A:1-2", "-o", str(tmp_path / "no" / "x.yaml"))
     assert result.returncode == 74 and b"cannot write" in result.stderr
     assert not Path(tmp_path / "no").exists()
