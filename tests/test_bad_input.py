@@ -5,6 +5,8 @@ import pytest
 from kvmpmu.cli.exitcodes import ExitCode
 from tests.clihelpers import run_cli
 
+SUMMARY = "1 file, 1 error, 0 warnings\n"  # validate's last line on stderr
+
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(11))
 
@@ -52,6 +54,9 @@ CASES = {
                        "{times: 1000000000, steps: [{read: PMCCNTR_EL0}]}}]}\n",
                        "3:5: error: vcpus.all: 1000000000000000000 steps after repeat "
                        "expansion exceed the limit of 100000000"),
+    "register-not-a-name": ("vcpus:\n  all:\n    - read: [P: MCCNTR_EL0]\n",
+                            "3:14: error: vcpus.all[0].read[0]: expected a string, got a "
+                            "mapping"),
     "execute-count": ("vcpus:\n  all:\n    - execute: {events: {INST_RETIRED: "
                       "18446744073709551616}}\n",
                       "3:40: error: vcpus.all[0].execute.events.INST_RETIRED: "
@@ -67,7 +72,7 @@ def test_bad_file_gets_one_exact_message(tmp_path, case):
     path.write_text(text)
     result = run_cli("validate", str(path))
     assert result.exit_code == ExitCode.INVALID_INPUT
-    assert result.stderr == f"{path}:{message}\n"
+    assert result.stderr == f"{path}:{message}\n" + SUMMARY
     assert "Traceback" not in result.output
 
 
@@ -90,7 +95,7 @@ def test_not_utf8(tmp_path):
     path.write_bytes(b"filters:\n  - deny: [\xff\xfe]\n")
     result = run_cli("validate", str(path))
     assert result.exit_code == ExitCode.INVALID_INPUT
-    assert result.stderr == f"{path}:2:12: error: not UTF-8 text (byte 0xff)\n"
+    assert result.stderr == f"{path}:2:12: error: not UTF-8 text (byte 0xff)\n" + SUMMARY
 
 
 def test_directory(tmp_path):
@@ -127,7 +132,7 @@ def test_size_limit_refused_before_parsing(tmp_path):
     result = run_cli("validate", "--max-bytes", "1000", str(path))
     assert result.exit_code == ExitCode.INVALID_INPUT
     assert result.stderr == (f"{path}:1:1: error: file is 2004 bytes, over the 1000-byte limit "
-                             "(raise it with --max-bytes)\n")
+                             "(raise it with --max-bytes)\n" + SUMMARY)
     assert run_cli("validate", "--max-bytes", "3000", str(path)).exit_code == 0
 
 
@@ -138,7 +143,8 @@ def test_too_many_filter_entries(tmp_path, monkeypatch):
     path = tmp_path / "many.yaml"
     path.write_text("filters:\n" + "".join(f"  - deny: {i}\n" for i in range(4)))
     result = run_cli("validate", str(path))
-    assert result.stderr == f"{path}:2:3: error: filters: 4 filter entries exceed the limit of 3\n"
+    assert result.stderr == (f"{path}:2:3: error: filters: 4 filter entries exceed the limit "
+                             "of 3\n" + SUMMARY)
 
 
 @pytest.mark.parametrize("text,message", [

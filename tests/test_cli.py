@@ -134,7 +134,7 @@ def test_exit_code_table_is_pinned():
     assert [(c.name, int(c)) for c in ExitCode] == [
         ("OK", 0), ("EXPECTATION_FAILED", 1), ("USAGE", 2), ("INVALID_INPUT", 3),
         ("KVM_CALL_FAILED", 4), ("GUEST_FAULT", 5), ("UNAVAILABLE", 69), ("INTERNAL", 70),
-        ("INTERRUPTED", 130)]
+        ("OUTPUT_FAILED", 74), ("INTERRUPTED", 130), ("STDOUT_CLOSED", 141)]
 
 
 def test_exit_1_when_an_expectation_fails(tmp_path):

@@ -19,6 +19,7 @@ def test_lint_exit_codes_and_json():
     kp002 = next(f for f in findings if f["code"] == "KP002")
     assert kp002 == {"code": "KP002", "name": "cancelled-range", "severity": "warning",
                      "location": "configs/cancel.yaml:5:5", "entry": 1,
+                     "position": {"file": "configs/cancel.yaml", "line": 5, "column": 5},
                      "message": kp002["message"], "fix": kp002["fix"]}
 
 
@@ -96,7 +97,7 @@ def test_import_kvmtool(tmp_path):
     assert "- allow: 0x0011  # CPU_CYCLES" in out.read_text()
     assert run_cli("run", "--filter", str(out)).exit_code == 0
     bad = run_cli("import", "--kvmtool", "X:1-2")
-    assert bad.exit_code == ExitCode.INVALID_INPUT and "--pmu-filter:1:1" in bad.stderr
+    assert bad.exit_code == ExitCode.INVALID_INPUT and "--kvmtool:1:1" in bad.stderr
 
 
 def test_presets_json():

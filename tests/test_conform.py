@@ -38,8 +38,13 @@ def calls(*errnos: str | None) -> list[CallRecord]:
 
 
 def result(ioctls=None, vcpus=None, backend="kvm", error=None, error_kind="kvm") -> RunResult:
-    return RunResult("6.1", 0, 0, ioctls or [], vcpus or [], [], error=error,
-                     error_kind=error_kind, backend=backend)
+    from kvmpmu.errors import GuestError, KvmpmuError
+
+    typed: KvmpmuError | None = None
+    if error is not None:
+        typed = GuestError(error) if error_kind == "guest" else KvmpmuError(error)
+        typed.kind = error_kind
+    return RunResult("6.1", 0, 0, ioctls or [], vcpus or [], [], error=typed, backend=backend)
 
 
 def vcpu(state=None, reads=None, undefined=None, counters=None) -> VcpuResult:

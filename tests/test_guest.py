@@ -125,7 +125,7 @@ def test_a_guest_that_never_ends_is_stopped_by_the_budget(tmp_path):
     work = write(tmp_path, "w.yaml", "guest: {asm: spin.S}\n")
     result = run_cli("run", "--workload", work, "--max-instructions", "100000")
     assert result.exit_code == ExitCode.GUEST_FAULT
-    assert "did not end within 100000 instructions" in result.stdout
+    assert "did not end within 100000 instructions" in result.stderr
 
 
 def test_undef_without_a_vector_table_is_a_clear_guest_fault(tmp_path):

@@ -46,6 +46,8 @@ LINT_CASES = {
     "KP008": ("filters: [{deny: [CPU_CYCLES]}]", "filters: [{allow: [CPU_CYCLES, INST_RETIRED]}]"),
     "KP009": ("purpose: isolation\nfilters: [{deny: [L3D_CACHE]}]",
               "purpose: isolation\nfilters: [{deny: {preset: shared-resources}}]"),
+    "KP010": ("filters: [{action: 2, base_event: 0x11, nevents: 1}]",
+              "filters: [{action: 1, base_event: 0x11, nevents: 1}]"),
 }
 
 

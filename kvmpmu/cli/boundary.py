@@ -1,62 +1,98 @@
-"""The one exception boundary: errors become a message, a JSON error document and an exit code."""
+"""The one exception boundary: a command's outcome or error becomes a message on stderr, in
+--json mode a JSON error document on stdout, and an exit code (`exitcodes.py` decides which)."""
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
-from kvmpmu.cli.exitcodes import ExitCode
-from kvmpmu.cli.output import emit_json, note
-from kvmpmu.errors import KvmpmuError, KvmUnavailable, RejectedError, SpecError
-
-F = TypeVar("F", bound=Callable[..., Any])
+from kvmpmu.cli import output
+from kvmpmu.cli.exitcodes import ExitCode, Outcome, UsageError, error_code, outcome_code
+from kvmpmu.errors import KvmpmuError
 
 
-def _fail(kind: str, err: KvmpmuError | None, message: str, code: ExitCode,
-          as_json: bool) -> None:
-    if as_json:
+class InternalError(KvmpmuError):
+    """A bug in kvmpmu: an exception nothing else caught. Exit code 70."""
+
+    kind = "internal"
+
+
+class Interrupted(KvmpmuError):
+    """Ctrl-C. Exit code 130."""
+
+    kind = "interrupted"
+
+
+def _json_wanted(args: Sequence[str]) -> bool:
+    """--json as the command saw it, or (for a command line click refused) as written."""
+    if output.MODE.json is not None:
+        return output.MODE.json
+    words = list(args)
+    return "--json" in (words[:words.index("--")] if "--" in words else words)
+
+
+def _fail(err: KvmpmuError, code: ExitCode, args: Sequence[str]) -> int:
+    if _json_wanted(args):
         from kvmpmu.render.jsonout import SCHEMA, error_json
 
-        loc = err.loc if err else None
-        path = err.path if err else None
-        emit_json({"schema": SCHEMA, "ok": False,
-                   "error": error_json(kind, err.message if err else message, loc, path)})
-    note(message)
-    sys.exit(int(code))
+        output.emit_json({"schema": SCHEMA, "ok": False, "error": error_json(err)})
+    output.report_error(err)
+    return int(code)
 
 
-def boundary(func: F) -> F:
-    """Run a command; map its errors to the exit-code table."""
+def _usage(exc: click.ClickException, args: Sequence[str]) -> int:
+    if not _json_wanted(args):
+        exc.show()
+        return int(ExitCode.USAGE)
+    ctx = getattr(exc, "ctx", None)
+    hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
+    return _fail(UsageError(exc.format_message(), hint=hint), ExitCode.USAGE, args)
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        as_json = bool(kwargs.get("as_json"))
+
+def _result_code(rv: Any) -> int:
+    if isinstance(rv, Outcome):
+        return int(outcome_code(rv))
+    return int(rv or 0)  # --help and --version end with click's own exit code
+
+
+def run_main(group: click.Group, args: Sequence[str]) -> int:
+    """Run the command line `args`; return the exit code. Nothing escapes but the code."""
+    output.MODE.json = None
+    try:
         try:
-            return func(*args, **kwargs)
-        except SpecError as err:
-            _fail("spec", err, err.render(), ExitCode.INVALID_INPUT, as_json)
-        except KvmUnavailable as err:
-            _fail("unavailable", err, err.render(), ExitCode.UNAVAILABLE, as_json)
-        except RejectedError as err:
-            _fail("kvm", err, err.render(), ExitCode.KVM_CALL_FAILED, as_json)
+            code = _result_code(group.main(list(args), prog_name="kvmpmu",
+                                           standalone_mode=False))
+        except click.ClickException as exc:
+            code = _usage(exc, args)
+        except (click.Abort, KeyboardInterrupt):
+            code = _fail(Interrupted("interrupted"), ExitCode.INTERRUPTED, args)
         except KvmpmuError as err:
-            _fail("error", err, err.render(), ExitCode.INVALID_INPUT, as_json)
-        except KeyboardInterrupt:
-            _fail("interrupted", None, "interrupted", ExitCode.INTERRUPTED, as_json)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            code = _fail(err, error_code(err), args)
+        except (output.StdoutClosed, output.StdoutFailed):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if os.environ.get("KVMPMU_DEBUG"):
                 traceback.print_exc()
-            _fail("internal", None,
-                  f"internal error: {type(exc).__name__}: {exc} (set KVMPMU_DEBUG=1 for details)",
-                  ExitCode.INTERNAL, as_json)
-        return None
+            bug = InternalError(f"internal error: {type(exc).__name__}: {exc} "
+                                "(set KVMPMU_DEBUG=1 for details)")
+            code = _fail(bug, ExitCode.INTERNAL, args)
+        output.flush_stdout()
+    except output.StdoutClosed:
+        output.silence_stdout()
+        return int(ExitCode.STDOUT_CLOSED)
+    except output.StdoutFailed as failed:
+        output.silence_stdout()
+        output.report_error(failed.error)
+        return int(ExitCode.OUTPUT_FAILED)
+    return code
 
-    return wrapper  # type: ignore[return-value]
+
+def main() -> None:
+    from kvmpmu.cli.main import cli
+
+    sys.exit(run_main(cli, sys.argv[1:]))

@@ -1,41 +1,44 @@
-"""The commands: parse options, call the vmm layer, hand the result to rendering."""
+"""The commands: parse options, call the vmm layer, hand the result to rendering, return the
+outcome (the boundary turns it into the exit code)."""
 
 from __future__ import annotations
 
-import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
-from kvmpmu.cli.boundary import boundary
-from kvmpmu.cli.exitcodes import ExitCode
+from kvmpmu.cli.exitcodes import OK, Outcome, UsageError
 from kvmpmu.cli.machines import backend_option
-from kvmpmu.cli.output import emit, emit_json
+from kvmpmu.cli.options import (
+    Command,
+    events_db_option,
+    json_option,
+    kernel_option,
+    max_bytes_option,
+)
+from kvmpmu.cli.output import emit, emit_json, emit_text, note, report_error
+from kvmpmu.errors import KvmpmuError
 
-PROFILE_CHOICES = ("5.10", "5.15", "6.1", "6.6", "6.12", "latest")
-DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+T = TypeVar("T")
 
-json_option = click.option("--json", "as_json", is_flag=True,
-                           help="Print one JSON document on stdout.")
-kernel_option = click.option("--kernel", type=click.Choice(PROFILE_CHOICES),
-                             help="Kernel profile (overrides the spec's `kernel`).")
-events_db_option = click.option(
-    "--events-db", metavar="FILE", help="CPU events from a JSON file (Arm's pmu/*.json or Linux "
-    "perf's pmu-events format, or a perf per-CPU folder): the host's events and names.")
-max_bytes_option = click.option("--max-bytes", type=click.IntRange(1), default=DEFAULT_MAX_BYTES,
-                                show_default=True, help="Refuse input files larger than this.")
+
+def one_stdin(*paths: str | None) -> None:
+    """Standard input can be read once: `-` may stand for one input only."""
+    if sum(p == "-" for p in paths) > 1:
+        raise UsageError("`-` (standard input) can stand for one input only")
 
 
 def _load_spec(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
-               events_db: str | None = None) -> Any:
+               events_db: str | None = None, fast_json: bool = True) -> Any:
     from kvmpmu.spec.filterspec import FilterSpec, load_filter_spec
     from kvmpmu.spec.hostspec import parse_host
     from kvmpmu.spec.kvmtool import parse_kvmtool
 
     if filter_path and pmu_filter:
-        raise click.UsageError("give --filter or --pmu-filter, not both")
+        raise UsageError("give --filter or --pmu-filter, not both")
     if filter_path:
-        return load_filter_spec(filter_path, max_bytes, events_db, fast_json=True)
+        return load_filter_spec(filter_path, max_bytes, events_db, fast_json=fast_json)
     host = parse_host(None, events_db, max_bytes)
     if pmu_filter is not None:
         return parse_kvmtool(pmu_filter, host=host)
@@ -44,18 +47,19 @@ def _load_spec(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
 
 def _load_workload(spec: Any, workload_path: str | None, scenario_path: str | None,
                    max_bytes: int) -> Any:
+    """--workload, or --scenario: a workload that must have a `vmm:` section."""
     from kvmpmu.errors import SourceLoc, SpecError
     from kvmpmu.spec.workload import load_workload
 
     if workload_path and scenario_path:
-        raise click.UsageError("give --workload or --scenario, not both")
+        raise UsageError("give --workload or --scenario, not both")
     path = workload_path or scenario_path
     workload = load_workload(path, max_bytes, spec.host.catalog(),
                              spec.host.max_event) if path else None
     if scenario_path and workload is not None and workload.scenario is None:
         raise SpecError("a scenario needs a `vmm:` section (the KVM calls to make); "
                         "use --workload for a workload without one",
-                        loc=SourceLoc(scenario_path, 1, 1))
+                        loc=SourceLoc(workload.file, 1, 1))
     return workload
 
 
@@ -64,18 +68,52 @@ def _machine(backend: str, kernel: str | None) -> Any:
     if backend == "emulated":
         return None
     if kernel:
-        raise click.UsageError("--kernel chooses the emulated profile: it does not apply to "
-                               "--backend kvm")
+        raise UsageError("--kernel chooses the emulated profile: it does not apply to "
+                         "--backend kvm")
     from kvmpmu.cli.machines import kvm_machine
 
     return kvm_machine()
 
 
-@click.command()
-@click.option("--filter", "filter_path", metavar="FILE", help="Filter spec (YAML).")
+def _unlocated(err: KvmpmuError | None) -> bool:
+    return err is not None and err.loc is not None and not err.loc.line
+
+
+def _with_positions(use: Callable[[Any], T], spec: Any, reread: Callable[[], Any]) -> T:
+    """`use(spec)`, where a .json spec was read fast, without line numbers: an error that only
+    names the file is worked out again from the spec `reread` with positions."""
+    try:
+        result = use(spec)
+    except KvmpmuError as err:
+        if _unlocated(err):
+            return use(reread())
+        raise
+    return use(reread()) if _unlocated(getattr(result, "error", None)) else result
+
+
+def _spec_loader(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
+                 events_db: str | None) -> tuple[Any, Callable[[], Any]]:
+    """The spec read fast, and how to read it again with positions."""
+    return (_load_spec(filter_path, pmu_filter, max_bytes, events_db),
+            lambda: _load_spec(filter_path, pmu_filter, max_bytes, events_db, fast_json=False))
+
+
+def _expectation_failures(result: Any) -> list[str]:
+    lines = []
+    for e in result.expectations:
+        if not e.passed:
+            where = f"{e.loc}: " if e.loc else ""
+            text = " ".join(f"{k}={v}" for k, v in e.expect.items())
+            lines.append(f"{where}error: expectation failed: {text}: actual {e.actual}")
+    return lines
+
+
+@click.command(cls=Command)
+@click.option("--filter", "filter_path", metavar="FILE", help="Filter spec (YAML; - for stdin).")
 @click.option("--pmu-filter", metavar="SPEC",
               help="kvmtool syntax, e.g. 'A:0x11-0x11,D:0x30-0x3f'.")
-@click.option("--workload", "workload_path", metavar="FILE", help="Scripted guest workload (YAML).")
+@click.option("--workload", "workload_path", metavar="FILE",
+              help="Scripted guest workload (YAML; - for stdin).")
 @click.option("--scenario", "scenario_path", metavar="FILE",
               help="A workload with a `vmm:` section: exactly those KVM calls, in order.")
 @click.option("--max-instructions", type=click.IntRange(1), metavar="N",
@@ -86,21 +124,22 @@ def _machine(backend: str, kernel: str | None) -> Any:
 @events_db_option
 @json_option
 @max_bytes_option
-@boundary
 def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | None,
         scenario_path: str | None, max_instructions: int | None, backend: str,
-        kernel: str | None, events_db: str | None, as_json: bool, max_bytes: int) -> None:
-    """Boot an emulated VM with the filter, run the guest workload, report counters and PMCEID."""
+        kernel: str | None, events_db: str | None, as_json: bool, max_bytes: int) -> Outcome:
+    """Boot a VM with the filter, run the guest workload, report counters and PMCEID."""
     from kvmpmu.vmm.execution import run_spec
 
-    spec = _load_spec(filter_path, pmu_filter, max_bytes, events_db)
+    one_stdin(filter_path, workload_path, scenario_path)
+    spec, reread = _spec_loader(filter_path, pmu_filter, max_bytes, events_db)
     workload = _load_workload(spec, workload_path, scenario_path, max_bytes)
     if backend == "both":
         from kvmpmu.cli.conform_command import conform_case
 
-        conform_case(spec, workload, kernel, "json" if as_json else "text")
-        return
-    result = run_spec(spec, workload, kernel, max_instructions, _machine(backend, kernel))
+        return conform_case(spec, workload, kernel, "json" if as_json else "text")
+    machine = _machine(backend, kernel)
+    result = _with_positions(
+        lambda s: run_spec(s, workload, kernel, max_instructions, machine), spec, reread)
     if as_json:
         from kvmpmu.render.jsonout import run_json
 
@@ -109,37 +148,38 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | No
         from kvmpmu.render.text import run_text
 
         emit(run_text(result))
+    failures = _expectation_failures(result)
+    for line in failures:
+        note(line)
     if result.error:
-        sys.exit(int(ExitCode.GUEST_FAULT if result.error_kind == "guest" else
-                     ExitCode.KVM_CALL_FAILED))
-    if not result.ok:
-        sys.exit(int(ExitCode.EXPECTATION_FAILED))
+        report_error(result.error)
+        return Outcome(errors=(result.error,))
+    return Outcome(failed=bool(failures))
 
 
-@click.command("show-pmceid")
-@click.option("--filter", "filter_path", metavar="FILE", help="Filter spec (YAML).")
+@click.command("show-pmceid", cls=Command)
+@click.option("--filter", "filter_path", metavar="FILE", help="Filter spec (YAML; - for stdin).")
 @click.option("--pmu-filter", metavar="SPEC", help="kvmtool syntax instead of a file.")
 @backend_option
 @kernel_option
 @events_db_option
 @json_option
 @max_bytes_option
-@boundary
 def show_pmceid(filter_path: str | None, pmu_filter: str | None, backend: str,
                 kernel: str | None, events_db: str | None, as_json: bool,
-                max_bytes: int) -> None:
+                max_bytes: int) -> Outcome:
     """Host versus guest PMCEID0/1_EL0, decoded into event names."""
     from kvmpmu.vmm import execution, session
 
-    spec = _load_spec(filter_path, pmu_filter, max_bytes, events_db)
+    spec, reread = _spec_loader(filter_path, pmu_filter, max_bytes, events_db)
     if backend == "both":
         from kvmpmu.cli.conform_command import conform_case
 
-        conform_case(spec, None, kernel, "json" if as_json else "text")
-        return
+        return conform_case(spec, None, kernel, "json" if as_json else "text")
     machine = _machine(backend, kernel)
-    view = session.show_pmceid(spec, kernel) if machine is None else \
-        execution.show_pmceid_on(spec, machine)
+    view = _with_positions(
+        lambda s: session.show_pmceid(s, kernel) if machine is None else
+        execution.show_pmceid_on(s, machine), spec, reread)
     if as_json:
         from kvmpmu.render.jsonout import pmceid_json
 
@@ -149,52 +189,64 @@ def show_pmceid(filter_path: str | None, pmu_filter: str | None, backend: str,
 
         emit(pmceid_text(view))
     if view.error:
-        sys.exit(int(ExitCode.KVM_CALL_FAILED))
+        report_error(view.error)
+        return Outcome(errors=(view.error,))
+    return OK
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@kernel_option
 @events_db_option
 @json_option
 @max_bytes_option
-@boundary
-def validate(files: tuple[str, ...], events_db: str | None, as_json: bool, max_bytes: int) -> None:
-    """Check filter specs and workloads without running them.
+def validate(files: tuple[str, ...], kernel: str | None, events_db: str | None, as_json: bool,
+             max_bytes: int) -> Outcome:
+    """Check filter specs and workloads as `run` would, without running a guest.
 
-    A workload's event names resolve against the host of the last spec before it on the
-    command line (or --events-db).
+    A spec gets every check `run` makes before its first ioctl, then its filters are applied
+    to the emulated kernel (no guest runs). A workload's event names resolve against the host
+    of the last spec before it on the command line (or --events-db), and its guest program is
+    loaded. Every file is checked; the exit code is the worst any file earned.
     """
-    from kvmpmu.cli.output import note
-    from kvmpmu.errors import SpecError
-    from kvmpmu.render.jsonout import SCHEMA, error_json
+    from kvmpmu.cli.manyfiles import Tally
+    from kvmpmu.render.jsonout import SCHEMA, maybe_error_json
     from kvmpmu.spec.files import load_any
     from kvmpmu.spec.filterspec import FilterSpec
     from kvmpmu.spec.hostspec import parse_host
+    from kvmpmu.spec.yamlio import source_name
+    from kvmpmu.vmm import session
 
-    catalog = parse_host(None, events_db, max_bytes).catalog()
+    one_stdin(*files)
+    spec = FilterSpec(file="<no filter>", host=parse_host(None, events_db, max_bytes))
+    tally = Tally(len(files))
     records = []
     for path in files:
+        kind = None
         try:
-            loaded = load_any(path, max_bytes, events_db, catalog)
-        except SpecError as err:
-            records.append({"file": path, "kind": None, "ok": False,
-                            "error": error_json("spec", err.message, err.loc, err.path)})
-            note(err.render())
+            loaded = load_any(path, max_bytes, events_db, spec.host.catalog())
+            if isinstance(loaded, FilterSpec):
+                kind, spec = "spec", loaded
+                session.dry_boot(loaded, None, kernel)
+            else:
+                kind = "workload"
+                session.guest_program(loaded)
+        except KvmpmuError as err:
+            tally.failed(err)
+            records.append({"file": source_name(path), "kind": kind, "ok": False,
+                            "error": maybe_error_json(err)})
             continue
-        kind = "spec" if isinstance(loaded, FilterSpec) else "workload"
-        if isinstance(loaded, FilterSpec):
-            catalog = loaded.host.catalog()
-        records.append({"file": path, "kind": kind, "ok": True, "error": None})
+        records.append({"file": source_name(path), "kind": kind, "ok": True, "error": None})
         if not as_json:
-            click.echo(f"{path}: ok ({kind})")
-    ok = all(r["ok"] for r in records)
+            emit_text(f"{source_name(path)}: ok ({kind})")
     if as_json:
-        emit_json({"schema": SCHEMA, "ok": ok, "files": records})
-    if not ok:
-        sys.exit(int(ExitCode.INVALID_INPUT))
+        emit_json({"schema": SCHEMA, "ok": tally.ok(), "files": records,
+                   "summary": tally.json()})
+    note(tally.line())
+    return tally.outcome()
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--cpu", metavar="MODEL", default="generic", show_default=True,
               help="CPU model whose events to list (see `kvmpmu cpus`).")
 @events_db_option
@@ -204,9 +256,8 @@ def validate(files: tuple[str, ...], events_db: str | None, as_json: bool, max_b
               help="Only events the CPU implements.")
 @json_option
 @max_bytes_option
-@boundary
 def events(cpu: str, events_db: str | None, search: str | None, implemented_only: bool,
-           as_json: bool, max_bytes: int) -> None:
+           as_json: bool, max_bytes: int) -> Outcome:
     """List events: number, name, description, implemented by the CPU, set in its PMCEID."""
     from kvmpmu.vmm.listing import list_events, resolve_cpu
 
@@ -225,12 +276,12 @@ def events(cpu: str, events_db: str | None, search: str | None, implemented_only
         from kvmpmu.render.listing import events_text
 
         emit(events_text(model, rows))
+    return OK
 
 
-@click.command()
+@click.command(cls=Command)
 @json_option
-@boundary
-def cpus(as_json: bool) -> None:
+def cpus(as_json: bool) -> Outcome:
     """List the built-in CPU models: MIDR, PMU version, counters, events, host PMCEID."""
     from kvmpmu.vmm.listing import list_cpus
 
@@ -243,3 +294,4 @@ def cpus(as_json: bool) -> None:
         from kvmpmu.render.listing import cpus_text
 
         emit(cpus_text(rows))
+    return OK

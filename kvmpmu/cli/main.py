@@ -47,4 +47,6 @@ def cli(no_color: bool) -> None:
 
 
 def main() -> None:
-    cli(prog_name="kvmpmu")
+    from kvmpmu.cli.boundary import main as run
+
+    run()

@@ -1,59 +1,136 @@
-"""The single writer of command output: JSON documents or rich renderables."""
+"""The single writer of command output: JSON documents, rich renderables and raw bytes on
+stdout; errors, verdicts and warnings on stderr.
+
+A write to stdout that fails raises StdoutClosed (the reader went away: exit 141, no message)
+or StdoutFailed (a full disk, a closed file: exit 74); the boundary decides the rest."""
 
 from __future__ import annotations
 
-import json
+import errno
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
+from kvmpmu.errors import KvmpmuError, OutputError
 
-def console(err: bool = False) -> Any:
+PIPE_WIDTH = 1 << 20  # off a terminal no line is wrapped or cut: rich never reaches this
+
+
+class _Mode:
+    json: bool | None = None  # --json as the running command parsed it; None before that
+
+
+MODE = _Mode()
+
+
+class StdoutClosed(Exception):
+    """The reader of stdout closed it (EPIPE)."""
+
+
+class StdoutFailed(Exception):
+    """Writing stdout failed for another reason (ENOSPC, EIO, EBADF)."""
+
+    def __init__(self, error: OutputError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@contextmanager
+def _stdout() -> Iterator[None]:
+    try:
+        yield
+    except BrokenPipeError:
+        raise StdoutClosed from None
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            raise StdoutClosed from None
+        raise StdoutFailed(OutputError(f"cannot write standard output: "
+                                       f"{exc.strerror or exc}")) from None
+    except ValueError as exc:  # the stream was closed under us
+        raise StdoutFailed(OutputError(f"cannot write standard output: {exc}")) from None
+
+
+def remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """The --json option's callback: errors after this point are JSON documents too."""
+    MODE.json = bool(value)
+    return value
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _render(renderable: Any) -> str:
+    """Rich's rendering for stdout, as text: a terminal gets its width and colours, anything
+    else one unwrapped line per row."""
+    import io
+
     from rich.console import Console
 
     ctx = click.get_current_context(silent=True)
     no_color = bool(ctx and ctx.find_root().params.get("no_color"))
-    stream = sys.stderr if err else sys.stdout
-    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "120"))
-    return Console(file=stream, width=width, no_color=no_color or None,
-                   highlight=False, soft_wrap=False)
+    tty = is_terminal()
+    buffer = io.StringIO()
+    Console(file=buffer, force_terminal=tty, width=None if tty else PIPE_WIDTH,
+            no_color=no_color or None, highlight=False, soft_wrap=not tty).print(renderable)
+    return buffer.getvalue()
+
+
+def emit_bytes(data: bytes) -> None:
+    """Every byte, or an error: a raw (PYTHONUNBUFFERED) stdout may take only part of a
+    write, and the next write of the rest is the one that reports why."""
+    with _stdout():
+        sys.stdout.flush()
+        out = sys.stdout.buffer
+        view = memoryview(data)
+        while view:
+            written = out.write(view)
+            view = view[len(view) if written is None else written:]
+        out.flush()
+
+
+def emit_text(text: str, nl: bool = True) -> None:
+    emit_bytes((text + "\n" if nl else text).encode(sys.stdout.encoding or "utf-8", "replace"))
 
 
 def emit_json(document: dict[str, Any]) -> None:
-    click.echo(json.dumps(document, indent=2))
+    import json  # not on the path of `kvmpmu --version`
+
+    emit_text(json.dumps(document, indent=2))
 
 
 def emit(renderable: Any) -> None:
-    console().print(renderable)
+    emit_text(_render(renderable), nl=False)
+
+
+def flush_stdout() -> None:
+    with _stdout():
+        sys.stdout.flush()
+
+
+def silence_stdout() -> None:
+    """After stdout failed: point fd 1 at /dev/null so the interpreter's last flush of what is
+    still buffered cannot fail again (and print Python's own complaint)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError):
+        return  # not a real file (tests capture stdout in memory)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
 
 
 def note(message: str) -> None:
-    """Human text that must not mix with JSON on stdout."""
-    click.echo(message, err=True)
-
-
-def write_output(path: str, data: bytes) -> None:
-    """Write `path` atomically: a temporary file beside it, then a rename. On any failure the
-    old file (or none) stays and the temporary file is removed."""
-    import tempfile
-
-    from kvmpmu.errors import SpecError
-
-    folder = os.path.dirname(os.path.abspath(path))
+    """Human text for stderr: errors, failure verdicts, warnings, summaries."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".kvmpmu-", dir=folder)
-    except OSError as exc:
-        raise SpecError(f"cannot write {path}: {exc.strerror}", path="--output") from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise SpecError(f"cannot write {path}: {exc.strerror}", path="--output") from None
-        raise
+        click.echo(message, err=True)
+    except (OSError, ValueError):
+        pass  # nowhere left to say it
+
+
+def report_error(err: KvmpmuError) -> None:
+    note(err.render())

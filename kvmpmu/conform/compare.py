@@ -204,9 +204,10 @@ def _stopped(result: RunResult) -> tuple[str, int | None, str | None] | None:
     """The error's kind and, for a failed call, the call that stopped the VMM."""
     if result.error is None:
         return None
-    if result.error_kind != "kvm" or not result.ioctls:
-        return result.error_kind, None, None
-    return result.error_kind, len(result.ioctls) - 1, _describe(result.ioctls[-1])
+    kind = result.error.kind
+    if kind != "kvm" or not result.ioctls:
+        return kind, None, None
+    return kind, len(result.ioctls) - 1, _describe(result.ioctls[-1])
 
 
 def _error(real: RunResult, emulated: RunResult) -> list[Difference]:

@@ -9,7 +9,6 @@ all-denied bitmap still needs one call (an empty range) to exist at all.
 
 from __future__ import annotations
 
-from kvmpmu.errors import RejectedError
 from kvmpmu.policy.evaluate import Evaluation
 from kvmpmu.policy.ranges import bits_to_ranges
 from kvmpmu.spec.filterspec import FilterCall
@@ -37,10 +36,5 @@ def minimal_calls(bits: int | None, nr_events: int) -> list[FilterCall]:
 
 def compile_spec(e: Evaluation) -> list[FilterCall]:
     """The spec's effect, shortest form. Refuses specs the kernel rejects (see lint)."""
-    for applied in e.calls:
-        if applied.errno is not None:
-            call = applied.call
-            raise RejectedError(f"the kernel rejects entry {call.entry + 1} ({applied.errno}): "
-                                "the VM would not start, so there is nothing to compile",
-                                loc=call.loc, hint="`kvmpmu lint` says why")
+    e.require_accepted("compile")
     return minimal_calls(e.bits, e.nr_events)

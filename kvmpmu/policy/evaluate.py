@@ -37,9 +37,7 @@ class Evaluation:
         try:
             boot(vmm, spec, pmu_types(backend), tolerate_filter_errors=True)
         except VmmStopped as stop:
-            record = stop.record
-            raise RejectedError(f"{record.ioctl}({record.attr or ''}) failed: "
-                                f"{stop.message}", loc=record.loc) from None
+            raise stop.error from None  # a call other than FILTER failed: nothing to analyse
         self.vm: Vm = backend.vm
         filter_records = [r for r in vmm.log if r.attr == "KVM_ARM_VCPU_PMU_V3_FILTER"
                           and r.ioctl == "KVM_SET_DEVICE_ATTR"]
@@ -47,6 +45,17 @@ class Evaluation:
                       zip(spec.filters, filter_records, strict=True)]
         self.nr_events = filter_nr_events(self.vm.vcpus[0])
         self.bits = self.vm.filter.bits if self.vm.filter is not None else None
+
+    def require_accepted(self, doing: str) -> None:
+        """Raise RejectedError naming the first entry the kernel rejects: with it the VM would
+        not start, so there is nothing to `doing` (compile, explain, compare)."""
+        for applied in self.calls:
+            if applied.errno is not None:
+                call = applied.call
+                raise RejectedError(f"the kernel rejects entry {call.entry + 1} "
+                                    f"({applied.errno}): the VM would not start, so there is "
+                                    f"nothing to {doing}", loc=call.loc,
+                                    path=f"filters[{call.entry}]", hint="`kvmpmu lint` says why")
 
     # --- decisions ------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from kvmpmu.arch import events as ev
 from kvmpmu.arch.presets import PRESETS, resolve_preset
-from kvmpmu.errors import SourceLoc
+from kvmpmu.errors import KvmCallError, SourceLoc
 from kvmpmu.policy.evaluate import Evaluation, action_name
 from kvmpmu.policy.ranges import bits_to_ranges, describe_ranges, span
 from kvmpmu.spec.filterspec import FilterCall, FilterSpec
@@ -24,6 +24,7 @@ CODES = {
     "KP007": ("outside-event-space", "error"),
     "KP008": ("cycle-counter-stopped", "warning"),
     "KP009": ("shared-resource-allowed", "warning"),
+    "KP010": ("kernel-rejects", "error"),
 }
 
 
@@ -45,9 +46,13 @@ class Finding:
 
 
 def lint(spec: FilterSpec, kernel: str | None = None) -> list[Finding]:
-    e = Evaluation(spec, kernel)
+    try:
+        e = Evaluation(spec, kernel)
+    except KvmCallError as err:  # the set-up fails before any filter matters: run stops there
+        return [Finding("KP010", err.loc, f"{err.message}: the VM does not start",
+                        "`kvmpmu validate` and `kvmpmu run` stop at the same call")]
     findings: list[Finding] = []
-    for check in (_default, _outside_space, _unfilterable, _cancelled, _shadowed,
+    for check in (_default, _outside_space, _rejected, _unfilterable, _cancelled, _shadowed,
                   _not_implemented, _cycles, _shared_allowed):
         findings.extend(check(e))
     return sorted(findings, key=lambda f: (f.loc.line if f.loc else 0, f.loc.col if f.loc else 0,
@@ -73,8 +78,26 @@ def _outside_space(e: Evaluation) -> list[Finding]:
                     f" exceed the host's {e.nr_events}-event space: KVM answers {a.errno} and the"
                     " VM does not start", f"keep events below 0x{e.nr_events:x} on this host",
                     a.call.entry)
-            for a in e.calls if a.errno == "EINVAL" and
-            a.call.base_event + a.call.nevents > e.nr_events]
+            for a in e.calls if a.errno == "EINVAL" and _outside(a.call, e)]
+
+
+def _outside(call: FilterCall, e: Evaluation) -> bool:
+    return call.base_event + call.nevents > e.nr_events
+
+
+def _rejected(e: Evaluation) -> list[Finding]:
+    """Entries the kernel refuses for another reason than KP007's (an action it does not know,
+    say): run stops at them all the same."""
+    out = []
+    for a in e.calls:
+        if a.errno is None or (a.errno == "EINVAL" and _outside(a.call, e)):
+            continue
+        why = (f"action {a.call.action} is neither ALLOW (0) nor DENY (1)" if a.call.action > 1
+               else "the kernel refuses the call")
+        out.append(Finding("KP010", a.call.loc, f"KVM answers {a.errno} to this entry's FILTER "
+                           f"call ({why}): the VM does not start",
+                           "fix the entry; `kvmpmu run` stops at the same call", a.call.entry))
+    return out
 
 
 def _unfilterable(e: Evaluation) -> list[Finding]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kvmpmu.errors import SourceLoc
+from kvmpmu.errors import KvmpmuError, SourceLoc
 from kvmpmu.vmm.backend import VcpuExit
 from kvmpmu.vmm.results import CallRecord, HostPmuInfo, PmceidView, RunResult, VcpuResult
 
@@ -92,9 +92,26 @@ def _counted(record: dict[str, Any], count: int) -> dict[str, Any]:
     return record
 
 
-def error_json(kind: str, message: str, loc: SourceLoc | None = None,
-               path: str | None = None) -> dict[str, Any]:
-    return {"kind": kind, "message": message, "location": _loc(loc), "path": path}
+def position(loc: SourceLoc | None) -> dict[str, Any] | None:
+    """A location as `{file, line, column}` (`location` keeps the `file:line:col` text)."""
+    return loc.to_json() if loc else None
+
+
+def error_json(err: KvmpmuError) -> dict[str, Any]:
+    """`{kind, message, hint, location, position, path}`, plus `errors` (each of a file's
+    independent errors, the first included) and what the error's type adds (`call`)."""
+    out: dict[str, Any] = {"kind": err.kind, "message": err.message, "hint": err.hint,
+                           "location": _loc(err.loc), "position": position(err.loc),
+                           "path": err.path}
+    out.update(err.details())
+    many = err.all()
+    if len(many) > 1:
+        out["errors"] = [error_json(e) for e in many]
+    return out
+
+
+def maybe_error_json(err: KvmpmuError | None) -> dict[str, Any] | None:
+    return error_json(err) if err is not None else None
 
 
 def run_json(result: RunResult) -> dict[str, Any]:
@@ -109,8 +126,7 @@ def run_json(result: RunResult) -> dict[str, Any]:
             {"expect": e.expect, "passed": e.passed, "actual": e.actual,
              "location": _loc(e.loc)} for e in result.expectations
         ],
-        "error": error_json(result.error_kind, result.error, result.error_loc)
-        if result.error else None,
+        "error": maybe_error_json(result.error),
     }
 
 
@@ -127,5 +143,5 @@ def pmceid_json(view: PmceidView) -> dict[str, Any]:
             for e in view.events
         ],
         "ioctls": [call_json(c) for c in view.ioctls],
-        "error": error_json("kvm", view.error) if view.error else None,
+        "error": maybe_error_json(view.error),
     }

@@ -9,17 +9,18 @@ from rich.table import Table
 from rich.text import Text
 
 from kvmpmu.arch.catalog import Catalog
+from kvmpmu.errors import KvmpmuError
 from kvmpmu.policy.diff import PolicyDiff
 from kvmpmu.policy.explain import Explanation
 from kvmpmu.policy.lint import Finding
 from kvmpmu.policy.ranges import label
-from kvmpmu.render.jsonout import SCHEMA, hex64
+from kvmpmu.render.jsonout import SCHEMA, hex64, maybe_error_json, position
 
 
 def finding_json(f: Finding) -> dict[str, Any]:
     return {"code": f.code, "name": f.name, "severity": f.severity,
-            "location": str(f.loc) if f.loc else None, "entry": f.entry,
-            "message": f.message, "fix": f.fix}
+            "location": str(f.loc) if f.loc else None, "position": position(f.loc),
+            "entry": f.entry, "message": f.message, "fix": f.fix}
 
 
 def finding_text(f: Finding) -> str:
@@ -28,10 +29,13 @@ def finding_text(f: Finding) -> str:
     return f"{where}{f.severity}: {f.code} {f.name}: {f.message}\n  fix: {f.fix}"
 
 
-def lint_json(results: list[tuple[str, list[Finding]]], ok: bool) -> dict[str, Any]:
+def lint_json(results: list[tuple[str, list[Finding], KvmpmuError | None]], ok: bool,
+              summary: dict[str, int]) -> dict[str, Any]:
     return {"schema": SCHEMA, "ok": ok,
-            "files": [{"file": file, "findings": [finding_json(f) for f in findings]}
-                      for file, findings in results]}
+            "files": [{"file": file, "findings": [finding_json(f) for f in findings],
+                       "error": maybe_error_json(error)}
+                      for file, findings, error in results],
+            "summary": summary}
 
 
 def explanation_json(x: Explanation) -> dict[str, Any]:

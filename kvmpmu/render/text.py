@@ -168,10 +168,7 @@ def run_text(result: RunResult) -> RenderableType:
         [(f"guest vCPU {v.vcpu}", v.pmceid0, v.pmceid1) for v in result.vcpus]))
     if result.expectations:
         parts.append(expectations_table(result))
-    if result.error:
-        loc = f"{result.error_loc}: " if result.error_loc else ""
-        parts.append(Text(f"{loc}error: {result.error}", style="bold red"))
-    return Group(*parts)
+    return Group(*parts)  # errors and failed expectations go to stderr (the CLI)
 
 
 def pmceid_text(view: PmceidView) -> RenderableType:
@@ -189,6 +186,4 @@ def pmceid_text(view: PmceidView) -> RenderableType:
     table = columns("Events with a PMCEID bit (0x00-0x3F, 0x4000-0x403F)",
                     ["event", "name", "implemented", "guest sees", "hidden by"], rows)
     parts.append(table)
-    if view.error:
-        parts.append(Text(f"error: {view.error}", style="bold red"))
     return Group(*parts)

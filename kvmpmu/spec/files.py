@@ -19,6 +19,7 @@ def load_any(path: str, max_bytes: int, events_db: str | None = None,
              catalog: Catalog | None = None) -> FilterSpec | Workload:
     """Load `path` as whichever it is; workload event names resolve against `catalog`."""
     doc = yamlio.load_file(path, max_bytes)
+    name = yamlio.source_name(path)
     if kind_of(doc) == "workload":
-        return workload_from_node(root(doc, path), path, catalog)
-    return spec_from_node(root(doc, path), path, events_db, max_bytes)
+        return workload_from_node(root(doc, name), name, catalog)
+    return spec_from_node(root(doc, name), name, events_db, max_bytes)

@@ -15,7 +15,7 @@ from kvmpmu.errors import SourceLoc, SpecError
 from kvmpmu.gcpause import paused_gc
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.hostspec import HostSpec, parse_cpu_list, parse_host
-from kvmpmu.spec.schema import Node, root
+from kvmpmu.spec.schema import Errors, Node, root
 from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY
 
 U16_MAX = 0xFFFF
@@ -24,7 +24,7 @@ PROFILE_NAMES = ("5.10", "5.15", "6.1", "6.6", "6.12", "latest")
 PURPOSES = ("isolation", "profiling")
 ACTIONS = {"allow": KVM_PMU_EVENT_ALLOW, "deny": KVM_PMU_EVENT_DENY}
 _NUMBER = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)")
-_RANGE = re.compile(r"\s*([^\s-][^-]*?)\s*-\s*([^-]+?)\s*")
+_RANGE = re.compile(r"\s*([^\s.-][^-]*?)\s*(?:-|\.\.)\s*([^-]+?)\s*")  # A-B or A..B
 
 
 NO_PAD = b"\0\0\0"
@@ -69,6 +69,7 @@ class VmSpec:
     pmu: str | None = None  # KVM_ARM_VCPU_PMU_V3_SET_PMU to this host PMU
     pmu_loc: SourceLoc | None = None
     cpus: frozenset[int] | None = None  # physical CPUs the vCPU threads run on
+    cpus_loc: SourceLoc | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def parse_event_arg(text: str, catalog: Catalog, index: int = 0) -> int:
 
 
 def _parse_term(node: Node, catalog: Catalog, max_event: int) -> list[tuple[int, int]]:
-    """An event, an inclusive range 'A-B' or {preset: NAME}, as (first, last) ranges."""
+    """An event, an inclusive range 'A-B' (or 'A..B') or {preset: NAME}, as ranges."""
     if isinstance(node.value, yamlio.YMap):
         node.mapping(("preset",))
         preset = node.require("preset")
@@ -200,8 +201,10 @@ def _parse_entry_body(node: Node, m: Any, index: int, catalog: Catalog,
                       max_event: int) -> Parsed:
     short = [k for k in ("allow", "deny") if k in m]
     if len(short) == 2:
-        raise node.error("an entry has either allow or deny, not both",
-                         "check the indentation: each `- allow:` or `- deny:` is its own entry")
+        second = max(short, key=lambda k: (m.key_loc[k].line, m.key_loc[k].col))
+        raise SpecError(f"this entry has both allow and deny: one entry takes one (is a '- ' "
+                        f"missing before {second!r}?)", loc=m.key_loc[second],
+                        path=node.path or None)
     if short and any(k in m for k in _RAW_KEYS):
         raise node.error("an entry is either {allow|deny: events} or "
                          "{action, base_event, nevents}, not both")
@@ -221,8 +224,9 @@ def _parse_entry_body(node: Node, m: Any, index: int, catalog: Catalog,
         return (calls_for_ranges(ranges, ACTIONS[key], node.loc, index),
                 [t.first for t in terms if t.preset is None], terms)
     action_node = node.require("action")
-    if isinstance(action_node.value, str):
-        action = ACTIONS[action_node.choice(tuple(ACTIONS))]
+    if isinstance(action_node.value, str):  # any case: the call log prints ALLOW and DENY
+        lowered = Node(action_node.value.lower(), action_node.loc, action_node.path)
+        action = ACTIONS[lowered.choice(tuple(ACTIONS))]
     else:
         action = action_node.integer(0, 0xFF, "allow, deny or an integer")
     base = node.require("base_event").integer(0, U16_MAX)
@@ -248,12 +252,15 @@ def _raw_call(value: Any, loc: SourceLoc, index: int) -> FilterCall | None:
     if type(base) is not int or type(n) is not int or not (0 <= base <= U16_MAX and
                                                             0 <= n <= U16_MAX):
         return None
-    code = ACTIONS.get(action) if type(action) is str else (
+    code = ACTIONS.get(action.lower()) if type(action) is str else (
         action if type(action) is int and 0 <= action <= 0xFF else None)
     return None if code is None else FilterCall(base, n, code, loc, index)
 
 
-def parse_filters(node: Node, catalog: Catalog, max_event: int = U16_MAX) -> Parsed:
+def parse_filters(node: Node, catalog: Catalog, max_event: int = U16_MAX,
+                  errors: Errors | None = None) -> Parsed:
+    """Every entry's calls; with `errors`, a bad entry's error is kept there and the other
+    entries are still checked."""
     items = node.items()
     if len(items) > MAX_FILTER_ENTRIES:
         raise node.error(f"{len(items)} filter entries exceed the limit of {MAX_FILTER_ENTRIES}")
@@ -267,7 +274,11 @@ def parse_filters(node: Node, catalog: Catalog, max_event: int = U16_MAX) -> Par
             named.append(raw.base_event)
             terms.extend(_raw_terms(raw, item.loc))
             continue
-        entry_calls, entry_events, entry_terms = parse_entry(item, i, catalog, max_event)
+        if errors is None:
+            entry_calls, entry_events, entry_terms = parse_entry(item, i, catalog, max_event)
+        else:
+            entry_calls, entry_events, entry_terms = errors.check(
+                lambda: parse_entry(item, i, catalog, max_event), ([], [], []))  # noqa: B023
         calls.extend(entry_calls)
         named.extend(entry_events)
         terms.extend(entry_terms)
@@ -304,34 +315,49 @@ def _parse_vm(node: Node | None, host: HostSpec) -> VmSpec:
         pmu=pmu.string() if pmu else None,
         pmu_loc=pmu.loc if pmu else None,
         cpus=parse_cpu_list(cpus) if cpus else None,
+        cpus_loc=cpus.loc if cpus else None,
     )
 
 
 def spec_from_node(doc: Node, file: str, events_db: str | None = None,
                    max_bytes: int = yamlio.DEFAULT_MAX_BYTES) -> FilterSpec:
-    doc.mapping(("kernel", "purpose", "host", "vm", "filters"))
-    kernel = doc.get("kernel")
-    purpose = doc.get("purpose")
-    host = parse_host(doc.get("host"), events_db, max_bytes)
-    catalog = host.catalog()
+    """The spec, or SpecError(s) for every independent error: each top-level key, each filter
+    entry (the vm section and the filters need a valid host, so they wait for one)."""
+    doc.mapping()
+    errors = Errors()
+    errors.check(lambda: doc.mapping(("kernel", "purpose", "host", "vm", "filters")), None)
+    kernel = errors.check(lambda: _optional_choice(doc.get("kernel"), PROFILE_NAMES), None)
+    purpose = errors.check(lambda: _optional_choice(doc.get("purpose"), PURPOSES), None)
+    host = errors.check(lambda: parse_host(doc.get("host"), events_db, max_bytes), None)
+    vm = VmSpec()
     filters = doc.get("filters")
     calls: list[FilterCall] = []
     named: list[int] = []
     terms: list[Term] = []
-    if filters is not None and filters.value is not None:
-        calls, named, terms = parse_filters(filters, catalog, host.max_event)
+    if host is not None:
+        vm = errors.check(lambda: _parse_vm(doc.get("vm"), host), vm)
+        if filters is not None and filters.value is not None:
+            calls, named, terms = errors.check(
+                lambda: parse_filters(filters, host.catalog(), host.max_event, errors),
+                ([], [], []))
+    errors.raise_any()
+    assert host is not None
     return FilterSpec(
         file=file,
-        kernel=kernel.choice(PROFILE_NAMES) if kernel else "latest",
+        kernel=kernel or "latest",
         host=host,
-        vm=_parse_vm(doc.get("vm"), host),
+        vm=vm,
         filters=tuple(calls),
         named_events=tuple(dict.fromkeys(named)),
         terms=tuple(terms),
-        purpose=purpose.choice(PURPOSES) if purpose else None,
+        purpose=purpose,
         sections={k: yamlio.plain(doc.value[k]) for k in ("host", "vm")
                   if doc.value.get(k) is not None},
     )
+
+
+def _optional_choice(node: Node | None, choices: tuple[str, ...]) -> str | None:
+    return node.choice(choices) if node is not None else None
 
 
 def load_filter_spec(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,
@@ -340,7 +366,7 @@ def load_filter_spec(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,
     is not valid as such, it is read again the slow way so the error has its line and column."""
     text = yamlio.read_text(path, max_bytes)
     with paused_gc():
-        return _load_text(text, path, max_bytes, events_db, fast_json)
+        return _load_text(text, yamlio.source_name(path), max_bytes, events_db, fast_json)
 
 
 def _load_text(text: str, path: str, max_bytes: int, events_db: str | None,

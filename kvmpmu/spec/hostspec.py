@@ -70,11 +70,26 @@ def parse_cpu_list(node: Node) -> frozenset[int]:
     return frozenset(cpus)
 
 
+def format_cpus(cpus: frozenset[int]) -> str:
+    """{0, 1, 2, 5} as '0-2,5', the form CPU lists are written in."""
+    runs: list[list[int]] = []
+    for cpu in sorted(cpus):
+        if runs and cpu == runs[-1][1] + 1:
+            runs[-1][1] = cpu
+        else:
+            runs.append([cpu, cpu])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
 def _model(node: Node, events_db: str | None, max_bytes: int) -> CpuModel:
     chosen = [k for k in ("cpu", "midr", "catalog") if node.get(k) is not None]
     if len(chosen) > 1:
         raise node.error(f"give one of cpu, midr or catalog, not {' and '.join(chosen)}")
     if events_db:
+        if chosen:
+            raise node.require(chosen[0]).error(
+                f"--events-db and host.{chosen[0]} both give the host's events; --events-db "
+                f"would win, so give only one", f"drop --events-db to use host.{chosen[0]}")
         return load_catalog(events_db, max_bytes)
     cpu = node.get("cpu")
     if cpu is not None:

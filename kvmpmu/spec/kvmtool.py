@@ -12,7 +12,8 @@ from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY
 
 def parse_kvmtool(text: str, source: str = "--pmu-filter",
                   host: HostSpec | None = None) -> FilterSpec:
-    """kvmtool's hack syntax: comma-separated `A:first-last` (allow) or `D:first-last` (deny)."""
+    """kvmtool's hack syntax: comma-separated `A:first-last` (allow) or `D:first-last` (deny);
+    `first..last` too, as kvmpmu prints ranges."""
     calls: list[FilterCall] = []
     named: list[int] = []
     terms: list[Term] = []
@@ -20,7 +21,7 @@ def parse_kvmtool(text: str, source: str = "--pmu-filter",
     for index, part in enumerate(text.split(",")):
         loc = SourceLoc(source, 1, col)
         col += len(part) + 1
-        match = re.fullmatch(r"\s*([AaDd])\s*:\s*(\S+?)\s*-\s*(\S+?)\s*", part)
+        match = re.fullmatch(r"\s*([AaDd])\s*:\s*(\S+?)\s*(?:-|\.\.)\s*(\S+?)\s*", part)
         if not match:
             raise SpecError(f"{part.strip()!r} is not A:first-last or D:first-last", loc=loc,
                             path=f"[{index}]")

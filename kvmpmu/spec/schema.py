@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from kvmpmu.errors import SourceLoc, SpecError
+from kvmpmu.errors import SourceLoc, SpecError, SpecErrors
 from kvmpmu.spec.yamlio import YMap, YSeq
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 _YAML11_NUMBER = re.compile(r"[-+]?(0[0-7]+|0o[0-7]+|0b[01]+|[0-9][0-9_]*(:[0-5]?[0-9])+|[0-9_]+)")
 _FLOAT = re.compile(r"[-+]?([0-9][0-9_]*)?\.[0-9_]*([eE][-+]?[0-9]+)?")
@@ -43,13 +47,16 @@ class Node:
         if not isinstance(self.value, YMap):
             raise self.error(f"expected a mapping, got {self._describe()}")
         if allowed is not None:
+            errors = Errors()
             for key in self.value:
                 if key not in allowed:
                     close = difflib.get_close_matches(str(key), allowed, n=1)
                     hint = f"did you mean {close[0]!r}?" if close else None
                     known = ", ".join(allowed)
-                    raise SpecError(f"unknown key {key!r} (known: {known})",
-                                    loc=self.value.key_loc[key], path=self.path or None, hint=hint)
+                    errors.add(SpecError(f"unknown key {key!r} (known: {known})",
+                                         loc=self.value.key_loc[key], path=self.path or None,
+                                         hint=hint))
+            errors.raise_any()
         return self.value
 
     def seq(self) -> YSeq:
@@ -125,3 +132,28 @@ def _number_hint(v: Any) -> str:
 def root(value: Any, file: str) -> Node:
     loc = value.loc if isinstance(value, (YMap, YSeq)) else SourceLoc(file, 1, 1)
     return Node(value, loc, "")
+
+
+class Errors:
+    """The independent errors of one file (entries, sections, keys), gathered so that a file
+    is reported whole: `check` runs one part and keeps its error; `raise_any` raises them."""
+
+    def __init__(self) -> None:
+        self.found: list[SpecError] = []
+
+    def add(self, err: SpecError) -> None:
+        self.found.append(err)
+
+    def check(self, part: Callable[[], T], default: D) -> T | D:
+        """`part()`, or `default` once its SpecError is kept."""
+        try:
+            return part()
+        except SpecError as err:
+            self.found.append(err)
+            return default
+
+    def raise_any(self) -> None:
+        if len(self.found) == 1:
+            raise self.found[0]
+        if self.found:
+            raise SpecErrors(self.found)

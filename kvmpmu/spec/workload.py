@@ -19,7 +19,7 @@ from kvmpmu.spec.filterspec import (
 )
 from kvmpmu.spec.guestspec import GuestSpec, parse_guest
 from kvmpmu.spec.scenario import ScenarioCall, parse_scenario
-from kvmpmu.spec.schema import Node, root
+from kvmpmu.spec.schema import Errors, Node, root
 
 MAX_WORKLOAD_STEPS = 100_000_000
 MAX_EXECUTE_COUNT = 2**64 - 1
@@ -179,7 +179,7 @@ def _counter_mask(node: Node) -> int:
 
 
 def _register(node: Node) -> str:
-    name = node.value.upper() if isinstance(node.value, str) else node.value
+    name = node.string().upper()
     if name not in sr.SYSREGS:
         import difflib
 
@@ -190,11 +190,17 @@ def _register(node: Node) -> str:
 
 
 class _Parser:
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, errors: Errors | None = None) -> None:
         self.catalog = catalog
+        self.errors = errors or Errors()  # each bad step's error; the others are still read
 
     def steps(self, node: Node) -> tuple[Step, ...]:
-        return tuple(self.step(item) for item in node.items())
+        out = []
+        for item in node.items():
+            step = self.errors.check(lambda: self.step(item), None)  # noqa: B023
+            if step is not None:
+                out.append(step)
+        return tuple(out)
 
     def step(self, node: Node) -> Step:
         keys = ("write", "read", "program", "enable", "disable", "execute", "swinc", "repeat",
@@ -346,41 +352,70 @@ def _plain(value: object) -> dict[str, object]:
 
 def workload_from_node(doc: Node, file: str, catalog: Catalog | None = None,
                        max_event: int = 0xFFFF) -> Workload:
-    parser = _Parser(catalog or common_catalog())
-    doc.mapping(("vcpus", "guest", "expect", "vmm", "kernels"))
+    """The workload, or SpecError(s) for every independent error: each step, each
+    expectation, each top-level key, the scenario."""
+    doc.mapping()
+    errors = Errors()
+    parser = _Parser(catalog or common_catalog(), errors)
+    errors.check(lambda: doc.mapping(("vcpus", "guest", "expect", "vmm", "kernels")), None)
+    vcpus = doc.get("vcpus")
+    steps = errors.check(lambda: _vcpu_steps(vcpus, parser), None) if vcpus else None
+    all_steps, per_vcpu, vcpu_locs = steps or (None, {}, {})
+    expect = doc.get("expect")
+    expects = errors.check(lambda: _expectations(expect, parser), ()) if expect else ()
+    guest_node = doc.get("guest")
+    guest = None
+    if guest_node is not None and vcpus is not None:
+        errors.add(guest_node.error("a workload is either scripted steps (vcpus) or a guest "
+                                    "program"))
+    elif guest_node is not None:
+        guest = errors.check(lambda: parse_guest(guest_node), None)
+    vmm, kernels = doc.get("vmm"), doc.get("kernels")
+    scenario = errors.check(lambda: parse_scenario(vmm, parser.catalog, max_event), None) \
+        if vmm is not None else None
+    names = errors.check(lambda: tuple(k.choice(PROFILE_NAMES) for k in kernels.items()),
+                         None) if kernels is not None else None
+    errors.raise_any()
+    return Workload(file, all_steps, per_vcpu, vcpu_locs, expects, guest, scenario, names)
+
+
+VcpuSteps = tuple[tuple[Step, ...] | None, dict[int, tuple[Step, ...]], dict[int, SourceLoc]]
+
+
+def _vcpu_steps(vcpus: Node, parser: _Parser) -> VcpuSteps:
+    """`vcpus:`: the steps for all, the steps per vCPU index, where each index was written."""
     all_steps = None
     per_vcpu: dict[int, tuple[Step, ...]] = {}
     vcpu_locs: dict[int, SourceLoc] = {}
-    vcpus = doc.get("vcpus")
-    if vcpus is not None:
-        for key, steps_node in vcpus.entries():
-            key_loc = vcpus.mapping().key_loc[key]
-            steps = parser.steps(steps_node) if steps_node.value is not None else ()
-            if step_count(steps) > MAX_WORKLOAD_STEPS:
-                raise steps_node.error(f"{step_count(steps)} steps after repeat expansion "
-                                       f"exceed the limit of {MAX_WORKLOAD_STEPS}")
-            if key == "all":
-                all_steps = steps
-            elif isinstance(key, int) and not isinstance(key, bool) and 0 <= key < 512:
-                per_vcpu[key] = steps
-                vcpu_locs[key] = key_loc
-            else:
-                raise Node(key, key_loc, steps_node.path).error(
-                    f"vCPU key {key!r} is neither 'all' nor a vCPU index")
-    expect = doc.get("expect")
-    expects = tuple(parser.expectation(i) for i in expect.items()) if expect else ()
-    guest_node = doc.get("guest")
-    if guest_node is not None and vcpus is not None:
-        raise guest_node.error("a workload is either scripted steps (vcpus) or a guest program")
-    guest = parse_guest(guest_node) if guest_node is not None else None
-    vmm = doc.get("vmm")
-    scenario = parse_scenario(vmm, parser.catalog, max_event) if vmm is not None else None
-    kernels = doc.get("kernels")
-    return Workload(file, all_steps, per_vcpu, vcpu_locs, expects, guest, scenario,
-                    tuple(k.choice(PROFILE_NAMES) for k in kernels.items()) if kernels else None)
+    for key, steps_node in vcpus.entries():
+        key_loc = vcpus.mapping().key_loc[key]
+        steps = parser.steps(steps_node) if steps_node.value is not None else ()
+        if step_count(steps) > MAX_WORKLOAD_STEPS:
+            parser.errors.add(steps_node.error(f"{step_count(steps)} steps after repeat "
+                                               f"expansion exceed the limit of "
+                                               f"{MAX_WORKLOAD_STEPS}"))
+        if key == "all":
+            all_steps = steps
+        elif isinstance(key, int) and not isinstance(key, bool) and 0 <= key < 512:
+            per_vcpu[key] = steps
+            vcpu_locs[key] = key_loc
+        else:
+            parser.errors.add(Node(key, key_loc, steps_node.path).error(
+                f"vCPU key {key!r} is neither 'all' nor a vCPU index"))
+    return all_steps, per_vcpu, vcpu_locs
+
+
+def _expectations(expect: Node, parser: _Parser) -> tuple[Expect, ...]:
+    out = []
+    for item in expect.items():
+        parsed = parser.errors.check(lambda: parser.expectation(item), None)  # noqa: B023
+        if parsed is not None:
+            out.append(parsed)
+    return tuple(out)
 
 
 def load_workload(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,
                   catalog: Catalog | None = None, max_event: int = 0xFFFF) -> Workload:
-    return workload_from_node(root(yamlio.load_file(path, max_bytes), path), path, catalog,
+    name = yamlio.source_name(path)
+    return workload_from_node(root(yamlio.load_file(path, max_bytes), name), name, catalog,
                               max_event)

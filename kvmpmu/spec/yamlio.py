@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,21 +79,50 @@ def scalar_value(text: str, plain: bool) -> Any:
     return text
 
 
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+_stdin_data: list[bytes] = []  # read once; every later `-` of the command sees the same bytes
+
+
+def source_name(path: str) -> str:
+    """How locations name an input: `<stdin>` for `-`, else the path as given."""
+    return STDIN_NAME if path == STDIN else path
+
+
+def _too_big(size: int, max_bytes: int, where: SourceLoc) -> SpecError:
+    return SpecError(f"file is {size} bytes, over the {max_bytes}-byte limit "
+                     "(raise it with --max-bytes)", loc=where)
+
+
+def _read_stdin(max_bytes: int) -> bytes:
+    if not _stdin_data:
+        _stdin_data.append(sys.stdin.buffer.read(max_bytes + 1))
+    data = _stdin_data[0]
+    if len(data) > max_bytes:
+        raise _too_big(len(data), max_bytes, SourceLoc(STDIN_NAME, 1, 1))
+    return data
+
+
+def forget_stdin() -> None:
+    """For a new command in the same process (tests)."""
+    _stdin_data.clear()
+
+
 def read_text(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
-    """The file's text, refusing directories, unreadable, oversized, empty or non-UTF-8 files."""
+    """The file's text (`-`: standard input), refusing directories, unreadable, oversized,
+    empty or non-UTF-8 files."""
     p = Path(path)
-    where = SourceLoc(path, 1, 1)
+    where = SourceLoc(source_name(path), 1, 1)
     try:
-        if p.is_dir():
+        if path == STDIN:
+            data = _read_stdin(max_bytes)
+        elif p.is_dir():
             raise SpecError("is a directory, not a file", loc=where)
-        size = p.stat().st_size
-        if size > max_bytes:
-            raise SpecError(
-                f"file is {size} bytes, over the {max_bytes}-byte limit "
-                "(raise it with --max-bytes)",
-                loc=where,
-            )
-        data = p.read_bytes()
+        else:
+            size = p.stat().st_size
+            if size > max_bytes:
+                raise _too_big(size, max_bytes, where)
+            data = p.read_bytes()
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror or exc}", loc=where) from None
     try:
@@ -101,7 +131,7 @@ def read_text(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
         line = data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise SpecError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})",
-                        loc=SourceLoc(path, line, col)) from None
+                        loc=SourceLoc(where.file, line, col)) from None
     if not text.strip() or all(
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
@@ -117,13 +147,21 @@ def load(text: str, file: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         loc = _loc(file, mark) if mark else SourceLoc(file, 1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        if _tab_at(text, mark):
+            raise SpecError("YAML syntax: a tab character here: YAML indents with spaces only",
+                            loc=loc, hint="replace the tab with spaces") from None
         raise SpecError(f"YAML syntax: {problem}", loc=loc) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML syntax: {exc}", loc=SourceLoc(file, 1, 1)) from None
 
 
+def _tab_at(text: str, mark: Any) -> bool:
+    """Whether the reader stopped at a tab (its "cannot start any token" hides that)."""
+    return mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t"
+
+
 def load_file(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
-    return load(read_text(path, max_bytes), path)
+    return load(read_text(path, max_bytes), source_name(path))
 
 
 def _check_tag(event: Any, file: str) -> None:

@@ -130,6 +130,7 @@ EXIT_REASON_NAMES = {
     KVM_EXIT_SYSTEM_EVENT: "SYSTEM_EVENT", KVM_EXIT_ARM_NISV: "ARM_NISV",
 }
 KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED = 1 << 0
+FAIL_ENTRY_REASONS = {KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED: "KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED"}
 # struct kvm_run offsets (LP64): exit_reason, the exit union, s.regs.device_irq_level
 KVM_RUN_EXIT_REASON = 8
 KVM_RUN_EXIT_UNION = 32  # mmio: u64 phys_addr, u8 data[8], u32 len, u8 is_write

@@ -31,15 +31,15 @@ from kvmpmu.vmm.results import (
 )
 from kvmpmu.vmm.scenario import run_scenario
 from kvmpmu.vmm.session import (
+    guest_program,
     host_pmu_types,
     pmceid_pair,
     pmu_info,
     profile_for,
-    stopped_message,
     validate,
     vcpu_cpus,
 )
-from kvmpmu.vmm.vmm import Vmm, VmmStopped
+from kvmpmu.vmm.vmm import Vmm, VmmStopped, placement
 
 if TYPE_CHECKING:
     from kvmpmu.vmm.emulated.program import Program
@@ -111,9 +111,9 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
     profile = machine.profile
     types = host_pmu_types(machine.host)
     validate(spec, profile, workload, types, machine.name == "emulated")
-    program = _program(workload)
+    program = guest_program(workload)
     backend = machine.backend(tuple(sorted(vcpu_cpus(spec))))
-    vmm = Vmm(backend, catalog)
+    vmm = Vmm(backend, catalog, placement(spec))
     result = RunResult(profile.name, 0, 0, vmm.log, [], [], backend=machine.name)
     judged: list[ExpectResult] = []
     try:
@@ -148,21 +148,9 @@ def _run(vmm: Vmm, spec: FilterSpec, workload: Workload | None, program: Program
                                                       max_instructions))
                     vmm.run_to_end(index)
     except VmmStopped as stop:
-        result.error = stopped_message(stop)
-        result.error_loc = stop.record.loc
+        result.error = stop.error
     except GuestError as fault:
-        result.error, result.error_kind = fault.message, "guest"
-
-
-def _program(workload: Workload | None) -> Program | None:
-    if workload is None or workload.guest is None:
-        return None
-    from kvmpmu.vmm.emulated.extra import need
-    from kvmpmu.vmm.emulated.program import load_program
-
-    need("unicorn")  # before any VMM call: a missing extra is a set-up error, not a guest's
-    need("capstone")
-    return load_program(workload.guest)
+        result.error = fault
 
 
 def _accepted_filter(log: list[CallRecord]) -> EventFilter | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kvmpmu.errors import SourceLoc
+from kvmpmu.errors import KvmpmuError, SourceLoc
 
 if TYPE_CHECKING:
     from kvmpmu.vmm.backend import VcpuExit
@@ -84,10 +84,8 @@ class RunResult:
     ioctls: list[CallRecord]
     vcpus: list[VcpuResult]
     expectations: list[ExpectResult]
-    error: str | None = None  # the failed call that stopped the VMM, rendered
-    error_loc: SourceLoc | None = None
+    error: KvmpmuError | None = None  # KvmCallError: a call stopped the VMM; GuestError
     host_pmu: HostPmuInfo | None = None
-    error_kind: str = "kvm"  # or "guest": a CPU-emulated guest faulted or ran out of budget
     backend: str = "emulated"  # the machine it ran on: "emulated" or "kvm"
 
     @property
@@ -111,5 +109,5 @@ class PmceidView:
     guest: tuple[int, int]
     events: list[PmceidEvent]
     ioctls: list[CallRecord]
-    error: str | None = None
+    error: KvmpmuError | None = None  # the KvmCallError that stopped the VMM's set-up
     host_pmu: HostPmuInfo | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kvmpmu.arch import events as ev
-from kvmpmu.errors import SpecError
+from kvmpmu.errors import GuestError, SpecError
 from kvmpmu.kvm.host import Host, HostPmu
 from kvmpmu.kvm.profiles import PROFILES, KernelProfile
 from kvmpmu.kvm.system import Vm
@@ -20,6 +20,7 @@ from kvmpmu.vmm.vmm import Vmm, VmmStopped
 
 if TYPE_CHECKING:
     from kvmpmu.spec.workload import Workload
+    from kvmpmu.vmm.emulated.program import Program
 
 
 def profile_for(spec: FilterSpec, kernel: str | None) -> KernelProfile:
@@ -92,6 +93,42 @@ def _validate_scenario(workload: Workload, pmus: dict[str, int], emulated: bool)
                             hint="modelled: " + ", ".join(sorted(MODELLED_ONE_REGS)))
 
 
+def preflight(spec: FilterSpec, workload: Workload | None, kernel: str | None
+              ) -> tuple[KernelProfile, Program | None]:
+    """Every check `run` makes before its first ioctl on the emulated kernel: the profile, the
+    spec with the workload, and the guest program loaded (`validate` runs exactly this)."""
+    profile = profile_for(spec, kernel)
+    validate(spec, profile, workload)
+    return profile, guest_program(workload)
+
+
+def dry_boot(spec: FilterSpec, workload: Workload | None = None,
+             kernel: str | None = None) -> None:
+    """`validate`: the preflight, then the VMM's set-up on the emulated kernel (the filters
+    applied, no vCPU run). Raises the KvmCallError `run` would stop at."""
+    profile, _ = preflight(spec, workload, kernel)
+    vmm, backend = emulated_vmm(spec, profile)
+    try:
+        boot(vmm, spec, pmu_types(backend))
+    except VmmStopped as stop:
+        raise stop.error from None
+
+
+def guest_program(workload: Workload | None) -> Program | None:
+    if workload is None or workload.guest is None:
+        return None
+    from kvmpmu.vmm.emulated.extra import need
+    from kvmpmu.vmm.emulated.program import load_program
+
+    try:  # before any VMM call: a missing extra or a bad program is the input's fault
+        need("unicorn")
+        need("capstone")
+        return load_program(workload.guest)
+    except GuestError as err:
+        raise SpecError(err.message, loc=err.loc or workload.guest.loc, path=err.path or "guest",
+                        hint=err.hint) from None
+
+
 def _hidden_by(vm: Vm, event: int, bit: int) -> str:
     """Why an implemented event is missing from the guest's PMCEID: the filter, or KVM itself."""
     if vm.filter is None:
@@ -114,12 +151,6 @@ def pmceid_pair(pmu: HostPmu | None) -> tuple[int, int]:
     return (pmu.pmceid(0), pmu.pmceid(1)) if pmu else (0, 0)
 
 
-def stopped_message(stop: VmmStopped) -> str:
-    record = stop.record
-    where = f" on vcpu{record.vcpu}" if record.vcpu is not None else ""
-    return f"{record.ioctl}({record.attr or ''}){where} failed: {stop.message}"
-
-
 def vcpu_cpus(spec: FilterSpec) -> frozenset[int]:
     """Where the vCPU threads run: vm.cpus, else the chosen PMU's CPUs, else the VMM's CPU 0."""
     if spec.vm.cpus is not None:
@@ -139,7 +170,7 @@ def emulated_vmm(spec: FilterSpec, profile: KernelProfile) -> tuple[Vmm, Emulate
 
 
 def pmu_types(backend: EmulatedBackend) -> dict[str, int]:
-    return {p.name: p.pmu_type for p in backend.kvm.host.pmus}
+    return host_pmu_types(backend.kvm.host)
 
 
 def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
@@ -155,7 +186,7 @@ def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
     except VmmStopped as stop:
         pmu = backend.host_pmu()
         return PmceidView(profile.name, pmceid_pair(pmu), (0, 0), [], vmm.log,
-                          stopped_message(stop), pmu_info(pmu))
+                          stop.error, pmu_info(pmu))
     pmu = backend.host_pmu()
     host_regs = pmceid_pair(pmu)
     vcpu = vm.vcpus[0]

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from kvmpmu.arch.catalog import Catalog
-from kvmpmu.errors import KvmError, SourceLoc, errno_name
-from kvmpmu.spec.filterspec import FilterCall
+from kvmpmu.errors import FailEntryError, KvmCallError, KvmError, SourceLoc, errno_name
+from kvmpmu.spec.filterspec import FilterCall, FilterSpec
+from kvmpmu.spec.hostspec import format_cpus
 from kvmpmu.spec.workload import VmmCall
 from kvmpmu.uapi import kvm as uapi
 from kvmpmu.vmm import mailbox
-from kvmpmu.vmm.backend import Backend, GuestImage, ScriptImage
+from kvmpmu.vmm.backend import Backend, GuestImage, ScriptImage, VcpuExit
 from kvmpmu.vmm.memmap import GICD_BASE, GICR_BASE
 from kvmpmu.vmm.results import CallRecord
 
@@ -28,10 +30,26 @@ PMU_V3_FEATURE = 1 << uapi.KVM_ARM_VCPU_PMU_V3
 class VmmStopped(Exception):
     """A call failed (or a vCPU could not enter the guest) and nothing expected it."""
 
-    def __init__(self, record: CallRecord, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, record: CallRecord, error: KvmCallError) -> None:
+        super().__init__(error.message)
         self.record = record
-        self.message = message
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What in the spec placed the vCPU threads, for a KVM_EXIT_FAIL_ENTRY to point at."""
+
+    loc: SourceLoc | None = None
+    path: str | None = None
+
+
+def placement(spec: FilterSpec) -> Placement:
+    """`vm.cpus`, else `vm.pmu` (whose CPUs the threads then run on)."""
+    vm = spec.vm
+    if vm.cpus_loc is not None:
+        return Placement(vm.cpus_loc, "vm.cpus")
+    return Placement(vm.pmu_loc, "vm.pmu" if vm.pmu_loc else None)
 
 
 def attr_name(attr: int) -> str:
@@ -39,9 +57,11 @@ def attr_name(attr: int) -> str:
 
 
 class Vmm:
-    def __init__(self, backend: Backend, catalog: Catalog | None = None) -> None:
+    def __init__(self, backend: Backend, catalog: Catalog | None = None,
+                 placed_by: Placement = Placement()) -> None:
         self.backend = backend
         self.catalog = catalog
+        self.placed_by = placed_by
         self.log: list[CallRecord] = []
         self.vmm_steps: dict[int, tuple[VmmCall, ...]] = {}  # per vCPU, by mailbox index
         self.step_calls: list[tuple[int, VmmCall, CallRecord]] = []  # `vmm:` steps made
@@ -57,7 +77,9 @@ class Vmm:
         except KvmError as err:
             record.errno = errno_name(err.errno)
             if not record.expecting:
-                raise VmmStopped(record, err.message) from None
+                raise VmmStopped(record, KvmCallError(
+                    record.ioctl, record.attr, record.vcpu, err.errno, err.reason,
+                    loc=record.loc)) from None
         return record
 
     def _record(self, vcpu: int | None, ioctl: str, attr: str | None, args: dict[str, Any],
@@ -188,9 +210,19 @@ class Vmm:
         if exit_.errno is not None:  # KVM_EXIT_INTR: the ioctl returned -1, errno EINTR
             record.errno = errno_name(exit_.errno)
         if exit_.reason == "FAIL_ENTRY" and not record.expecting:
-            raise VmmStopped(record, f"KVM_EXIT_FAIL_ENTRY (hardware_entry_failure_reason "
-                                     f"0x{exit_.fail_reason or 0:x}: the vCPU's thread runs on "
-                                     f"physical CPU {exit_.cpu}, outside the VM's PMU)")
+            raise VmmStopped(record, self._fail_entry(index, exit_))
+
+    def _fail_entry(self, index: int, exit_: VcpuExit) -> FailEntryError:
+        """Located at what placed the vCPU thread: the spec's vm.cpus, else its vm.pmu."""
+        code = exit_.fail_reason or 0
+        reason = uapi.FAIL_ENTRY_REASONS.get(code, hex(code))
+        hint = None
+        pmu = self.backend.host_pmu()
+        if code == uapi.KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED and pmu is not None:
+            hint = (f"vCPU threads must run on CPUs of the VM's PMU {pmu.name} "
+                    f"({format_cpus(pmu.cpus)})")
+        return FailEntryError(index, reason, exit_.cpu, loc=self.placed_by.loc,
+                              path=self.placed_by.path, hint=hint)
 
     def serve_vmm_step(self, index: int, step: VmmCall) -> None:
         """A workload's `vmm:` step: FILTER calls through the running vCPU's fd."""

@@ -1,0 +1,59 @@
+"""Options shared by the commands, and the command class that refuses a repeated option."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import click
+
+from kvmpmu.cli.output import remember_json
+
+PROFILE_CHOICES = ("5.10", "5.15", "6.1", "6.6", "6.12", "latest")
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+_SIZE = re.compile(r"\s*([0-9]+)\s*([KMG]?)(i?B)?\s*", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+class ByteSize(click.ParamType):  # type: ignore[type-arg]
+    """A byte count: 4096, 64K, 16M, 1G (binary units; KiB/MB spellings too)."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        match = _SIZE.fullmatch(str(value))
+        if not match or int(match.group(1)) < 1:
+            self.fail(f"{value!r} is not a size such as 4096, 64K, 16M or 1G", param, ctx)
+        return int(match.group(1)) * _UNITS[match.group(2).upper()]
+
+
+class Command(click.Command):
+    """A click command on which an option that takes one value may be given only once (click
+    would silently keep the last one)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+        seen: set[str | None] = set()
+        for param in order:
+            if not isinstance(param, click.Option) or param.multiple or param.is_flag \
+                    or param.count:
+                continue
+            if param.name in seen:
+                raise click.UsageError(f"option {param.opts[-1]} given more than once", ctx)
+            seen.add(param.name)
+        return super().parse_args(ctx, args)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, callback=remember_json,
+                           is_eager=True, help="Print one JSON document on stdout.")
+kernel_option = click.option("--kernel", type=click.Choice(PROFILE_CHOICES),
+                             help="Kernel profile (overrides the spec's `kernel`).")
+events_db_option = click.option(
+    "--events-db", metavar="FILE", help="CPU events from a JSON file (Arm's pmu/*.json or Linux "
+    "perf's pmu-events format, or a perf per-CPU folder): the host's events and names.")
+max_bytes_option = click.option("--max-bytes", type=ByteSize(), default=DEFAULT_MAX_BYTES,
+                                metavar="SIZE", help="Refuse input files larger than this: "
+                                "4096, 64K, 16M, 1G.  [default: 16M]")
