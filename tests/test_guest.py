@@ -164,7 +164,7 @@ def test_same_json_shape_as_the_scripted_guest():
 def test_prebuilt_binaries_match_their_sources():
     pytest.importorskip("keystone", reason="keystone-engine is not installed")
     from kvmpmu.spec.guestspec import DEFAULT_LOAD
-    from kvmpmu.vmm.emulated.program import assemble
+    from kvmpmu.vmm.emulated.assembler import assemble
 
     for source in sorted(GUESTS.glob("*.S")):
         assert source.with_suffix(".bin").read_bytes() == \
