@@ -49,14 +49,17 @@ def _load_spec(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
 @click.option("--max-instructions", type=click.IntRange(1), metavar="N",
               help="Instruction budget of a CPU-emulated guest (default: the workload's, "
               "else 100,000,000).")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
+              help="Wall-clock limit of a CPU-emulated guest (default: the workload's, else "
+              "none).")
 @kernel_option
 @events_db_option
 @json_option
 @max_bytes_option
 @boundary
 def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | None,
-        max_instructions: int | None, kernel: str | None, events_db: str | None, as_json: bool,
-        max_bytes: int) -> None:
+        max_instructions: int | None, timeout: float | None, kernel: str | None,
+        events_db: str | None, as_json: bool, max_bytes: int) -> None:
     """Boot an emulated VM with the filter, run the guest workload, report counters and PMCEID."""
     from kvmpmu.spec.workload import load_workload
     from kvmpmu.vmm import session
@@ -64,7 +67,7 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | No
     spec = _load_spec(filter_path, pmu_filter, max_bytes, events_db)
     workload = load_workload(workload_path, max_bytes, spec.host.catalog()) \
         if workload_path else None
-    result = session.run(spec, workload, kernel, max_instructions)
+    result = session.run(spec, workload, kernel, max_instructions, timeout)
     if as_json:
         from kvmpmu.render.jsonout import run_json
 

@@ -58,6 +58,7 @@ def vcpu_json(v: VcpuResult) -> dict[str, Any]:
                   {"register": reg, "value": value} for reg, value in v.reads],
         "undefined": [{"register": reg, "access": access} for reg, access in v.undefined],
         "reports": v.reports,
+        "console": v.console,
         "guest": v.guest,
     }
 

@@ -139,6 +139,7 @@ def run_text(result: RunResult) -> RenderableType:
                 f"vCPU {v.vcpu} guest: {g['instructions']:,} instructions, {g['exceptions']} "
                 f"exceptions, {g['interrupts']} interrupts; reports: "
                 + (", ".join(f"{r} (0x{r:x})" for r in v.reports) or "none")))
+            parts.extend(Text(f"vCPU {v.vcpu} console: {line}") for line in v.console)
         if v.undefined:
             undefs = ", ".join(f"{a} {r}" for r, a in v.undefined[:MAX_ROWS])
             parts.append(Text(f"vCPU {v.vcpu}: {len(v.undefined)} UNDEF accesses: {undefs}",

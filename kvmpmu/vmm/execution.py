@@ -63,7 +63,7 @@ def _vcpu_result(vcpu: Vcpu, runner: Runner | None, catalog: Catalog) -> VcpuRes
         irq_level=vcpu.vpmu.irq_level, ran=vcpu.has_run)
     if runner is not None and not isinstance(runner, GuestRunner):
         run = runner.outcome
-        result.reports = list(run.reports)
+        result.reports, result.console = list(run.reports), list(run.console)
         result.guest = {"instructions": run.instructions, "exceptions": run.exceptions,
                         "interrupts": run.interrupts, "finished": run.finished}
     return result
@@ -99,7 +99,7 @@ def _judge(workload: Workload, vcpus: list[VcpuResult],
 
 
 def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | None = None,
-             max_instructions: int | None = None) -> RunResult:
+             max_instructions: int | None = None, timeout: float | None = None) -> RunResult:
     """Boot the VM as the spec says, run the guest workload on every vCPU, judge expectations."""
     catalog = spec.host.catalog()
     profile = profile_for(spec, kernel)
@@ -110,7 +110,7 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
     runners: list[Runner] = []
     try:
         with paused_gc():
-            _boot_and_run(vmm, spec, workload, program, max_instructions, runners)
+            _boot_and_run(vmm, spec, workload, program, (max_instructions, timeout), runners)
     except VmmStopped as stop:
         result.error = stopped_message(stop)
         result.error_loc = stop.record.loc
@@ -127,14 +127,14 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
 
 
 def _boot_and_run(vmm: Vmm, spec: FilterSpec, workload: Workload | None,
-                  program: Program | None, max_instructions: int | None,
+                  program: Program | None, limits: tuple[int | None, float | None],
                   runners: list[Runner]) -> None:
     """The VMM's set-up, then each vCPU's KVM_RUN and its guest; `runners` fills as it goes, so
     a failure still leaves what ran."""
     vmm.boot()
     for vcpu in vmm.vm.vcpus:
         vmm.run(vcpu)
-        runner = _runner(vmm, vcpu, workload, program, max_instructions)
+        runner = _runner(vmm, vcpu, workload, program, limits)
         runners.append(runner)
         if isinstance(runner, GuestRunner):
             steps = workload or default_workload(spec.named_events, vcpu.vpmu.nr_counters)
@@ -155,10 +155,11 @@ def _program(workload: Workload | None) -> Program | None:
 
 
 def _runner(vmm: Vmm, vcpu: Vcpu, workload: Workload | None, program: Program | None,
-            max_instructions: int | None) -> Runner:
+            limits: tuple[int | None, float | None]) -> Runner:
     if program is not None and workload is not None and workload.guest is not None:
         from kvmpmu.vmm.emulated.runner import CpuGuestRunner
 
-        budget = max_instructions or workload.guest.max_instructions
-        return CpuGuestRunner(vcpu, program, budget)
+        guest = workload.guest
+        return CpuGuestRunner(vcpu, program, limits[0] or guest.max_instructions,
+                              limits[1] or guest.timeout, guest.regs)
     return GuestRunner(vmm, vcpu)

@@ -58,6 +58,7 @@ class VcpuResult:
     irq_level: bool = False
     ran: bool = False
     reports: list[int] = field(default_factory=list)  # values a CPU-emulated guest reported
+    console: list[str] = field(default_factory=list)  # and the lines it printed
     guest: dict[str, int | bool] | None = None  # its instructions, exceptions, interrupts
 
 

@@ -86,11 +86,11 @@ def stopped_message(stop: VmmStopped) -> str:
 
 
 def run(spec: FilterSpec, workload: Workload | None = None, kernel: str | None = None,
-        max_instructions: int | None = None) -> RunResult:
+        max_instructions: int | None = None, timeout: float | None = None) -> RunResult:
     """Boot the VM as the spec says, run the guest workload on every vCPU, judge expectations."""
     from kvmpmu.vmm.execution import run_spec  # show-pmceid needs none of the guest engine
 
-    return run_spec(spec, workload, kernel, max_instructions)
+    return run_spec(spec, workload, kernel, max_instructions, timeout)
 
 
 def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
