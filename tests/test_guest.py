@@ -24,7 +24,7 @@ def reports(doc: dict, vcpu: int = 0) -> list[int]:
     return doc["vcpus"][vcpu]["reports"]
 
 
-@pytest.mark.parametrize("name", ["branches", "pmceid", "undef", "overflow"])
+@pytest.mark.parametrize("name", ["branches", "pmceid", "undef", "overflow", "user"])
 def test_shipped_guests_pass_their_expectations(name):
     doc = run_guest("--workload", f"configs/guests/{name}.yaml")
     assert doc["ok"] and doc["expectations"] and all(e["passed"] for e in doc["expectations"])

@@ -301,3 +301,32 @@ def test_an_elf_segment_outside_ram_is_refused_before_the_run(tmp_path):
     result = run_cli("run", "--workload", write(tmp_path, "w.yaml", "guest: {elf: g.elf}\n"))
     assert result.exit_code == ExitCode.INVALID_INPUT
     assert "0x10000000..0x10000007 are outside guest RAM" in result.stderr
+
+
+def test_code_rewritten_in_place_is_counted_as_it_now_is(tmp_path):
+    source = """
+        movz    x9, #0x0900, lsl #16
+        mov     x0, #0x21
+        msr     pmevtyper0_el0, x0        // BR_RETIRED
+        msr     pmevcntr0_el0, xzr
+        mov     x0, #1
+        msr     pmcntenset_el0, x0
+        movz    w5, #0x1400, lsl #16
+        movk    w5, #0x1                  // `b .+4`
+        adr     x6, patchable
+        mov     x3, #2
+        msr     pmcr_el0, x0
+again:
+        bl      patchable                 // pass 1: BL, RET, B.NE; pass 2: BL, B, RET, B.NE
+        str     w5, [x6]                  // the NOP becomes a branch
+        subs    x3, x3, #1
+        b.ne    again
+        msr     pmcr_el0, xzr
+        mrs     x0, pmevcntr0_el0
+        str     x0, [x9]
+        str     xzr, [x9, #8]
+patchable:
+        nop
+        ret
+"""
+    assert reports(run_asm(tmp_path, source)) == [3 + 4]

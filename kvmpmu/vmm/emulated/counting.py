@@ -8,20 +8,17 @@ all, as a new block)."""
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Callable
 from typing import Any
 
 from kvmpmu.kvm.vpmu import Vpmu
 from kvmpmu.vmm.emulated.blocks import EVENTS, ZERO, Block, Classifier
-from kvmpmu.vmm.emulated.extra import need
-
-BLOCK_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
-                                  ctypes.c_void_p)
+from kvmpmu.vmm.emulated.fastcall import BlockHook, FastCalls
 
 
 class BlockCounter:
-    def __init__(self, uc: Any, vpmu: Vpmu, discovered: Callable[[Block], None]) -> None:
+    def __init__(self, uc: Any, vpmu: Vpmu, discovered: Callable[[Block], None],
+                 fast: FastCalls) -> None:
         self.uc, self.vpmu = uc, vpmu
         self.classifier = Classifier()
         self.blocks: dict[int, Block] = {}
@@ -31,30 +28,30 @@ class BlockCounter:
         self.instructions = 0  # retired so far, flushed
         self.el = 1
         self._discovered = discovered
-        self._callback = BLOCK_CALLBACK(self._hot_path())
-        self._add_raw_block_hook()
+        fast.add_block_hook(self._hot_path())
 
-    def _hot_path(self) -> Callable[[int | None, int, int, int | None], None]:
-        hits, current, discover = self.hits, self.current, self._discover
+    def _hot_path(self) -> BlockHook:
+        hits, current, discover, uc = self.hits, self.current, self._discover, self.uc
+
+        def fail(err: BaseException) -> None:
+            """Raised after the run, as the binding does for its hooks (Ctrl-C too)."""
+            if uc._hook_exception is None:
+                uc._hook_exception = err
+            uc.emu_stop()
 
         def on_block(_uc: int | None, address: int, size: int, _data: int | None) -> None:
-            current[0] = address
             try:
+                current[0] = address
                 hits[address] += 1
             except KeyError:
-                discover(address, size)
+                try:
+                    discover(address, size)
+                except BaseException as err:  # noqa: BLE001
+                    fail(err)
+            except BaseException as err:  # noqa: BLE001
+                fail(err)
 
         return on_block
-
-    def _add_raw_block_hook(self) -> None:
-        unicorn = need("unicorn")
-        binding = need("unicorn.unicorn_py3.unicorn")
-        handle = binding.uc_hook_h()
-        status = binding.uclib.uc_hook_add(self.uc._uch, ctypes.byref(handle),
-                                           unicorn.UC_HOOK_BLOCK, self._callback, None,
-                                           ctypes.c_uint64(1), ctypes.c_uint64(0))
-        if status != unicorn.UC_ERR_OK:
-            raise unicorn.UcError(status)
 
     def _discover(self, address: int, size: int) -> None:
         block = self.blocks.get(address)

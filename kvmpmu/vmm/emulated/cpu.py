@@ -24,6 +24,7 @@ from kvmpmu.vmm.emulated import smccc
 from kvmpmu.vmm.emulated.blocks import EVENTS, INSTRUCTION_EVENTS, Block
 from kvmpmu.vmm.emulated.counting import BlockCounter
 from kvmpmu.vmm.emulated.extra import need
+from kvmpmu.vmm.emulated.fastcall import FastCalls
 from kvmpmu.vmm.emulated.machine import RAM_END, RAM_SIZE, in_ram
 from kvmpmu.vmm.emulated.program import Program
 from kvmpmu.vmm.emulated.registers import RegisterFile
@@ -90,7 +91,8 @@ class EmulatedGuest:
         self._unicorn = unicorn
         self.uc: Any = unicorn.Uc(unicorn.UC_ARCH_ARM64, unicorn.UC_MODE_ARM)
         self.regs = RegisterFile(self.uc)
-        self.counter = BlockCounter(self.uc, self.vpmu, self._discovered)
+        self.fast = FastCalls(self.uc)
+        self.counter = BlockCounter(self.uc, self.vpmu, self._discovered, self.fast)
         self._handler = sysreg_access.Handlers(self.vpmu)
         self._stop: _Stop | None = None
         self._final: GuestExit | None = None
@@ -189,7 +191,7 @@ class EmulatedGuest:
         self.counter.current[0] = -1  # no block has run in this slice yet
         count = min(self._left(), CHUNK, self._plan() or CHUNK)
         try:
-            self.uc.emu_start(pc, NEVER, 0, count)
+            self.fast.emu_start(pc, NEVER, count)
         except self._unicorn.UcError as err:
             return self._emulation_error(err)
         stop, pc = self._stop, self.regs.pc
