@@ -355,3 +355,34 @@ empty:  .skip   0x800
     assert "undefined instruction at pc 0x40080a00" in message
     assert "the vector it is taken to (VBAR_EL1 + 0x200): the guest would take it forever" \
         in message
+
+
+def test_msr_daif_unmasking_a_pending_interrupt_takes_it_after_itself(tmp_path):
+    source = SETUP + """
+        mov     x0, #1
+        msr     pmovsset_el0, x0          // the overflow flag, set by hand
+        msr     pmintenset_el1, x0
+        msr     pmcntenset_el0, x0
+        msr     pmcr_el0, x0              // the line is high; PSTATE.I (reset) masks it
+        nop
+        msr     daif, xzr                 // unmasks every exception
+unmasked:
+        nop
+        b       .
+
+irq_el1h:
+        mrs     x12, elr_el1
+        adr     x13, unmasked
+        sub     x12, x12, x13
+        str     x12, [x9]
+        str     xzr, [x9, #8]
+""" + vector_table(irq_el1h="irq_el1h")
+    assert reports(run_asm(tmp_path, source)) == [0]
+
+
+def test_a_guest_turning_the_mmu_on_is_a_clear_fault(tmp_path):
+    source = "  mrs x0, sctlr_el1\n  orr x0, x0, #1\n  msr sctlr_el1, x0\n  b .\n"
+    code, doc = run_json("--workload", guest_workload(tmp_path, source))
+    assert code == ExitCode.GUEST_FAULT
+    assert "enables the MMU (SCTLR_EL1.M) at pc 0x40080008 (msr sctlr_el1, x0)" in \
+        doc["error"]["message"]
