@@ -14,6 +14,7 @@ PSTATE_DAIF = PSTATE_D | PSTATE_A | PSTATE_I | PSTATE_F
 PSTATE_NZCV = 0xF << 28
 PSTATE_RESET = PSTATE_DAIF | PSTATE_EL1H  # KVM's vCPU reset: EL1h, every exception masked
 SCTLR_M = 1 << 0  # the EL1&0 stage 1 MMU
+DAIF_ENCODING = (3, 3, 4, 2, 1)  # MSR/MRS DAIF
 
 
 @dataclass(frozen=True)

@@ -88,3 +88,22 @@ def returns_to(spsr: int) -> int | None:
     if spsr & PSTATE_M_MASK not in (0, PSTATE_EL1T, PSTATE_EL1H):
         return None
     return spsr
+
+
+def describe(esr: int) -> str:
+    ec = esr >> 26
+    return {EC_UNKNOWN: "undefined instruction", EC_SVC: "SVC",
+            EC_BRK: "BRK", EC_IABT_LOWER: "instruction abort",
+            EC_IABT_CURRENT: "instruction abort", EC_DABT_LOWER: "data abort",
+            EC_DABT_CURRENT: "data abort"}.get(ec, f"exception (ESR 0x{esr:x})")
+
+
+def far_text(entry: ExceptionEntry) -> str:
+    if entry.far is None or entry.esr is None:
+        return ""
+    write = entry.esr & ESR_WNR and entry.esr >> 26 in (EC_DABT_LOWER,
+                                                            EC_DABT_CURRENT)
+    what = "instruction fetch from" if entry.esr >> 26 in (EC_IABT_LOWER,
+                                                           EC_IABT_CURRENT) else \
+        ("write to" if write else "read from")
+    return f"; {what} 0x{entry.far:x}, outside guest memory"
