@@ -24,7 +24,7 @@ def reports(doc: dict, vcpu: int = 0) -> list[int]:
     return doc["vcpus"][vcpu]["reports"]
 
 
-@pytest.mark.parametrize("name", ["branches", "pmceid", "undef", "overflow"])
+@pytest.mark.parametrize("name", ["branches", "pmceid", "undef", "overflow", "user"])
 def test_shipped_guests_pass_their_expectations(name):
     doc = run_guest("--workload", f"configs/guests/{name}.yaml")
     assert doc["ok"] and doc["expectations"] and all(e["passed"] for e in doc["expectations"])
@@ -165,7 +165,7 @@ def test_same_json_shape_as_the_scripted_guest():
 def test_prebuilt_binaries_match_their_sources():
     pytest.importorskip("keystone", reason="keystone-engine is not installed")
     from kvmpmu.spec.guestspec import DEFAULT_LOAD
-    from kvmpmu.vmm.emulated.program import assemble
+    from kvmpmu.vmm.emulated.assembler import assemble
 
     for source in sorted(GUESTS.glob("*.S")):
         assert source.with_suffix(".bin").read_bytes() == \

@@ -11,7 +11,7 @@ import dataclasses
 import re
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kvmpmu.arch import sysregs as sr
@@ -48,8 +48,6 @@ pytest.importorskip("capstone", reason="the `guest` extra (capstone) is not inst
 
 from kvmpmu.vmm.scriptrun import EmulatedScriptRun  # noqa: E402 - needs the extra
 
-NEEDS_EL0_ENTRY = pytest.mark.xfail(
-    strict=True, reason="needs EL0 exception entry in the CPU-emulated guest")
 CONFIGS = ROOT / "configs"
 RESET_COUNTERS = "    - write: {PMCR_EL0: 0x6, PMCNTENCLR_EL0: 0xffffffff}\n"  # P, C; none counts
 
@@ -115,7 +113,7 @@ class Engines:
                 vcpu, compile_steps(workload.steps_for(vcpu.index), load),
                 lambda step, i=vcpu.index: emulated_vmm.serve_vmm_step(i, step), 1_000_000)
             for name, value in (registers or {}).items():
-                run.guest.uc.reg_write(getattr(run.guest.c, f"UC_ARM64_REG_{name}"), value)
+                run.guest.set_reg(name.lower(), value)
             run.run()
             self.compiled.append(run)
             self.vmm_calls.append([(s, r) for i, s, r in emulated_vmm.step_calls
@@ -398,13 +396,11 @@ def test_pmuserenr_rules_at_el0_in_the_scripted_engine():
     assert runner.undefined == EL0_UNDEFINED
 
 
-@NEEDS_EL0_ENTRY
 def test_pmuserenr_rules_at_el0_in_the_compiled_program():
     reads, undefined = Engines(steps(EL0_WORK)).agree()
     assert reads == EL0_READS and undefined == EL0_UNDEFINED
 
 
-@NEEDS_EL0_ENTRY
 def test_el_steps_are_no_op_when_already_there():
     work = steps("    - write: {PMSELR_EL0: 4, PMINTENCLR_EL1: 0xffffffff}\n"
                  "    - el: 1\n    - read: PMSELR_EL0\n    - el: 0\n    - el: 0\n"
@@ -564,9 +560,7 @@ def test_any_el1_workload_agrees_on_both_engines(generated):
 el_steps = st.sampled_from([0, 1]).map(lambda el: SetEl(el, LOC))
 
 
-@NEEDS_EL0_ENTRY
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          phases=(Phase.explicit, Phase.reuse, Phase.generate))  # short enough unshrunk
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(script_steps, el_steps), max_size=10))
 def test_any_workload_at_el0_and_el1_agrees_on_both_engines(generated):
     engines = Engines(Workload("gen.yaml", all_steps=(SetEl(0, LOC), *generated)))

@@ -6,7 +6,7 @@
 from pathlib import Path
 
 from kvmpmu.spec.guestspec import DEFAULT_LOAD
-from kvmpmu.vmm.emulated.program import assemble
+from kvmpmu.vmm.emulated.assembler import assemble
 
 for source in sorted(Path(__file__).parent.glob("*.S")):
     code = assemble(source.read_text(), DEFAULT_LOAD, str(source))

@@ -63,7 +63,7 @@ def _load_workload(spec: Any, workload_path: str | None, scenario_path: str | No
     return workload
 
 
-def _machine(backend: str, kernel: str | None) -> Any:
+def _machine(backend: str, kernel: str | None, timeout: float | None = None) -> Any:
     """The machine of --backend emulated (None: the spec's host and profile) or kvm."""
     if backend == "emulated":
         return None
@@ -72,7 +72,7 @@ def _machine(backend: str, kernel: str | None) -> Any:
                          "--backend kvm")
     from kvmpmu.cli.machines import kvm_machine
 
-    return kvm_machine()
+    return kvm_machine(timeout)
 
 
 def _unlocated(err: KvmpmuError | None) -> bool:
@@ -119,14 +119,18 @@ def _expectation_failures(result: Any) -> list[str]:
 @click.option("--max-instructions", type=click.IntRange(1), metavar="N",
               help="Instruction budget of a CPU-emulated guest (default: the workload's, "
               "else 100,000,000).")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
+              help="Wall-clock limit of a CPU-emulated guest (default: the workload's, else "
+              "none); with --backend kvm, of each KVM_RUN (default: 10).")
 @backend_option
 @kernel_option
 @events_db_option
 @json_option
 @max_bytes_option
 def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | None,
-        scenario_path: str | None, max_instructions: int | None, backend: str,
-        kernel: str | None, events_db: str | None, as_json: bool, max_bytes: int) -> Outcome:
+        scenario_path: str | None, max_instructions: int | None, timeout: float | None,
+        backend: str, kernel: str | None, events_db: str | None, as_json: bool,
+        max_bytes: int) -> Outcome:
     """Boot a VM with the filter, run the guest workload, report counters and PMCEID."""
     from kvmpmu.vmm.execution import run_spec
 
@@ -137,9 +141,9 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | No
         from kvmpmu.cli.conform_command import conform_case
 
         return conform_case(spec, workload, kernel, "json" if as_json else "text")
-    machine = _machine(backend, kernel)
+    machine = _machine(backend, kernel, timeout)
     result = _with_positions(
-        lambda s: run_spec(s, workload, kernel, max_instructions, machine), spec, reread)
+        lambda s: run_spec(s, workload, kernel, max_instructions, machine, timeout), spec, reread)
     if as_json:
         from kvmpmu.render.jsonout import run_json
 

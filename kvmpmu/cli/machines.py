@@ -16,9 +16,9 @@ backend_option = click.option(
     "report every difference (as `kvmpmu conform`).")
 
 
-def kvm_machine() -> Any:
+def kvm_machine(timeout: float | None = None) -> Any:
     """The real machine; KvmUnavailable (exit 69) where it cannot run, or where this kvmpmu
-    has no kvm backend at all."""
+    has no kvm backend at all. `timeout`: seconds a KVM_RUN may take (else the backend's)."""
     import importlib
 
     from kvmpmu.errors import KvmUnavailable
@@ -30,4 +30,4 @@ def kvm_machine() -> Any:
             raise
         raise KvmUnavailable("the kvm backend cannot run here: this kvmpmu has no kvm "
                              "backend") from None
-    return module.kvm_machine()
+    return module.kvm_machine(timeout) if timeout else module.kvm_machine()

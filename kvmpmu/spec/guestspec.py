@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
+from kvmpmu.arch.cpuregs import (
+    CPU_REGS,
+    PSTATE_EL0T,
+    PSTATE_EL1H,
+    PSTATE_EL1T,
+    PSTATE_M_MASK,
+    SCTLR_M,
+)
 from kvmpmu.errors import SourceLoc
 from kvmpmu.spec.schema import Node
 
 DEFAULT_LOAD = 0x40080000  # where arm64 Linux images load, as in kvmtool
 DEFAULT_MAX_INSTRUCTIONS = 100_000_000
 MAX_INSTRUCTIONS = 2**40
+MAX_TIMEOUT = 86_400  # seconds
 
 
 @dataclass(frozen=True)
@@ -20,10 +30,13 @@ class GuestSpec:
     entry: int
     max_instructions: int
     loc: SourceLoc
+    regs: tuple[tuple[str, int], ...] = ()  # set before the first run, as KVM_SET_ONE_REG
+    timeout: int | None = None  # wall-clock seconds
 
 
 def parse_guest(node: Node) -> GuestSpec:
-    node.mapping(("binary", "elf", "asm", "load", "entry", "max_instructions"))
+    node.mapping(("binary", "elf", "asm", "load", "entry", "max_instructions", "regs",
+                  "timeout"))
     kinds = [k for k in ("binary", "elf", "asm") if node.get(k) is not None]
     if len(kinds) != 1:
         raise node.error("give exactly one of binary, elf or asm")
@@ -38,7 +51,34 @@ def parse_guest(node: Node) -> GuestSpec:
                                                       "entry point")
     load = load_node.integer(0, 2**48 - 1, "an address") if load_node else DEFAULT_LOAD
     entry = entry_node.integer(0, 2**48 - 1, "an address") if entry_node else load
-    budget = node.get("max_instructions")
+    budget, timeout, regs_node = node.get("max_instructions"), node.get("timeout"), \
+        node.get("regs")
+    regs = parse_regs(regs_node) if regs_node else ()
+    if entry_node and any(name == "pc" for name, _ in regs):
+        raise entry_node.error("give the first pc once: entry or regs.pc")
     return GuestSpec(kinds[0], str(path), load, entry,
                      budget.integer(1, MAX_INSTRUCTIONS, "an instruction count") if budget
-                     else DEFAULT_MAX_INSTRUCTIONS, node.loc)
+                     else DEFAULT_MAX_INSTRUCTIONS, node.loc, regs,
+                     timeout.integer(1, MAX_TIMEOUT, "a number of seconds") if timeout else None)
+
+
+def parse_regs(node: Node) -> tuple[tuple[str, int], ...]:
+    """`regs: {pc: ..., sp: ..., x0: ..., vbar_el1: ...}`, in the order written."""
+    regs = []
+    for key, value in node.entries():
+        name = str(key).lower()
+        if name not in CPU_REGS:
+            close = difflib.get_close_matches(name, list(CPU_REGS), n=1)
+            raise value.error(f"unknown register {key!r} (known: x0..x30, "
+                              + ", ".join(n for n in CPU_REGS if not n.startswith("x")) + ")",
+                              f"did you mean {close[0]!r}?" if close else None)
+        number = value.integer(0, 2**64 - 1, "a 64-bit register value")
+        if name == "pstate" and number & PSTATE_M_MASK not in (PSTATE_EL0T, PSTATE_EL1T,
+                                                               PSTATE_EL1H):
+            raise value.error(f"PSTATE.M = 0x{number & PSTATE_M_MASK:x} is not EL0t (0), EL1t "
+                              "(4) or EL1h (5): the guest runs in AArch64 at EL0 or EL1")
+        if name == "sctlr_el1" and number & SCTLR_M:
+            raise value.error("SCTLR_EL1.M (bit 0) set: guests run with the MMU off, as KVM "
+                              "starts them (addresses are physical)")
+        regs.append((name, number))
+    return tuple(regs)

@@ -71,6 +71,7 @@ class ProgramImage:
     guest: GuestSpec
     max_instructions: int
     program: Program
+    timeout: float | None = None  # seconds of wall clock
 
 
 GuestImage = Union[ScriptImage, DefaultImage, ProgramImage]  # noqa: UP007 - runtime alias

@@ -97,8 +97,10 @@ class EmulatedBackend:
         if stop.kind == "irq":
             return _exit(vcpu.exit_to_user())
         vcpu.update_run()
-        slot = mailbox.BASE + _SLOT[stop.kind]
         level = None if self.vm.irqchip_in_kernel else vcpu.run_device_irq_level
+        if stop.kind == "system_event":  # PSCI SYSTEM_OFF or SYSTEM_RESET
+            return VcpuExit("SYSTEM_EVENT", device_irq_level=level)
+        slot = mailbox.BASE + _SLOT[stop.kind]
         return VcpuExit("MMIO", Mmio(slot, 8, stop.index), device_irq_level=level)
 
     def output(self, index: int) -> GuestOutput:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kvmpmu.arch import events as ev
@@ -90,21 +91,25 @@ def _judge(workload: Workload, vcpus: list[VcpuResult], vmm: Vmm) -> list[Expect
 
 
 def guest_image(spec: FilterSpec, workload: Workload | None, program: Program | None,
-                index: int, max_instructions: int | None) -> GuestImage:
-    """What vCPU `index` runs: the workload's steps for it, its program, or the default."""
+                index: int, max_instructions: int | None,
+                timeout: float | None = None) -> GuestImage:
+    """What vCPU `index` runs: the workload's steps for it, its program, or the default. The
+    command line's limits win over the workload's."""
     if workload is None:
         return DefaultImage(spec.named_events)
-    if program is not None and workload.guest is not None:
-        budget = max_instructions or workload.guest.max_instructions
-        return ProgramImage(workload.guest, budget, program)
+    guest = workload.guest
+    if program is not None and guest is not None:
+        return ProgramImage(guest, max_instructions or guest.max_instructions, program,
+                            timeout or guest.timeout)
     return ScriptImage(workload.steps_for(index))
 
 
 def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | None = None,
-             max_instructions: int | None = None, machine: Machine | None = None) -> RunResult:
+             max_instructions: int | None = None, machine: Machine | None = None,
+             timeout: float | None = None) -> RunResult:
     """The VMM's calls (the default boot sequence, or the workload's scenario), the guests,
     the counters and the expectations; on the emulated kernel with the spec's host unless
-    `machine` says otherwise."""
+    `machine` says otherwise. `max_instructions` and `timeout` limit a CPU-emulated guest."""
     catalog = spec.host.catalog()
     if machine is None:
         machine = EmulatedMachine(build_host(spec.host), profile_for(spec, kernel))
@@ -117,7 +122,10 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
     result = RunResult(profile.name, 0, 0, vmm.log, [], [], backend=machine.name)
     judged: list[ExpectResult] = []
     try:
-        _run(vmm, spec, workload, program, max_instructions, types, judged, result)
+        def image(index: int) -> GuestImage:
+            return guest_image(spec, workload, program, index, max_instructions, timeout)
+
+        _run(vmm, spec, workload, image, types, judged, result)
         pmu = backend.host_pmu()
         result.host_pmceid0, result.host_pmceid1 = pmceid_pair(pmu)
         result.host_pmu = pmu_info(pmu)
@@ -130,22 +138,20 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
     return result
 
 
-def _run(vmm: Vmm, spec: FilterSpec, workload: Workload | None, program: Program | None,
-         max_instructions: int | None, types: dict[str, int], judged: list[ExpectResult],
-         result: RunResult) -> None:
+def _run(vmm: Vmm, spec: FilterSpec, workload: Workload | None,
+         image: Callable[[int], GuestImage], types: dict[str, int],
+         judged: list[ExpectResult], result: RunResult) -> None:
     """The calls and the guests; a stop or a guest fault is the result's error."""
     try:
         with paused_gc():
             if workload is not None and workload.scenario is not None:
                 for index in range(max((c.count for c in workload.scenario), default=0)):
-                    vmm.load_guest(index, guest_image(spec, workload, program, index,
-                                                      max_instructions))
+                    vmm.load_guest(index, image(index))
                 run_scenario(vmm, workload.scenario, types, judged)
             else:
                 boot(vmm, spec, types)
                 for index in range(spec.vm.vcpus):
-                    vmm.load_guest(index, guest_image(spec, workload, program, index,
-                                                      max_instructions))
+                    vmm.load_guest(index, image(index))
                     vmm.run_to_end(index)
     except VmmStopped as stop:
         result.error = stop.error

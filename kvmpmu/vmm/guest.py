@@ -21,7 +21,8 @@ from kvmpmu.vmm.state import read_state
 
 @dataclass(frozen=True)
 class GuestStop:
-    """Why the guest stopped: "exit", "vmm" (with the step's index), "irq" or "end"."""
+    """Why the guest stopped: "exit", "vmm" (with the step's index), "irq", "end" or (a
+    CPU-emulated guest's PSCI call) "system_event"."""
 
     kind: str
     index: int = 0

@@ -63,8 +63,8 @@ class VcpuResult:
     irq_level: bool = False
     ran: bool = False
     reports: list[int] = field(default_factory=list)  # values a CPU-emulated guest reported
+    console: list[str] = field(default_factory=list)  # and the lines it printed
     guest: dict[str, int | bool] | None = None  # its instructions, exceptions, interrupts
-    console: list[str] = field(default_factory=list)  # lines a guest printed
     state: dict[str, int | None] | None = None  # a script's PMU state at its end (vmm/state.py)
 
 

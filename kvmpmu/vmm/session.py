@@ -10,6 +10,7 @@ from kvmpmu.errors import GuestError, SpecError
 from kvmpmu.kvm.host import Host, HostPmu
 from kvmpmu.kvm.profiles import PROFILES, KernelProfile
 from kvmpmu.kvm.system import Vm
+from kvmpmu.kvm.vcpu import Vcpu
 from kvmpmu.kvm.vpmu import event_mask
 from kvmpmu.spec.filterspec import FilterSpec
 from kvmpmu.vmm.boot import boot
@@ -171,6 +172,16 @@ def emulated_vmm(spec: FilterSpec, profile: KernelProfile) -> tuple[Vmm, Emulate
 
 def pmu_types(backend: EmulatedBackend) -> dict[str, int]:
     return host_pmu_types(backend.kvm.host)
+
+
+def entered_vcpu(spec: FilterSpec, kernel: str | None = None) -> Vcpu:
+    """vCPU 0 of the spec's VM on the emulated kernel after the default boot sequence and
+    KVM_RUN's entry work: ready for a guest engine to run on (benchmarks, engine tests)."""
+    vmm, backend = emulated_vmm(spec, profile_for(spec, kernel))
+    boot(vmm, spec, pmu_types(backend))
+    vcpu = backend.vcpu(0)
+    vcpu.run()
+    return vcpu
 
 
 def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:

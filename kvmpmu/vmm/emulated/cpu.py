@@ -1,166 +1,109 @@
-"""One vCPU run by unicorn. PMU system-register accesses trap (instruction hooks) into the
-vPMU through `sysreg_access`, the same handlers the scripted guest uses. Events are counted
-per translated block: the block hook only bumps a counter; the events are added to the vPMU
-at each trap and stop, corrected for the part of a block that has not run yet."""
+"""One vCPU run by unicorn, resumable like KVM_RUN: `run()` executes until the guest exits to
+the VMM and says why (GuestExit).
+
+PMU system-register accesses trap (instruction hooks) into the vPMU through `sysreg_access`, the
+same handlers the scripted guest uses; events are counted per translated block (counting.py);
+exceptions are taken as the Arm ARM says (exceptions.py). A hook can only redirect the CPU from
+unicorn's interrupt hook: elsewhere it stops the CPU and the run loop acts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
 from typing import Any
 
-from kvmpmu.arch import events as ev
+from kvmpmu.arch.cpuregs import CPU_REGS, DAIF_ENCODING, PSTATE_I, SCTLR_M, exception_level
 from kvmpmu.arch.sysregs import SYSREGS_BY_ENCODING
-from kvmpmu.errors import GuestError
-from kvmpmu.kvm import sysreg_access
 from kvmpmu.kvm.system import Vcpu
 from kvmpmu.kvm.vpmu import Undefined
-from kvmpmu.vmm.emulated.blocks import EVENTS, INSTRUCTION_EVENTS, Block, Classifier
+from kvmpmu.vmm import mailbox
+from kvmpmu.vmm.emulated import exceptions as exc
+from kvmpmu.vmm.emulated import smccc
+from kvmpmu.vmm.emulated.core import GuestCore
+from kvmpmu.vmm.emulated.exits import FINAL, GuestExit, GuestRun, Reason, Stop
 from kvmpmu.vmm.emulated.extra import need
+from kvmpmu.vmm.emulated.machine import RAM_END, in_ram
 from kvmpmu.vmm.emulated.program import Program
 
-RAM_BASE, RAM_SIZE = 0x40000000, 0x4000000  # 64 MiB, as a small kvmtool guest
-MAILBOX = 0x09000000  # one MMIO page: +0 report a value, +8 end the run
-PSTATE_I = 1 << 7
-VECTOR_SYNC, VECTOR_IRQ = 0x200, 0x280  # current EL with SP_ELx
-ESR_UNKNOWN = 1 << 25  # EC 0 (unknown reason), IL: a 32-bit instruction
+__all__ = ["FINAL", "EmulatedGuest", "GuestExit", "GuestRun"]
+
 NEVER = (1 << 64) - 1  # an `until` address no guest reaches
+CHUNK = 1 << 20  # instructions per emu_start at most: the wall clock is checked in between
+CONSOLE_MAX = 1024  # bytes of a console line
+SCTLR_ENCODING = CPU_REGS["sctlr_el1"].encoding
 
 
-@dataclass
-class GuestRun:
-    reports: list[int] = field(default_factory=list)
-    undefined: list[tuple[str, str]] = field(default_factory=list)
-    instructions: int = 0
-    exceptions: int = 0
-    interrupts: int = 0
-    finished: bool = False  # the guest ended the run through the mailbox
-    fault: str | None = None
+class EmulatedGuest(GuestCore):
+    def __init__(self, vcpu: Vcpu, program: Program, max_instructions: int,
+                 timeout: float | None = None, exit_on_irq_change: bool = False,
+                 regs: tuple[tuple[str, int], ...] = ()) -> None:
+        super().__init__(vcpu, program, max_instructions, timeout, exit_on_irq_change, regs)
+        self._add_hooks()
 
-
-class EmulatedGuest:
-    def __init__(self, vcpu: Vcpu, program: Program, max_instructions: int) -> None:
-        self.vcpu, self.vpmu = vcpu, vcpu.vpmu
-        self.program = program
-        self.budget = max_instructions
-        self.result = GuestRun()
-        uc_mod = need("unicorn")
-        self.c = need("unicorn.arm64_const")
-        self.uc: Any = uc_mod.Uc(uc_mod.UC_ARCH_ARM64, uc_mod.UC_MODE_ARM)
-        self._uc_error = uc_mod.UcError
-        self.classifier = Classifier()
-        self.blocks: dict[int, Block] = {}
-        self.hits: dict[int, int] = {}
-        self.last: Block | None = None
-        self.carry: tuple[int, ...] | None = None  # events of the current block not yet added
-        self.carry_block: Block | None = None  # ... and the block they belong to
-        self.el = 1
-        self.check_el = False
-        self.stopped_in_store = False
-        self.pending: tuple[int, int, int | None] | None = None  # (return to, vector, ESR)
-        self._handler = sysreg_access.Handlers(self.vpmu)
-        self._setup()
-
-    # --- machine ---------------------------------------------------------------------------
-
-    def _setup(self) -> None:
-        uc, c, unicorn = self.uc, self.c, need("unicorn")
-        uc.mem_map(RAM_BASE, RAM_SIZE)
-        uc.mem_map(MAILBOX, 0x1000)
-        for addr, data in self.program.segments:
-            if not (RAM_BASE <= addr and addr + len(data) <= RAM_BASE + RAM_SIZE):
-                raise GuestError(f"program segment at 0x{addr:x} is outside guest RAM "
-                                 f"0x{RAM_BASE:x}-0x{RAM_BASE + RAM_SIZE - 1:x}")
-            uc.mem_write(addr, data)
-        uc.reg_write(c.UC_ARM64_REG_SP, RAM_BASE + RAM_SIZE)
-        uc.hook_add(unicorn.UC_HOOK_BLOCK, self._on_block)
+    def _add_hooks(self) -> None:
+        uc, unicorn = self.uc, self._unicorn
+        c = need("unicorn.arm64_const")
         uc.hook_add(unicorn.UC_HOOK_INSN, self._on_mrs, None, 1, 0, c.UC_ARM64_INS_MRS)
         uc.hook_add(unicorn.UC_HOOK_INSN, self._on_msr, None, 1, 0, c.UC_ARM64_INS_MSR)
-        uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, self._on_mailbox, None, MAILBOX,
-                    MAILBOX + 0xFFF)
+        uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, self._on_mailbox, None, mailbox.BASE,
+                    mailbox.BASE + mailbox.SIZE - 1)
+        uc.hook_add(unicorn.UC_HOOK_INTR, self._on_interrupt)
+        uc.hook_add(unicorn.UC_HOOK_MEM_READ_UNMAPPED | unicorn.UC_HOOK_MEM_WRITE_UNMAPPED
+                    | unicorn.UC_HOOK_MEM_FETCH_UNMAPPED, self._on_unmapped)
+        uc.ctl_exits_enabled(True)
 
-    def run(self) -> GuestRun:
-        pc = self.program.entry
-        result = self.result
-        while not result.finished and result.fault is None:
-            left = self.budget - result.instructions
-            if left <= 0:
-                result.fault = (f"the guest did not end within {self.budget} instructions "
-                                "(--max-instructions or guest.max_instructions raises it)")
-                break
-            # Always a bounded count: unicorn then checks for a stop after every instruction
-            # (about 10% slower), so emu_stop in a hook is exact, and the budget holds.
-            stop_after = self._interrupt_plan()
-            interrupt_due = stop_after is not None
-            count = min(stop_after or left, left)
-            try:
-                self.uc.emu_start(pc, NEVER, 0, count)
-            except self._uc_error as err:
-                self._stopped()
-                result.fault = f"guest fault at pc 0x{self._pc():x}: {err}"
-                break
-            self._stopped()
-            if self.pending is not None:  # an exception to take, decided in a hook
-                return_to, vector, esr = self.pending
-                self.pending = None
-                self._enter(return_to, vector, esr)
-            elif interrupt_due and not result.finished:
-                self._take_irq_if_pending(self._pc())
-            pc = self._pc()
-        return result
+    # --- the run loop ----------------------------------------------------------------------
 
-    def _pc(self) -> int:
-        return int(self.uc.reg_read(self.c.UC_ARM64_REG_PC))
+    def run(self) -> GuestExit:
+        """Run until the guest exits to the VMM; after a final exit, return it again."""
+        if self._final is not None:
+            return self._final
+        if self.timeout is not None and self._deadline is None:
+            self._deadline = time.monotonic() + self.timeout
+        try:
+            while True:
+                found = self._limits() or self._interrupt_check() or self._slice()
+                if found is not None:
+                    return self._finish(found)
+        finally:
+            self.result.instructions = self.counter.instructions
 
-    def _masked(self) -> bool:
-        return bool(self.uc.reg_read(self.c.UC_ARM64_REG_PSTATE) & PSTATE_I)
+    def _finish(self, found: GuestExit) -> GuestExit:
+        if found.reason in FINAL:
+            self._final = found
+            self.result.finished = found.reason != "fault"
+        return found
 
-    # --- counting ---------------------------------------------------------------------------
+    def _slice(self) -> GuestExit | None:
+        """One emu_start, then whatever stopped it."""
+        self._stop, self._unmapped = None, None
+        if self._new_exits:
+            self._set_exits()
+        pc = self.regs.pc
+        self.counter.current[0] = -1  # no block has run in this slice yet
+        count = min(self._left(), CHUNK, self._plan() or CHUNK)
+        try:
+            self.fast.emu_start(pc, NEVER, count)
+        except self._unicorn.UcError as err:
+            return self._emulation_error(err)
+        stop, pc = self._stop, self.regs.pc
+        if stop is None:  # at an exit, or the count ran out
+            self.counter.cut(pc)
+            self.counter.flush()
+            return self._special(pc) if pc in self._specials else None
+        self.counter.flush()
+        return self._act(stop)
 
-    def _on_block(self, uc: Any, addr: int, size: int, _: Any) -> None:
-        owed = self.carry_block
-        if owed is not None and self.carry is not None and owed.addr < addr < owed.addr + owed.size:
-            # the rest of the trapped block runs as a new block from here: owe only up to it
-            self.carry = tuple(c - t for c, t in zip(self.carry, owed.tail(addr), strict=True))
-        self.carry_block = None
-        if self.check_el:
-            self._flush()
-            self.el = (int(uc.reg_read(self.c.UC_ARM64_REG_PSTATE)) >> 2) & 3
-        block = self.blocks.get(addr)
-        if block is None or block.size != size:
-            block = self.blocks[addr] = self.classifier.block(addr, bytes(uc.mem_read(addr, size)))
-        self.hits[addr] = self.hits.get(addr, 0) + 1
-        self.last = block
-        self.check_el = block.has_eret  # an ERET may change the exception level
+    def _act(self, stop: Stop) -> GuestExit | None:
+        if stop.reason == "exception" and stop.entry is not None:
+            return self._enter(stop.entry)
+        if stop.reason == "exit" and stop.exit is not None:
+            self.regs.pc = stop.pc + 4
+            return stop.exit
+        if stop.reason == "fault":
+            return self._fault(stop.message)
+        return None
 
-    def _flush(self, until: int | None = None, owe: bool = True) -> None:
-        """Add the counted blocks' events to the vPMU. With `until` (a pc in the current
-        block), leave out the instructions from there on: owed (they will run in this same
-        block) or dropped (execution leaves the block, or resumes as a new block)."""
-        totals = list(self.carry or (0,) * len(EVENTS))
-        self.carry = None
-        for addr, n in self.hits.items():
-            for i, v in enumerate(self.blocks[addr].total):
-                totals[i] += v * n
-        self.hits.clear()
-        if until is not None and self.last is not None and \
-                self.last.addr <= until < self.last.addr + self.last.size:
-            tail = self.last.tail(until)
-            totals = [t - v for t, v in zip(totals, tail, strict=True)]
-            self.carry = tail if owe else None
-            self.carry_block = self.last if owe else None
-        self.result.instructions += totals[0]
-        counts = {event: n for event, n in zip(EVENTS, totals, strict=True) if n}
-        if counts:
-            self.vpmu.count(self.el, counts)
-
-    def _stopped(self) -> None:
-        """After emu_start returns: the rest of the current block did not run, and resuming
-        starts a new block at the pc."""
-        pc = self._pc() + (4 if self.stopped_in_store else 0)
-        self.stopped_in_store = False
-        self._flush(pc, owe=False)
-
-    # --- traps ------------------------------------------------------------------------------
+    # --- PMU traps -------------------------------------------------------------------------
 
     def _register(self, cp: Any) -> str | None:
         reg = SYSREGS_BY_ENCODING.get((cp.op0, cp.op1, cp.crn, cp.crm, cp.op2))
@@ -170,92 +113,152 @@ class EmulatedGuest:
         name = self._register(cp)
         if name is None:
             return False  # not a PMU register: unicorn's own
-        pc = self._pc()
-        self._flush(pc)
-        # Skipping an instruction needs the pc moved too: for a register QEMU's CPU does not
-        # have (PMEVTYPER4 and up), unicorn would otherwise run it again forever.
-        uc.reg_write(self.c.UC_ARM64_REG_PC, pc + 4)
+        pc = self._trap(uc)
         try:
-            uc.reg_write(reg, self._handler(name)[0](self.el))
+            uc.reg_write(reg, self._handler(name)[0](self.counter.el))
         except Undefined:
             self.result.undefined.append((name, "read"))
-            self._undef(pc)
+            self._stop_cpu(Stop("exception", entry=exc.ExceptionEntry(
+                exc.SYNC, pc, exc.esr(exc.EC_UNKNOWN))))
             return True
-        self._after_trap(pc)
+        self._retired(pc, False)
         return True
 
     def _on_msr(self, uc: Any, reg: int, cp: Any, _: Any) -> bool:
         name = self._register(cp)
         if name is None:
-            return False
-        pc = self._pc()
-        self._flush(pc)
-        uc.reg_write(self.c.UC_ARM64_REG_PC, pc + 4)  # as in _on_mrs
-        plan = self._interrupt_plan()
+            return self._other_msr(uc, (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2), int(cp.val))
+        pc = self._trap(uc)
+        plan = self._plan()
         try:
-            self._handler(name)[1](self.el, int(cp.val))
+            self._handler(name)[1](self.counter.el, int(cp.val))
         except Undefined:
             self.result.undefined.append((name, "write"))
-            self._undef(pc)
+            self._stop_cpu(Stop("exception", entry=exc.ExceptionEntry(
+                exc.SYNC, pc, exc.esr(exc.EC_UNKNOWN))))
             return True
-        self._after_trap(pc)
-        if self.pending is None and self._interrupt_plan() != plan:
-            uc.emu_stop()  # an overflow interrupt is now due elsewhere: plan the stop again
+        self._retired(pc, self._plan() != plan)
         return True
 
-    def _interrupt_plan(self) -> int | None:
-        """Instructions until an overflow interrupt, if one can be taken now."""
-        if self._masked():
-            return None
-        return self.vpmu.occurrences_to_interrupt(self.el, INSTRUCTION_EVENTS)
+    def _trap(self, uc: Any) -> int:
+        """A PMU access at the pc: count what ran before it. Moving the pc past it ends the
+        block here (unicorn re-runs the registers its own CPU lacks otherwise)."""
+        pc = self.regs.pc
+        self.counter.cut(pc)
+        self.counter.flush()
+        self.regs.pc = pc + 4
+        return pc
 
-    def _after_trap(self, pc: int) -> None:
-        """The trapped instruction has retired; an interrupt it raised is taken after it.
-        Exceptions are entered between emu_start calls: in an instruction hook unicorn only
-        follows a pc moved to the next instruction, but stops right after it on emu_stop."""
-        if self.vpmu.irq_level and not self._masked():
-            self.pending = (pc + 4, VECTOR_IRQ, None)
-            self.uc.emu_stop()
+    def _retired(self, pc: int, replan: bool) -> None:
+        """The trapped instruction counts under the PMU state it leaves (so the MSR that sets
+        PMCR_EL0.E counts itself); an interrupt it raised is handled right after it, and a
+        change of the interrupt plan stops the CPU to plan again."""
+        self.counter.owe(pc)
+        if replan or self._wants_attention():
+            self._stop_cpu(Stop("check"))
 
-    def _take_irq_if_pending(self, pc: int) -> None:
-        if self.vpmu.irq_level and not self._masked():
-            self._enter(pc, VECTOR_IRQ, None)
+    def _other_msr(self, uc: Any, encoding: tuple[int, ...], value: int) -> bool:
+        if encoding == SCTLR_ENCODING and value & SCTLR_M:
+            pc = self.regs.pc
+            self.counter.cut(pc)
+            self._stop_cpu(Stop("fault", message=f"the guest enables the MMU (SCTLR_EL1.M) at "
+                                 f"{self._where(pc)}: guests run with the MMU off, as KVM "
+                                 "starts them"))
+            return True
+        if encoding == DAIF_ENCODING and self._pending_irq() and not value & PSTATE_I:
+            self.counter.cut(self.regs.pc + 4)  # runs, then the loop takes the interrupt
+            self._stop_cpu(Stop("check"))
+        return False
 
-    def _undef(self, pc: int) -> None:
-        """Inject an undefined-instruction exception, as KVM does for an UNDEF PMU access:
-        the instruction does not retire (owe only what follows it, which the stop drops)."""
-        if self.last is not None:
-            self.carry = self.last.tail(pc + 4)
-        self.pending = (pc, VECTOR_SYNC, ESR_UNKNOWN)
-        self.uc.emu_stop()
+    # --- exceptions unicorn raises ---------------------------------------------------------
 
-    def _enter(self, return_to: int, vector: int, esr: int | None) -> None:
-        uc, c = self.uc, self.c
-        vbar = int(uc.reg_read(c.UC_ARM64_REG_VBAR_EL1))
-        if vbar == 0:
-            self.result.fault = (f"{'undefined instruction' if esr else 'PMU interrupt'} at pc "
-                                 f"0x{return_to:x} and the guest has no vector table "
-                                 "(VBAR_EL1 is 0)")
-            uc.emu_stop()
+    def _on_interrupt(self, uc: Any, intno: int, _: Any) -> None:
+        pc = self.regs.pc
+        if intno == 2:  # SVC: the pc is past it
+            self.counter.cut(pc)
+            entry = exc.ExceptionEntry(exc.SYNC, pc, exc.esr(exc.EC_SVC, exc.imm16(
+                self._insn(pc - 4))))
+        elif intno in (1, 13):  # UNDEFINED (and HVC, which it is without EL2), SMC
+            call_pc = pc - 4 if intno == 13 else pc
+            insn = self._insn(call_pc)
+            if exception_level(self.regs.pstate) == 1 and \
+                    insn & exc.EXCEPTION_INSN_MASK in (exc.HVC, exc.SMC):
+                self._firmware_call(call_pc, exc.imm16(insn))
+                return
+            self.counter.cut(call_pc)
+            entry = exc.ExceptionEntry(exc.SYNC, call_pc, exc.esr(exc.EC_UNKNOWN))
+        elif intno == 7:  # BRK
+            self.counter.cut(pc)
+            entry = exc.ExceptionEntry(exc.SYNC, pc, exc.esr(exc.EC_BRK,
+                                                             exc.imm16(self._insn(pc))))
+        else:
+            self.counter.cut(pc)
+            self._stop_cpu(Stop("fault", message=f"CPU exception {intno} (QEMU's number) at "
+                                 f"{self._where(pc)}: not modelled"))
             return
-        pstate = int(uc.reg_read(c.UC_ARM64_REG_PSTATE))
-        if esr is not None:
-            uc.reg_write(c.UC_ARM64_REG_ESR_EL1, esr)
-        uc.reg_write(c.UC_ARM64_REG_ELR_EL1, return_to)
-        uc.cpr_write(3, 0, 4, 0, 0, pstate)  # SPSR_EL1
-        uc.reg_write(c.UC_ARM64_REG_PSTATE, (pstate & ~0x3FF) | 0x3C5)  # EL1h, DAIF masked
-        uc.reg_write(c.UC_ARM64_REG_PC, vbar + vector)
-        self.vpmu.count(self.el, {ev.EXC_TAKEN: 1})
-        self.el = 1
-        self.result.exceptions += 1
-        if esr is None:
-            self.result.interrupts += 1
+        if self._enter(entry) is not None:
+            self._stop_cpu(Stop("fault", message=self.result.fault or ""))
+        elif self._wants_attention() or self._over_limits():
+            self._stop_cpu(Stop("check"))
+
+    def _firmware_call(self, pc: int, imm: int) -> None:
+        """HVC or SMC at EL1: an SMCCC call KVM answers; the guest goes on after it."""
+        self.counter.cut(pc + 4)
+        event = smccc.system_event(imm, self.regs.get("x0"))
+        self.regs.pc = pc + 4
+        if event is not None:
+            self._stop_cpu(Stop("exit", pc, exit=GuestExit("system_event", data=event)))
+            return
+        self.regs.set("x0", smccc.NOT_SUPPORTED)
+
+    def _on_unmapped(self, uc: Any, access: int, address: int, size: int, value: int,
+                     _: Any) -> bool:
+        self._unmapped = (access, address, size)
+        return False
+
+    def _emulation_error(self, err: Any) -> GuestExit | None:
+        """An access to an address nothing answers at becomes an abort the guest takes; any
+        other unicorn error ends the run."""
+        pc = self.regs.pc
+        self.counter.cut(pc)
+        self.counter.flush()
+        if self._unmapped is None:
+            return self._fault(f"guest fault at {self._where(pc)}: {err}")
+        access, address, size = self._unmapped
+        fetch = access == self._unicorn.UC_MEM_FETCH_UNMAPPED
+        write = access == self._unicorn.UC_MEM_WRITE_UNMAPPED
+        from_el0 = exception_level(self.regs.pstate) == 0
+        vbar = self.regs.get("vbar_el1")
+        if fetch and vbar and vbar <= address < vbar + 0x800:
+            return self._fault(f"the vector table at 0x{vbar:x} (VBAR_EL1) is outside guest "
+                               f"memory: an exception could not be taken at 0x{address:x}")
+        return self._enter(exc.ExceptionEntry(
+            exc.SYNC, address if fetch else pc, exc.abort_esr(fetch, from_el0, write), address))
+
+    # --- mailbox ---------------------------------------------------------------------------
 
     def _on_mailbox(self, uc: Any, access: int, address: int, size: int, value: int,
                     _: Any) -> None:
-        if address == MAILBOX:
-            self.result.reports.append(value & ((1 << (8 * size)) - 1))
-        elif address == MAILBOX + 8:
-            self.result.finished = True
-            self.stopped_in_store = True  # the pc still names the store, which did retire
-            uc.emu_stop()
+        slot, value = address - mailbox.BASE, value & ((1 << (8 * size)) - 1)
+        if slot == mailbox.REPORT:
+            self.result.reports.append(value)
+        elif slot == mailbox.CONSOLE:
+            self._console(value)
+        else:
+            pc = self.regs.pc  # the store retires; the rest of its block does not run now
+            self.counter.cut(pc + 4)
+            reason: Reason = "end" if slot == mailbox.END else "mmio"
+            self._stop_cpu(Stop("exit", pc, exit=GuestExit(reason, address, size, value)))
+
+    def _console(self, addr: int) -> None:
+        """A console line: the NUL-terminated string at `addr`."""
+        end = min(addr + CONSOLE_MAX, RAM_END)
+        text = bytes(self.uc.mem_read(addr, end - addr)) if in_ram(addr, 1) else b""
+        if b"\0" not in text:
+            pc = self.regs.pc
+            self.counter.cut(pc + 4)
+            self._stop_cpu(Stop("fault", message=f"console line at 0x{addr:x} (stored at "
+                                 f"{self._where(pc)}) is not a NUL-terminated string in guest "
+                                 f"RAM within {CONSOLE_MAX} bytes"))
+            return
+        self.result.console.append(text[:text.index(b"\0")].decode(errors="replace"))
