@@ -160,20 +160,16 @@ def filter_application(n: int, repeat: int) -> None:
                 allowed[event] = value
 
     def ioctls() -> None:
-        from kvmpmu.vmm.builder import Vmm
-
         from kvmpmu.spec.filterspec import FilterCall, FilterSpec
-        from kvmpmu.uapi.kvm import KVM_ARM_VCPU_PMU_V3, kvm_vcpu_init
-        from kvmpmu.vmm.hosts import build_host
-        from kvmpmu.vmm.session import profile_for
+        from kvmpmu.vmm.session import emulated_vmm, profile_for
 
         spec = FilterSpec(file="bench")
-        vmm = Vmm(spec, profile_for(spec, None), build_host(spec.host))
-        vmm.vm.create_irqchip()
-        vcpu = vmm.vm.create_vcpu(0)
-        vcpu.vcpu_init(kvm_vcpu_init(0, (1 << KVM_ARM_VCPU_PMU_V3,) + (0,) * 6))
+        vmm, _ = emulated_vmm(spec, profile_for(spec, None))
+        vmm.create_vgic()
+        vmm.create_vcpu(0)
+        vmm.vcpu_init(0)
         for base, count, action in calls:
-            vmm.filter(vcpu, FilterCall(base, count, action))
+            vmm.filter(0, FilterCall(base, count, action))
 
     t_bitmap, t_naive = median_of(bitmap, repeat), median_of(naive, repeat)
     t_ioctl = median_of(ioctls, repeat)
@@ -188,24 +184,22 @@ def filter_application(n: int, repeat: int) -> None:
 
 def workload_engine(steps: int, repeat: int) -> None:
     print("4. workload engine", flush=True)
-    from kvmpmu.vmm.builder import Vmm
-
     from kvmpmu.gcpause import paused_gc
     from kvmpmu.spec.filterspec import FilterSpec
     from kvmpmu.spec.workload import Access, Repeat
-    from kvmpmu.vmm.guest import GuestRunner
-    from kvmpmu.vmm.hosts import build_host
-    from kvmpmu.vmm.session import profile_for
+    from kvmpmu.vmm.backend import ScriptImage
+    from kvmpmu.vmm.boot import boot
+    from kvmpmu.vmm.session import emulated_vmm, pmu_types, profile_for
 
     spec = FilterSpec(file="bench")
-    body = (Access((("PMCCNTR_EL0", None),), None, "read"),)
+    body = (Access((("PMCCNTR_EL0", None),), None, "read"),)  # type: ignore[arg-type]
 
-    def engine() -> None:  # as session.run does it: no cyclic GC while the guest runs
-        vmm = Vmm(spec, profile_for(spec, None), build_host(spec.host))
-        vmm.boot()
-        vmm.run(vmm.vm.vcpus[0])
+    def engine() -> None:  # as `run` does it: no cyclic GC while the guest runs
+        vmm, backend = emulated_vmm(spec, profile_for(spec, None))
+        boot(vmm, spec, pmu_types(backend))
+        vmm.load_guest(0, ScriptImage((Repeat(steps, body, None),)))  # type: ignore[arg-type]
         with paused_gc():
-            GuestRunner(vmm, vmm.vm.vcpus[0]).run((Repeat(steps, body, None),))
+            vmm.run_to_end(0)
 
     def empty() -> None:
         for _ in range(steps):
@@ -218,27 +212,24 @@ def workload_engine(steps: int, repeat: int) -> None:
 
 def analytic_counting(repeat: int) -> None:
     print("5. counting is analytic", flush=True)
-    from kvmpmu.vmm.builder import Vmm
-
     from kvmpmu.spec.filterspec import FilterSpec
-    from kvmpmu.spec.workload import Access, Execute
-    from kvmpmu.vmm.guest import GuestRunner
-    from kvmpmu.vmm.hosts import build_host
-    from kvmpmu.vmm.session import profile_for
+    from kvmpmu.spec.workload import Access, Execute, Step
+    from kvmpmu.vmm.guest import ScriptedGuest
+    from kvmpmu.vmm.session import entered_vcpu
 
-    spec = FilterSpec(file="bench")
-    vmm = Vmm(spec, profile_for(spec, None), build_host(spec.host))
-    vmm.boot()
-    vcpu = vmm.vm.vcpus[0]
-    vmm.run(vcpu)
-    runner = GuestRunner(vmm, vcpu)
-    setup = Access((("PMCR_EL0", 0x7), ("PMEVTYPER0_EL0", 0x08), ("PMEVTYPER1_EL0", 0x11),
-                    ("PMINTENSET_EL1", 0x3), ("PMCNTENSET_EL0", 0x8000_0003)), None, "write")
-    runner.run((setup,))
+    vcpu = entered_vcpu(FilterSpec(file="bench"))
+
+    def run(steps: tuple[Step, ...]) -> None:
+        ScriptedGuest(vcpu, steps, exit_on_irq_change=False).resume()
+
+    run((Access((("PMCR_EL0", 0x7), ("PMEVTYPER0_EL0", 0x08), ("PMEVTYPER1_EL0", 0x11),
+                 ("PMINTENSET_EL1", 0x3), ("PMCNTENSET_EL0", 0x8000_0003)),
+                None, "write"),))  # type: ignore[arg-type]
 
     def execute(n: int) -> Callable[[], None]:
-        steps = tuple(Execute(1, ((0x08, n), (0x11, n)), None) for _ in range(1000))
-        return lambda: runner.run(steps)
+        steps = tuple(Execute(1, ((0x08, n), (0x11, n)), None)  # type: ignore[arg-type]
+                      for _ in range(1000))
+        return lambda: run(steps)
 
     small = median_of(execute(10**3), repeat)
     huge = median_of(execute(10**15), repeat)
