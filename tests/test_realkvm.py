@@ -6,9 +6,7 @@ arrived in 5.18, SET_NR_COUNTERS (attr 4) in 6.16, `kvm-arm.mode=nvhe` in 5.11.
 
 import errno
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,14 +23,6 @@ IDS = [f"{k}-{c}" for k, c in PAIRS]
 SERIES = {"5.10": (5, 10), "6.1": (6, 1), "6.12": (6, 12)}
 LATEST_FROM = (6, 16)  # kvmpmu's "latest" profile
 MODE_LINE = re.compile(r"kvm \[\d+\]: (VHE|Hyp(?: nVHE)?) mode initialized")
-
-
-@pytest.fixture(scope="module")
-def qemu():
-    if shutil.which("qemu-system-aarch64") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("qemu-system-aarch64 is missing in CI (.ci/run installs qemu-system-arm)")
-        pytest.skip("qemu-system-aarch64 is not installed (apt-get install qemu-system-arm)")
 
 
 @pytest.fixture(scope="module")

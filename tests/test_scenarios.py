@@ -34,6 +34,19 @@ def test_shipped_scenario_passes_on_the_kernels_it_names(name, kernel):
     assert doc["expectations"]
 
 
+def test_a_scenario_outside_its_kernels_is_judged_with_a_warning():
+    """late-filter-ebusy.yaml expects 5.18's EBUSY; 5.10 accepts the late FILTER (§6)."""
+    code, doc = run_json("--scenario", "configs/scenarios/late-filter-ebusy.yaml",
+                         "--kernel", "5.10")
+    assert code == ExitCode.EXPECTATION_FAILED and not doc["ok"]
+    assert doc["warnings"] == ["configs/scenarios/late-filter-ebusy.yaml: warning: its "
+                               "expectations are written for kernels 6.1, 6.6, 6.12, latest; "
+                               "judged on 5.10 anyway"]
+    _, inside = run_json("--scenario", "configs/scenarios/late-filter-ebusy.yaml",
+                         "--kernel", "6.1")
+    assert inside["warnings"] == []
+
+
 def write(tmp_path: Path, text: str) -> str:
     path = tmp_path / "s.yaml"
     path.write_text(text)

@@ -153,7 +153,7 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | No
 
         emit(run_text(result))
     failures = _expectation_failures(result)
-    for line in failures:
+    for line in result.warnings + failures:
         note(line)
     if result.error:
         report_error(result.error)

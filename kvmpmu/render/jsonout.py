@@ -119,6 +119,8 @@ def run_json(result: RunResult) -> dict[str, Any]:
         "schema": SCHEMA,
         "ok": result.ok,
         "kernel": result.kernel,
+        "backend": result.backend,
+        "release": result.release,
         "host": host_json((result.host_pmceid0, result.host_pmceid1), result.host_pmu),
         "ioctls": [call_json(c) for c in result.ioctls],
         "vcpus": [vcpu_json(v) for v in result.vcpus],
@@ -127,6 +129,7 @@ def run_json(result: RunResult) -> dict[str, Any]:
              "location": _loc(e.loc)} for e in result.expectations
         ],
         "error": maybe_error_json(result.error),
+        "warnings": result.warnings,
     }
 
 

@@ -40,8 +40,10 @@ def _names(names: dict[str, str | None]) -> str:
     return f" ({first or '?'}..{last or '?'})"
 
 
-def _host_line(kernel: str, info: HostPmuInfo | None) -> Text:
+def _host_line(kernel: str, info: HostPmuInfo | None, release: str | None = None) -> Text:
     text = f"kernel profile: {kernel}"
+    if release is not None:  # the kvm backend: the kernel that answered, and its profile
+        text = f"kernel {release} (/dev/kvm; profile {kernel})"
     if info is not None:
         text += (f"; host PMU {info.name} (type {info.pmu_type}, {info.cpu}, "
                  f"{info.counters} counters)")
@@ -142,7 +144,7 @@ def expectations_table(result: RunResult) -> RenderableType:
 
 
 def run_text(result: RunResult) -> RenderableType:
-    parts: list[RenderableType] = [_host_line(result.kernel, result.host_pmu),
+    parts: list[RenderableType] = [_host_line(result.kernel, result.host_pmu, result.release),
                                    calls_table(result.ioctls)]
     for v in result.vcpus:
         parts.append(counters_table(v) if v.counters else

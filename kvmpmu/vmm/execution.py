@@ -119,8 +119,13 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
     program = guest_program(workload)
     backend = machine.backend(tuple(sorted(vcpu_cpus(spec))))
     vmm = Vmm(backend, catalog, placement(spec))
-    result = RunResult(profile.name, 0, 0, vmm.log, [], [], backend=machine.name)
+    result = RunResult(profile.name, 0, 0, vmm.log, [], [], backend=machine.name,
+                       release=machine.release if machine.name == "kvm" else None)
     judged: list[ExpectResult] = []
+    if workload is not None and workload.kernels and profile.name not in workload.kernels:
+        result.warnings.append(
+            f"{workload.file}: warning: its expectations are written for kernels "
+            f"{', '.join(workload.kernels)}; judged on {profile.name} anyway")
     try:
         def image(index: int) -> GuestImage:
             return guest_image(spec, workload, program, index, max_instructions, timeout)

@@ -87,6 +87,8 @@ class RunResult:
     error: KvmpmuError | None = None  # KvmCallError: a call stopped the VMM; GuestError
     host_pmu: HostPmuInfo | None = None
     backend: str = "emulated"  # the machine it ran on: "emulated" or "kvm"
+    release: str | None = None  # on kvm, the kernel's `uname -r`
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
