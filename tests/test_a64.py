@@ -327,3 +327,7 @@ def test_align_pads_with_nops():
     asm.align(0x80)
     assert asm.here == BASE + 0x80
     assert asm.assemble() == ours(a64.eret(), *[a64.nop()] * 31)
+    asm.align(0x80)  # already there: nothing added
+    assert asm.here == BASE + 0x80
+    with pytest.raises(a64.EncodingError, match="multiple of 4"):
+        asm.align(6)

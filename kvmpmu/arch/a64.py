@@ -7,6 +7,7 @@ operands are byte offsets from the instruction's own address.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -239,8 +240,9 @@ class Assembler:
 
     def align(self, boundary: int) -> None:
         """Pad with NOPs up to a multiple of `boundary` bytes."""
-        while self.here % boundary:
-            self.words.append(nop())
+        if boundary % 4:
+            raise EncodingError(f"alignment {boundary} is not a multiple of 4")
+        self.words.extend([nop()] * (-self.here % boundary // 4))
 
     def branch(self, kind: str, label: str, reg: int = 0) -> int:
         """B, B.<cond>, CBZ, CBNZ (with `reg`) or ADR (into `reg`) to a label."""
@@ -260,4 +262,4 @@ class Assembler:
         for fix in self._fixups:
             offset = self.address(fix.label) - (self.base + 4 * fix.index)
             words[fix.index] = _to_label(fix.kind, fix.reg, offset)
-        return b"".join(w.to_bytes(4, "little") for w in words)
+        return struct.pack(f"<{len(words)}I", *words)

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import functools
 
 from kvmpmu.arch.events import EventInfo, common_events
+
+
+@functools.cache
+def _common_names() -> dict[str, int]:
+    return {info.name.upper(): code for code, info in common_events().items()}
 
 
 class Catalog:
@@ -13,7 +19,7 @@ class Catalog:
     def __init__(self, name: str, extra: dict[int, EventInfo] | None = None) -> None:
         self.name = name
         self.events: dict[int, EventInfo] = dict(common_events())
-        self._by_name = {info.name.upper(): code for code, info in self.events.items()}
+        self._by_name = dict(_common_names())
         for code, info in (extra or {}).items():
             if code not in self.events or not self.events[code].name:
                 self.events[code] = info
