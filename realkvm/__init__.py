@@ -9,19 +9,23 @@ Not part of the installed kvmpmu package: a test harness run from the checkout.
 
 from realkvm.errors import RealKvmError
 from realkvm.fetch import fetch
+from realkvm.initramfs import GUEST_PROBE as PROBE
 from realkvm.initramfs import GuestFile
 from realkvm.kernels import PROFILES
 from realkvm.machine import CONFIGS
-from realkvm.runner import BootResult, probe, run, run_kvmpmu
+from realkvm.runner import BootResult, PayloadResult, probe, run, run_kvmpmu, run_series
 
 __all__ = [
     "CONFIGS",
     "PROFILES",
+    "PROBE",
     "BootResult",
+    "PayloadResult",
     "GuestFile",
     "RealKvmError",
     "fetch",
     "probe",
     "run",
     "run_kvmpmu",
+    "run_series",
 ]

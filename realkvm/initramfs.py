@@ -25,7 +25,8 @@ GUEST_LIB = f"{GUEST_ROOT}/lib"  # the guest modules, as package realkvm.guest
 GUEST_SRC = f"{GUEST_ROOT}/src"  # the project's kvmpmu
 GUEST_JOB = f"{GUEST_ROOT}/job.json"
 GUEST_PROBE = f"{GUEST_LIB}/realkvm/guest/probe.py"
-GUEST_MODULES = ("__init__.py", "channel.py", "probe.py")
+GUEST_SERIES = f"{GUEST_LIB}/realkvm/guest/series.py"
+GUEST_MODULES = ("__init__.py", "channel.py", "probe.py", "series.py")
 PAYLOAD_ENV = {
     "PYTHONPATH": f"{GUEST_SRC}:{GUEST_SITE}",
     "PYTHONDONTWRITEBYTECODE": "1",

@@ -17,7 +17,7 @@ from realkvm.cache import cache_root, write_record
 from realkvm.errors import RealKvmError
 from realkvm.fetch import CHECKOUT, fetch
 from realkvm.guest.channel import NONCE_ENV, ChannelError, Garbled, decode
-from realkvm.initramfs import GUEST_PROBE, GuestFile, build_initramfs, job_document
+from realkvm.initramfs import GUEST_PROBE, GUEST_SERIES, GuestFile, build_initramfs, job_document
 from realkvm.kernels import PROFILES, KernelImage
 from realkvm.machine import CONFIGS, QEMU, boot, qemu_command
 
@@ -55,6 +55,24 @@ class BootResult:
 
     def stdout_json(self) -> Any:
         """The payload's stdout as a JSON document (what `--json` commands print)."""
+        return json.loads(self.stdout)
+
+    def series(self) -> list[PayloadResult]:
+        """The payloads of a `run_series` boot, in order."""
+        return [PayloadResult(**entry) for entry in self.stdout_json()]
+
+
+@dataclass(frozen=True)
+class PayloadResult:
+    """One payload of a series: `python3.11 ARGV...` and what it returned."""
+
+    argv: list[str]
+    exit_status: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def stdout_json(self) -> Any:
         return json.loads(self.stdout)
 
 
@@ -111,6 +129,12 @@ def run(
 def run_kvmpmu(args: list[str], **options: Any) -> list[BootResult]:
     """`python3.11 -m kvmpmu ARGS...` inside every selected (kernel, config)."""
     return run(["-m", "kvmpmu", *args], **options)
+
+
+def run_series(payloads: list[list[str]], **options: Any) -> list[BootResult]:
+    """Several `python3.11 ARGV...` one after the other in every boot (`BootResult.series()`);
+    `PROBE` stands for the built-in probe, `-m kvmpmu ...` runs kvmpmu."""
+    return run([GUEST_SERIES, json.dumps(payloads)], **options)
 
 
 def probe(**options: Any) -> list[BootResult]:

@@ -5,7 +5,7 @@ be what we meant, in capstone's own spelling of aliases such as MOV, CMP and LSR
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from kvmpmu.arch import a64
@@ -173,6 +173,22 @@ def test_load_store(name, fn, rt, rn, offset):
     address = f"[{x(rn, zero=False)}" + (f", {imm(offset)}]" if offset else "]")
     check(fn(rt, rn, offset), f"{name} {x(rt)}, [{x(rn, zero=False)}, #{offset}]", name,
           f"{x(rt)}, {address}")
+
+
+@given(rt=regs, rn=gprs, step=st.integers(1, 255))
+def test_store_post_index(rt, rn, step):
+    if rt == rn:
+        with pytest.raises(a64.EncodingError, match="UNPREDICTABLE"):
+            a64.str_post(rt, rn, step)
+        return
+    check(a64.str_post(rt, rn, step), f"str {x(rt)}, [{x(rn)}], #{step}", "str",
+          f"{x(rt)}, [{x(rn)}], {imm(step)}")
+
+
+@given(rt=regs, rn=gprs, step=st.integers(-256, -1))
+def test_store_post_index_backwards(rt, rn, step):
+    assume(rt != rn)  # UNPREDICTABLE: the test above
+    assert ours(a64.str_post(rt, rn, step)) == assembled(f"str {x(rt)}, [{x(rn)}], #{step}")
 
 
 # --- arithmetic ---------------------------------------------------------------------------------

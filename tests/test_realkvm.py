@@ -9,35 +9,25 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-import realkvm
+from tests.realkvm_payloads import CHECKOUT, IDS, INSIDE_ARGS, PAIRS, payload
 
 pytestmark = pytest.mark.realkvm
 
-CHECKOUT = Path(__file__).resolve().parent.parent
-PAIRS = [(k, c) for k in realkvm.PROFILES for c in realkvm.CONFIGS]
-IDS = [f"{k}-{c}" for k, c in PAIRS]
 SERIES = {"5.10": (5, 10), "6.1": (6, 1), "6.12": (6, 12)}
 LATEST_FROM = (6, 16)  # kvmpmu's "latest" profile
 MODE_LINE = re.compile(r"kvm \[\d+\]: (VHE|Hyp(?: nVHE)?) mode initialized")
 
 
-@pytest.fixture(scope="module")
-def probes(qemu, tmp_path_factory):
-    results = realkvm.probe(out=tmp_path_factory.mktemp("probe"))
-    return {(r.kernel, r.config): r for r in results}
-
-
 @pytest.fixture
-def boot(probes, request):
+def boot(real_boots, request):
     kernel, config = request.param
-    result = probes[(kernel, config)]
-    assert result.outcome == "completed", result.error
-    assert result.exit_status == 0, result.stderr
-    return kernel, config, result, result.stdout_json()
+    result = real_boots[(kernel, config)]
+    probe = payload(result, "probe")
+    assert probe.exit_status == 0, probe.stderr
+    return kernel, config, result, probe.stdout_json()
 
 
 def by_pair(test):
@@ -114,20 +104,16 @@ def test_qemus_pmu_is_the_perf_event_source(boot):
     assert pmu["type"] not in (0, 1, 2, 3, 4, 5)  # a dynamic perf type, not a fixed one
 
 
-def test_kvmpmu_inside_answers_as_on_the_host(qemu, tmp_path):
+@pytest.fixture(scope="module")
+def on_the_host():
+    done = subprocess.run([sys.executable, "-m", "kvmpmu", *INSIDE_ARGS], cwd=CHECKOUT,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+@by_pair
+def test_kvmpmu_inside_answers_as_on_the_host(boot, on_the_host):
     """The guest's arm64 Python, wheels and the byte-compiled package give the host's JSON."""
-    spec = "configs/deny-shared-cache.yaml"
-    args = ["show-pmceid", "--filter", spec, "--json"]
-    (boot,) = realkvm.run_kvmpmu(
-        args,
-        kernels=["latest"],
-        configs=["max-vhe"],
-        out=tmp_path,
-        files=[realkvm.GuestFile(CHECKOUT / spec, f"/{spec}")],
-    )
-    host = subprocess.run([sys.executable, "-m", "kvmpmu", *args], cwd=CHECKOUT,
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    assert boot.outcome == "completed", boot.error
-    assert (boot.exit_status, boot.stderr) == (0, "")
-    assert boot.stdout_json() == json.loads(host.stdout)
-    assert (tmp_path / "summary.json").is_file()
+    inside = payload(boot[2], "inside")
+    assert (inside.exit_status, inside.stderr) == (0, "")
+    assert inside.stdout_json() == on_the_host

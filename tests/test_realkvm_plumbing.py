@@ -363,3 +363,23 @@ def test_absolute_links_of_the_runtime_stay_inside_it(tmp_path):
 def test_unknown_kernel_or_config_through_the_api_is_an_error():
     with pytest.raises(RealKvmError, match="unknown kernel or config: 4.19, max"):
         run(["-c", "pass"], kernels=["6.1", "4.19"], configs=["max"])
+
+
+def test_a_series_runs_every_payload_in_order_and_keeps_each_result():
+    """The guest's series runner, run here by this Python as /init runs it inside."""
+    import json
+
+    from realkvm.guest import series
+    from realkvm.runner import BootResult
+
+    payloads = [["-c", "print('one')"], ["-c", "import sys; sys.stderr.write('two'); "
+                                          "sys.exit(3)"], ["-c", "print(42)"]]
+    done = subprocess.run([sys.executable, series.__file__, json.dumps(payloads)],
+                          capture_output=True, text=True, check=True)
+    boot = BootResult("6.1", "max-vhe", "pkg", "1", "6.1.0", "completed", 0, done.stdout, "",
+                      1.0, None, None, None, "")
+    results = boot.series()
+    assert [r.argv for r in results] == payloads
+    assert [(r.exit_status, r.stdout, r.stderr) for r in results] == [
+        (0, "one\n", ""), (3, "", "two"), (0, "42\n", "")]
+    assert results[2].stdout_json() == 42 and all(r.seconds >= 0 for r in results)

@@ -9,6 +9,7 @@ counted-or-zero (test_instruction_counts_are_counted_or_zero)."""
 
 import dataclasses
 import re
+import struct
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -36,6 +37,7 @@ from kvmpmu.vmm.backend import GuestOutput, ScriptImage
 from kvmpmu.vmm.boot import boot
 from kvmpmu.vmm.scriptprog import (
     MAX_REPEAT_DEPTH,
+    STATE_PAIRS,
     VBAR_ALIGN,
     ScriptCompileError,
     ScriptDecoder,
@@ -418,13 +420,13 @@ def test_a_repeated_read_does_not_grow_with_the_repeat_count():
                                    "[{read: PMCCNTR_EL0}]}\n").steps_for(0))
 
     small, huge = program(1), program(10**8)
-    assert huge.size - small.size <= 12  # at most three more MOVKs for the count
+    assert huge.size - small.size <= 16  # three more MOVKs at most, and the buffer's padding
     reads = [s for p in (small, huge) for s in p.sites.values() if s.access == "read"]
     assert len(reads) == 2 and len(huge.sites) == len(small.sites)  # one read each
-    assert huge.size == small.size + 4  # 10^8 has two non-zero halfwords
+    assert huge.state_store == small.state_store + 4  # 10^8 has two non-zero halfwords
     (loop,) = steps("    - repeat: {times: 1, steps: [{read: PMCCNTR_EL0}]}\n").steps_for(0)
     largest = compile_steps((dataclasses.replace(loop, times=2**63 - 1),))
-    assert largest.size == small.size + 12  # four halfwords
+    assert largest.state_store == small.state_store + 12  # four halfwords
 
 
 def test_the_layout_and_the_entry():
@@ -441,8 +443,24 @@ def test_the_layout_and_the_entry():
         compile_steps((), load=0x3000_0000)
 
 
+class Ram:
+    """Guest memory holding a program, for a decoder fed by hand."""
+
+    def __init__(self, program) -> None:
+        ((self.base, code),) = program.segments
+        self.data = bytearray(code)
+
+    def put(self, addr: int, *words: int) -> None:
+        off = addr - self.base
+        self.data[off:off + 8 * len(words)] = struct.pack(f"<{len(words)}Q", *words)
+
+    def read(self, addr: int, size: int) -> bytes:
+        return bytes(self.data[addr - self.base:addr - self.base + size])
+
+
 def decoder_for(text: str) -> ScriptDecoder:
-    return ScriptDecoder(compile_steps(steps(text).steps_for(0)))
+    program = compile_steps(steps(text).steps_for(0))
+    return ScriptDecoder(program, Ram(program).read)
 
 
 def test_the_decoder_refuses_stores_that_do_not_fit_the_program():
@@ -459,6 +477,26 @@ def test_the_decoder_refuses_stores_that_do_not_fit_the_program():
     assert decoder.reads == [["PMCR_EL0", 0x41, 1]]
     request = decoder.store(mb.VMM_CALL, 0, 0x40081010)
     assert request is not None and request.kind == "vmm"
+
+
+def test_the_state_buffer_is_read_in_one_store_and_checked():
+    program = compile_steps(steps("    - read: PMCR_EL0\n").steps_for(0))
+    ram = Ram(program)
+    decoder = ScriptDecoder(program, ram.read)
+    buf, store = program.state_buffer, program.state_store
+    values = {"PMCEID0_EL0": 1, "PMCEID1_EL0": 2, "PMCR_EL0": 1 << 11, "ID_AA64DFR0_EL1": 3,
+              "PMCNTENSET_EL0": 4, "PMOVSSET_EL0": 5, "PMINTENSET_EL1": 6, "PMCCFILTR_EL0": 7,
+              "PMCCNTR_EL0": 8, "PMEVTYPER0_EL0": 9, "PMEVCNTR0_EL0": 10}
+    pairs = [w for name, v in values.items() for w in (v, name == "PMCCFILTR_EL0")]
+    ram.put(buf, *pairs)
+    end = buf + 8 * len(pairs)
+    for bad_end, pc, message in [(end, store + 4, "not the end"), (buf, store, "not the end"),
+                                 (end - 16, store, "ends before PMEVCNTR0_EL0"),
+                                 (end + 16, store, "more reads")]:
+        with pytest.raises(GuestError, match=message):
+            ScriptDecoder(program, ram.read).store(mb.STATE, bad_end, pc)
+    assert decoder.store(mb.STATE, end, store) is None
+    assert decoder.state == {**values, "PMCCFILTR_EL0": None}  # its UNDEF flag was set
 
 
 def test_the_state_read_at_the_end_is_decoded_as_the_scripted_engine_reads_it():
@@ -515,7 +553,10 @@ def test_the_vector_table_is_aligned_and_vbar_points_at_it():
     assert f"adr x16, #{vectors:#x}" in text and "msr vbar_el1, x16" in text
     for slot in range(0, 0x800, 0x80):  # each of the 16 vectors starts by reading ESR_EL1
         assert text[(VBAR_ALIGN + slot) // 4] == "mrs x16, esr_el1"
-    assert text[-2:] == ["str xzr, [x28, #8]", f"b #{address + len(code) - 8:#x}"]
+    end = text.index("str xzr, [x28, #8]")  # the end, then the state buffer
+    assert text[end + 1] == f"b #{address + 4 * end:#x}"
+    assert program.state_buffer == address + 4 * (end + 2) and \
+        code[4 * (end + 2):] == bytes(STATE_PAIRS * 16)
 
 
 # --- any EL1 workload --------------------------------------------------------------------------

@@ -109,6 +109,13 @@ def str_imm(rt: int, rn: int, offset: int = 0) -> int:
     return _ldst(0xF9000000, rt, rn, offset)
 
 
+def str_post(rt: int, rn: int, step: int) -> int:
+    """STR Xt, [Xn|SP], #step: store, then add `step` (-256..255) to Xn."""
+    if rt == rn and rn != 31:
+        raise EncodingError("STR with writeback to its own source register is UNPREDICTABLE")
+    return 0xF8000400 | _field(step, -256, 255, "step") % 512 << 12 | _reg(rn) << 5 | _reg(rt)
+
+
 def ldr_imm(rt: int, rn: int, offset: int = 0) -> int:
     """LDR Xt, [Xn|SP, #offset]."""
     return _ldst(0xF9400000, rt, rn, offset)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.events import PMCEID_EXT_BASE, architected_in_pmceid_range
@@ -30,14 +30,19 @@ class HostPmu:
 
     def pmceid(self, reg: int) -> int:
         """The hardware PMCEID<reg>_EL0; the high half is RES0 before PMUv3p1 (Armv8.1)."""
-        base = 32 * reg
-        value = 0
-        for i in range(32):
-            if base + i in self.events:
-                value |= 1 << i
-            if self.pmuver != sr.PMUVER_IMP and PMCEID_EXT_BASE + base + i in self.events:
-                value |= 1 << (32 + i)
-        return value
+        return _pmceid(self.events, self.pmuver != sr.PMUVER_IMP, reg)
+
+
+@lru_cache(maxsize=256)  # read at every vCPU's PMCEID access and every result
+def _pmceid(events: frozenset[int], extended: bool, reg: int) -> int:
+    base = 32 * reg
+    value = 0
+    for i in range(32):
+        if base + i in events:
+            value |= 1 << i
+        if extended and PMCEID_EXT_BASE + base + i in events:
+            value |= 1 << (32 + i)
+    return value
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,7 @@ class KvmBackend:
                              f"larger than its {SCRIPT_SLOT} bytes of guest RAM")
         for addr, data in program.segments:
             self._write(addr, data)
-        decoder = ScriptDecoder(program)
+        decoder = ScriptDecoder(program, self._read)
         guest = _Guest(program.entry, decoder)
         guest.output.reads, guest.output.undefined = decoder.reads, decoder.undefined
         return guest
@@ -171,6 +171,11 @@ class KvmBackend:
         if not (RAM_BASE <= addr and addr + len(data) <= RAM_BASE + RAM_SIZE):
             raise GuestError(f"program segment at 0x{addr:x} is outside guest RAM")
         self.ram[addr - RAM_BASE:addr - RAM_BASE + len(data)] = data
+
+    def _read(self, addr: int, size: int) -> bytes:
+        if not (RAM_BASE <= addr and addr + size <= RAM_BASE + RAM_SIZE):
+            raise GuestError(f"0x{addr:x}+{size} is outside guest RAM")
+        return bytes(self.ram[addr - RAM_BASE:addr - RAM_BASE + size])
 
     def _string(self, addr: int) -> str:
         if not RAM_BASE <= addr < RAM_BASE + RAM_SIZE:

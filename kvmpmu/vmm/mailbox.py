@@ -18,7 +18,7 @@ READ = 0x20  # the value of the script's MRS
 UNDEF = 0x28  # ELR_EL1 of an access the program's vector table found UNDEFINED
 VMM_CALL = 0x30  # index of a `vmm:` step the VMM is to make now
 FAULT = 0x38  # ESR_EL1 of an exception the program cannot handle
-STATE = 0x40  # the PMU state a compiled script reads at its end (vmm/state.py says which)
+STATE = 0x40  # end of the buffer of the PMU state a compiled script read at its end (state.py)
 
 # What a VMM handles inside one `run` (it re-enters the guest at once) and what ends it.
 HANDLED_IN_RUN = frozenset((REPORT, CONSOLE, READ, UNDEF, VMM_CALL, STATE))

@@ -3,9 +3,12 @@ CPU-emulated guest alike; `ScriptDecoder` turns the program's mailbox stores bac
 records the scripted engine (`GuestRunner`) makes for the same steps.
 
 Layout at `load` (0x40080000 by default): set-up (mailbox base, VBAR_EL1), the vector table at
-the next 2 KiB boundary (+0x800), the steps after it (+0x1000), then the end (a store to END in
-a loop). Registers: x0 carries each MSR/MRS value, x16/x17 belong to the exception handlers,
-x19.. count `repeat` loops (one per nesting level), x28 holds the mailbox base. The program
+the next 2 KiB boundary (+0x800), the steps after it (+0x1000), the end (a store to END in a
+loop), then the state buffer. Registers: x0 carries each MSR/MRS value, x16/x17 belong to the
+exception handlers, x15 is set to 1 by the UNDEF handler, x19.. count `repeat` loops (one per
+nesting level), x28 holds the mailbox base, x29 walks the state buffer. The state the program
+reads at its end (vmm/state.py) goes to the buffer as (value, UNDEF flag) pairs and takes one
+exit: a store of the buffer's end to STATE (an exit costs far more than a store). The program
 reads no register the VMM sets but PC, and keeps interrupts masked (real KVM starts a vCPU at
 EL1h with DAIF masked, MMU off). Every mailbox access is a single aligned 64-bit STR with an
 immediate offset: the kind of store real KVM can decode at an MMIO exit (ESR ISV set).
@@ -13,7 +16,8 @@ immediate offset: the kind of store real KVM can decode at an MMIO exit (ESR ISV
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import struct
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +32,9 @@ from kvmpmu.vmm.backend import record
 from kvmpmu.vmm.memmap import RAM_BASE, RAM_SIZE
 from kvmpmu.vmm.state import FIXED, SELECTED, counter_name, counters_of
 
-VALUE, MAILBOX, ESR, TMP, COUNT = 0, 28, 16, 17, 18
+STATE_PAIRS = len(FIXED) + sr.PMCR_N_MASK * len(SELECTED)  # reads of the state at most
+
+VALUE, MAILBOX, ESR, TMP, COUNT, UNDEF_FLAG, STATE_PTR = 0, 28, 16, 17, 18, 15, 29
 LOOP_COUNTERS = tuple(range(19, 28))
 MAX_REPEAT_DEPTH = len(LOOP_COUNTERS)
 VBAR_ALIGN, VECTOR_SLOT = 0x800, 0x80  # VBAR_EL1[10:0] are RES0
@@ -72,6 +78,8 @@ class ScriptProgram:
     exits: Mapping[int, Exit]  # address of each store to EXIT
     fault_stores: Mapping[int, str]  # address of each store to FAULT -> the vector's name
     mailbox: int
+    state_buffer: int  # where the (value, UNDEF flag) pairs of the end state start
+    state_store: int  # address of the store of the buffer's end to STATE
 
     @property
     def size(self) -> int:
@@ -91,7 +99,8 @@ def compile_steps(steps: tuple[Step, ...], load: int = DEFAULT_LOAD,
         raise ScriptCompileError(f"the compiled program ({len(code)} bytes at 0x{load:x}) does "
                                  "not fit in guest RAM")
     return ScriptProgram(((load, code),), load, compiler.sites, tuple(compiler.vmm_steps),
-                         compiler.exits, compiler.fault_stores, mailbox)
+                         compiler.exits, compiler.fault_stores, mailbox,
+                         compiler.asm.address("state_buffer"), compiler.state_store)
 
 
 class _Compiler:
@@ -102,6 +111,7 @@ class _Compiler:
         self.exits: dict[int, Exit] = {}
         self.fault_stores: dict[int, str] = {}
         self.switches_el = False
+        self.state_store = 0
         self._labels = 0
         asm = self.asm
         asm.emit(*a64.mov_imm(MAILBOX, mailbox))
@@ -128,14 +138,19 @@ class _Compiler:
         asm.label("end")  # every later KVM_RUN exits here again
         asm.emit(a64.str_imm(a64.XZR, MAILBOX, mb.END))
         asm.branch("b", "end")
+        asm.align(8)
+        asm.label("state_buffer")
+        asm.emit(*[0] * (STATE_PAIRS * 4))  # two 64-bit words per read
         return asm.assemble()
 
     def _read_state(self) -> None:
-        """At EL1, the reads of vmm/state.py, each stored to STATE; x0 is zeroed first, so a
-        read that UNDEFs leaves 0 (and N = 0 counters when PMCR_EL0 does)."""
+        """At EL1, the reads of vmm/state.py into the state buffer; x0 is zeroed first, so a
+        read that UNDEFs leaves 0 (and N = 0 counters when PMCR_EL0 does); then one store of
+        the buffer's end to STATE."""
         asm = self.asm
         if self.switches_el:  # else the program never left EL1
             asm.emit(a64.svc(1))
+        asm.branch("adr", "state_buffer", STATE_PTR)
         for name in FIXED:
             self._state_read(name)
             if name == "PMCR_EL0":
@@ -149,12 +164,13 @@ class _Compiler:
             self._state_read(name)
         asm.branch("b", loop)
         asm.label(done)
+        self.state_store = asm.emit(a64.str_imm(STATE_PTR, MAILBOX, mb.STATE))
 
     def _state_read(self, name: str) -> None:
         asm = self.asm
-        asm.emit(*a64.mov_imm(VALUE, 0))
+        asm.emit(*a64.mov_imm(VALUE, 0), *a64.mov_imm(UNDEF_FLAG, 0))
         self.sites[asm.emit(a64.mrs(VALUE, SYSREGS[name]))] = Site(name, "state")
-        asm.emit(a64.str_imm(VALUE, MAILBOX, mb.STATE))
+        asm.emit(a64.str_post(VALUE, STATE_PTR, 8), a64.str_post(UNDEF_FLAG, STATE_PTR, 8))
 
     # --- the vector table ----------------------------------------------------------------------
 
@@ -185,6 +201,7 @@ class _Compiler:
             asm.emit(*a64.mov_imm(TMP, SPSR_DAIF | SPSR_MODE[el]),
                      a64.msr(regs["SPSR_EL1"], TMP), a64.eret())
         asm.label(undef)
+        asm.emit(*a64.mov_imm(UNDEF_FLAG, 1))
         asm.emit(a64.mrs(TMP, regs["ELR_EL1"]), a64.str_imm(TMP, MAILBOX, mb.UNDEF),
                  a64.add_imm(TMP, TMP, 4), a64.msr(regs["ELR_EL1"], TMP), a64.eret())
         asm.label(fault)
@@ -264,14 +281,15 @@ class ScriptDecoder:
 
     After an UNDEF MRS the handler resumes at the store to READ that follows it, which then
     carries a stale x0: the decoder drops that one store (the handler stays the same for every
-    instruction, and the program stays one MRS and one STR per read)."""
+    instruction, and the program stays one MRS and one STR per read). The end state is read
+    from guest memory (`memory(address, size)`) when the buffer's end is stored to STATE."""
 
-    def __init__(self, program: ScriptProgram) -> None:
+    def __init__(self, program: ScriptProgram, memory: Callable[[int, int], bytes]) -> None:
         self.program = program
+        self._memory = memory
         self.reads: list[list[Any]] = []  # as the scripted engine records them
         self.undefined: list[list[Any]] = []
         self.state: dict[str, int | None] = {}  # the PMU state read at the end (vmm/state.py)
-        self._state_names = list(FIXED)  # the names the next STATE stores stand for
         self.ended = False
         self.fault: GuestRequest | None = None
         self._stale_read: int | None = None  # address of the store to drop
@@ -296,28 +314,33 @@ class ScriptDecoder:
             return
         record(self.reads, site.register, value)
 
-    def _state(self, value: int | None, pc: int) -> None:
-        site = self.program.sites.get(pc - 4)
-        if self._stale_read == pc:
-            self._stale_read = None
-            return
-        if site is None or site.access != "state" or not self._state_names:
-            raise GuestError(f"a store to STATE at pc 0x{pc:x} follows no read of the state")
-        name = self._state_names.pop(0)
-        self.state[name] = value
-        if name == "PMCR_EL0":
-            self._state_names.extend(counter_name(s, n)
-                                     for n in reversed(range(counters_of(value)))
-                                     for s in SELECTED)
+    def _state(self, end: int, pc: int) -> None:
+        """The (value, UNDEF flag) pairs from the state buffer to `end`, in vmm/state.py's
+        order (the counters' reads follow from the PMCR_EL0 read)."""
+        start = self.program.state_buffer
+        size = end - start
+        if pc != self.program.state_store or self.state or not 0 < size <= STATE_PAIRS * 16 \
+                or size % 16:
+            raise GuestError(f"a store of 0x{end:x} to STATE at pc 0x{pc:x} is not the end of "
+                             "the script's state buffer")
+        words = struct.unpack(f"<{size // 8}Q", self._memory(start, size))
+        names = list(FIXED)
+        for value, undef in zip(words[::2], words[1::2], strict=True):
+            if not names:
+                raise GuestError("the state buffer holds more reads than the PMU state has")
+            name = names.pop(0)
+            self.state[name] = None if undef else value
+            if name == "PMCR_EL0":
+                names.extend(counter_name(s, n) for n in reversed(range(counters_of(
+                    self.state[name]))) for s in SELECTED)
+        if names:
+            raise GuestError(f"the state buffer ends before {names[0]} was read")
 
     def _undef(self, elr: int, pc: int) -> None:
         site = self.program.sites.get(elr)
         if site is None:
             raise GuestError(f"UNDEF at pc 0x{elr:x}, which is no PMU access of the script")
-        if site.access == "state":
-            if site.register != "PMSELR_EL0":
-                self._state(None, elr + 4)
-                self._stale_read = elr + 4
+        if site.access == "state":  # its flag in the state buffer says so
             return
         if site.access == "read":
             record(self.reads, site.register, None)

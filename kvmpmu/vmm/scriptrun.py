@@ -24,7 +24,7 @@ class EmulatedScriptRun:
                              f"0x{program.mailbox:x}")
         self.guest = EmulatedGuest(vcpu, Program(program.segments, program.entry),
                                    max_instructions)
-        self.decoder = ScriptDecoder(program)
+        self.decoder = ScriptDecoder(program, self._memory)
         self.requests: list[GuestRequest] = []
         self._on_vmm = on_vmm
 
@@ -42,6 +42,9 @@ class EmulatedScriptRun:
         if result.fault is not None:
             raise GuestError(result.fault)
         return result
+
+    def _memory(self, addr: int, size: int) -> bytes:
+        return bytes(self.guest.uc.mem_read(addr, size))
 
     def _store(self, exit_: GuestExit) -> None:
         """At the exit the pc is past the store; the decoder wants the store's own address,
