@@ -611,3 +611,20 @@ def test_any_workload_at_el0_and_el1_agrees_on_both_engines(generated):
 def count_exits(steps) -> int:
     return sum(s.times * count_exits(s.steps) if isinstance(s, Repeat) else isinstance(s, Exit)
                for s in steps)
+
+
+def test_steps_that_differ_only_in_location_share_code_but_keep_their_own_steps():
+    text = ("    - read: PMCR_EL0\n    - repeat: {times: 3, steps: [{write: {PMSWINC_EL0: 1}}, "
+            "{vmm: {filter: {deny: 0x11}}}, {exit: {}}]}\n")
+    first = steps(text).steps_for(0)
+    second = steps("    - write: {PMSELR_EL0: 0}\n" + text).steps_for(0)[1:]  # a line lower
+    assert first != second  # equal but for their locations
+    a, b = compile_steps(first), compile_steps(second)
+    assert a.segments == b.segments and a.sites.keys() == b.sites.keys()
+    for program, own in ((a, first), (b, second)):
+        lines = {s.step.loc.line for s in program.sites.values() if s.step is not None}
+        assert lines == {own[0].loc.line, own[1].steps[0].loc.line}
+        assert program.vmm_steps == (own[1].steps[1],) and \
+            list(program.exits.values()) == [own[1].steps[2]]
+    moved = compile_steps(first, load=0x40100000)  # another address: other code
+    assert moved.entry == 0x40100000 and moved.segments != a.segments

@@ -16,6 +16,7 @@ immediate offset: the kind of store real KVM can decode at an MMIO exit (ESR ISV
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -88,7 +89,64 @@ class ScriptProgram:
 
 def compile_steps(steps: tuple[Step, ...], load: int = DEFAULT_LOAD,
                   mailbox: int = mb.BASE) -> ScriptProgram:
-    """The guest program of one vCPU's steps; ScriptCompileError for a step it cannot run."""
+    """The guest program of one vCPU's steps; ScriptCompileError for a step it cannot run.
+    Steps that differ only in their source locations make the same code: it is compiled once
+    (a corpus compiles the same probe for hundreds of VMs) and given this call's steps."""
+    key = (_shape(steps), load, mailbox)
+    cached = _COMPILED.get(key)
+    if cached is None:
+        cached = _COMPILED[key] = _compile(steps, load, mailbox)
+        if len(_COMPILED) > _COMPILED_MAX:
+            del _COMPILED[next(iter(_COMPILED))]
+    return _with_steps(cached, steps)
+
+
+_COMPILED: dict[tuple[Any, int, int], tuple[ScriptProgram, tuple[Step, ...]]] = {}
+_COMPILED_MAX = 64
+
+
+def _shape(steps: tuple[Step, ...]) -> tuple[Any, ...]:
+    """What of the steps the code depends on: everything but their locations."""
+    out: list[Any] = []
+    for step in steps:
+        if isinstance(step, Access):
+            out.append(("access", step.ops))
+        elif isinstance(step, SetEl):
+            out.append(("el", step.el))
+        elif isinstance(step, Repeat):
+            out.append(("repeat", step.times, _shape(step.steps)))
+        else:  # a vmm step's calls are the VMM's; execute does not compile
+            out.append((type(step).__name__,))
+    return tuple(out)
+
+
+def _flat(steps: tuple[Step, ...]) -> list[Step]:
+    out: list[Step] = []
+    for step in steps:
+        out.append(step)
+        if isinstance(step, Repeat):
+            out += _flat(step.steps)
+    return out
+
+
+def _with_steps(cached: tuple[ScriptProgram, tuple[Step, ...]],
+                steps: tuple[Step, ...]) -> ScriptProgram:
+    program, compiled_from = cached
+    if compiled_from is steps:
+        return program
+    # the same shape: the same walk, step for step (typed Any: each keeps its own kind)
+    new: dict[int, Any] = {id(old): step for old, step in
+                           zip(_flat(compiled_from), _flat(steps), strict=True)}
+    return dataclasses.replace(
+        program,
+        sites={a: dataclasses.replace(s, step=new[id(s.step)]) if s.step else s
+               for a, s in program.sites.items()},
+        vmm_steps=tuple(new[id(s)] for s in program.vmm_steps),
+        exits={a: new[id(s)] for a, s in program.exits.items()})
+
+
+def _compile(steps: tuple[Step, ...], load: int,
+             mailbox: int) -> tuple[ScriptProgram, tuple[Step, ...]]:
     if load % 4 or not RAM_BASE <= load < RAM_BASE + RAM_SIZE:
         raise ScriptCompileError(f"load address 0x{load:x} is not a word-aligned address in "
                                  f"guest RAM 0x{RAM_BASE:x}-0x{RAM_BASE + RAM_SIZE - 1:x}")
@@ -100,7 +158,7 @@ def compile_steps(steps: tuple[Step, ...], load: int = DEFAULT_LOAD,
                                  "not fit in guest RAM")
     return ScriptProgram(((load, code),), load, compiler.sites, tuple(compiler.vmm_steps),
                          compiler.exits, compiler.fault_stores, mailbox,
-                         compiler.asm.address("state_buffer"), compiler.state_store)
+                         compiler.asm.address("state_buffer"), compiler.state_store), steps
 
 
 class _Compiler:
