@@ -10,6 +10,7 @@ run as compiled guest programs (vmm/scriptprog.py), one per vCPU at its own 2 Mi
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import platform
 import signal
@@ -91,7 +92,7 @@ class KvmBackend:
         self.machine = machine
         self.profile = machine.profile
         self.vm = machine.kvm.create_vm()
-        self.ram = self.vm.add_memory(0, RAM_BASE, RAM_SIZE)
+        self._ram: mmap.mmap | None = None  # at the first KVM_RUN: most corpus VMs never run
         self.vcpus: dict[int, VcpuFd] = {}
         self.vgic: DeviceFd | None = None
         self.vcpu_cpus = vcpu_cpus
@@ -166,6 +167,12 @@ class KvmBackend:
         guest = _Guest(program.entry, decoder)
         guest.output.reads, guest.output.undefined = decoder.reads, decoder.undefined
         return guest
+
+    @property
+    def ram(self) -> mmap.mmap:
+        if self._ram is None:
+            self._ram = self.vm.add_memory(0, RAM_BASE, RAM_SIZE)
+        return self._ram
 
     def _write(self, addr: int, data: bytes) -> None:
         if not (RAM_BASE <= addr and addr + len(data) <= RAM_BASE + RAM_SIZE):
