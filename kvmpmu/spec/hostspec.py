@@ -14,7 +14,8 @@ from kvmpmu.spec.schema import Node
 
 DEFAULT_CPUS = frozenset(range(8))
 _CPU_LIST = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
-_PMU_KEYS = ("cpu", "midr", "catalog", "pmu_version", "counters")
+_PMU_KEYS = ("cpu", "midr", "catalog", "pmu_version", "counters", "type", "pmcr")
+FIRST_PMU_TYPE = 8  # perf types 0-5 are fixed, and kprobe/uprobe usually take 6 and 7
 
 
 @dataclass(frozen=True)
@@ -25,16 +26,24 @@ class PmuSpec:
     counters: int | None = None
     cpus: frozenset[int] = DEFAULT_CPUS
     loc: SourceLoc | None = None
+    pmu_type: int = FIRST_PMU_TYPE  # its perf type (/sys/bus/event_source/devices/*/type)
+    pmcr: tuple[int, int] | None = None  # PMCR_EL0 IMP and IDCODE, else the CPU model's
 
     @property
     def pmuver(self) -> int:
         return self.pmu_version if self.pmu_version is not None else self.model.pmuver
+
+    @property
+    def pmcr_imp_idcode(self) -> tuple[int, int]:
+        return self.pmcr if self.pmcr is not None else (self.model.pmcr_imp,
+                                                          self.model.pmcr_idcode)
 
 
 @dataclass(frozen=True)
 class HostSpec:
     pmus: tuple[PmuSpec, ...] = field(
         default_factory=lambda: (PmuSpec("armv8_pmuv3_0", CPU_MODELS["generic"]),))
+    id_aa64dfr0: int | None = None  # host.id_aa64dfr0_el1, else the first PMU's CPU model's
 
     def catalog(self) -> Catalog:
         extra = {}
@@ -118,10 +127,20 @@ def _model(node: Node, events_db: str | None, max_bytes: int) -> CpuModel:
     return CPU_MODELS["generic"]
 
 
+def _pmcr(node: Node | None) -> tuple[int, int] | None:
+    """`pmcr: {imp: 0x41, idcode: 1}`: PMCR_EL0's implementer and identification code."""
+    if node is None:
+        return None
+    node.mapping(("imp", "idcode"))
+    return (node.require("imp").integer(0, 0xFF, "an 8-bit implementer code"),
+            node.require("idcode").integer(0, 0xFF, "an 8-bit identification code"))
+
+
 def _pmu(node: Node, name: str, cpus: frozenset[int], events_db: str | None,
-         max_bytes: int) -> PmuSpec:
+         max_bytes: int, pmu_type: int, pmcr: tuple[int, int] | None) -> PmuSpec:
     version = node.get("pmu_version")
     counters = node.get("counters")
+    type_node = node.get("type")
     return PmuSpec(
         name=name,
         model=_model(node, events_db, max_bytes),
@@ -129,7 +148,21 @@ def _pmu(node: Node, name: str, cpus: frozenset[int], events_db: str | None,
         counters=counters.integer(0, sr.MAX_GENERAL_COUNTERS) if counters else None,
         cpus=cpus,
         loc=node.loc,
+        pmu_type=type_node.integer(0, 2**31 - 1, "a perf PMU type") if type_node else pmu_type,
+        pmcr=_pmcr(node.get("pmcr")) or pmcr,
     )
+
+
+def _distinct_types(node: Node, pmus: list[PmuSpec]) -> None:
+    """Perf types are unique; a clash is shown at a `type` the spec wrote, where there is one."""
+    seen: dict[int, tuple[Node, str]] = {}
+    for item, pmu in zip(node.items(), pmus, strict=True):
+        if pmu.pmu_type in seen:
+            other, name = seen[pmu.pmu_type]
+            where = item.get("type") or other.get("type") or item
+            raise where.error(f"PMUs {name!r} and {pmu.name!r} both have perf type "
+                              f"{pmu.pmu_type}: perf types are unique")
+        seen[pmu.pmu_type] = (item, pmu.name)
 
 
 def parse_host(node: Node | None, events_db: str | None = None,
@@ -138,13 +171,17 @@ def parse_host(node: Node | None, events_db: str | None = None,
         if events_db:
             return HostSpec((PmuSpec("armv8_pmuv3_0", load_catalog(events_db, max_bytes)),))
         return HostSpec()
-    node.mapping(_PMU_KEYS + ("pmus",))
+    node.mapping(_PMU_KEYS + ("pmus", "id_aa64dfr0_el1"))
+    dfr0_node = node.get("id_aa64dfr0_el1")
+    dfr0 = dfr0_node.integer(0, 2**64 - 1, "a 64-bit register value") if dfr0_node else None
     pmus_node = node.get("pmus")
     if pmus_node is None:
-        return HostSpec((_pmu(node, "armv8_pmuv3_0", DEFAULT_CPUS, events_db, max_bytes),))
-    if any(node.get(k) is not None for k in _PMU_KEYS):
-        raise node.error("with 'pmus', give cpu, midr, catalog, pmu_version and counters "
-                         "per PMU")
+        return HostSpec((_pmu(node, "armv8_pmuv3_0", DEFAULT_CPUS, events_db, max_bytes,
+                              FIRST_PMU_TYPE, None),), dfr0)
+    pmcr = _pmcr(node.get("pmcr"))  # for every PMU; a PMU's own pmcr wins
+    if any(node.get(k) is not None for k in _PMU_KEYS if k != "pmcr"):
+        raise node.error("with 'pmus', give cpu, midr, catalog, pmu_version, counters and "
+                         "type per PMU")
     if events_db:
         raise pmus_node.error("--events-db applies to a single-PMU host only")
     pmus: list[PmuSpec] = []
@@ -160,8 +197,9 @@ def parse_host(node: Node | None, events_db: str | None = None,
             raise item.require("cpus").error(
                 f"CPUs {sorted(cpus & seen)} already belong to another PMU")
         seen |= cpus
-        pmus.append(_pmu(item, name, cpus, None, max_bytes))
+        pmus.append(_pmu(item, name, cpus, None, max_bytes, FIRST_PMU_TYPE + i, pmcr))
     if not pmus:
         raise pmus_node.error("a host needs at least one PMU")
-    return HostSpec(tuple(pmus))
+    _distinct_types(pmus_node, pmus)
+    return HostSpec(tuple(pmus), dfr0)
 
