@@ -162,7 +162,7 @@ def bitmap_after(calls: list[tuple[int, int, int]], profile: str = "latest") -> 
     vm, (vcpu,) = make_vm(profile)
     for base, n, action in calls:
         set_filter(vcpu, base, n, action)
-    return vm.filter.bits if vm.filter is not None else None
+    return vm.filter_bitmap()
 
 
 call_strategy = st.tuples(st.integers(0, 0x60), st.integers(0, 0x30),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from kvmpmu.errors import KvmpmuError, SourceLoc
 
@@ -93,13 +93,16 @@ class RunResult:
         return self.error is None and all(e.passed for e in self.expectations)
 
 
+HiddenBy = Literal["filter", "kvm"]  # why the guest's PMCEID lacks an implemented event
+
+
 @dataclass
 class PmceidEvent:
     event: int
     name: str | None
     implemented: bool
     visible: bool
-    hidden_by: str | None  # "filter", "kvm" or None
+    hidden_by: HiddenBy | None
 
 
 @dataclass
