@@ -12,7 +12,6 @@ from kvmpmu.kvm.host import HostPmu
 from kvmpmu.kvm.profiles import KernelProfile
 from kvmpmu.kvm.system import Vm
 from kvmpmu.spec.filterspec import FilterCall, FilterSpec
-from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW
 from kvmpmu.vmm.boot import boot
 from kvmpmu.vmm.session import emulated_vmm, pmu_types, profile_for, validate
 from kvmpmu.vmm.vmm import VmmStopped
@@ -109,7 +108,3 @@ class Evaluation:
 
     def name(self, event: int) -> str | None:
         return self.catalog.name_of(event)
-
-
-def action_name(action: int) -> str:
-    return "allow" if action == KVM_PMU_EVENT_ALLOW else "deny"

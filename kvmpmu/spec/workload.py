@@ -9,9 +9,9 @@ from kvmpmu.arch import events as ev
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog, common_catalog
 from kvmpmu.errors import SourceLoc
+from kvmpmu.kvm.profiles import PROFILE_NAMES
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.filterspec import (
-    PROFILE_NAMES,
     FilterCall,
     parse_entry,
     parse_errno_name,
