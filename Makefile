@@ -24,6 +24,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check kvmpmu realkvm tests $(wildcard bench)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # Random-seeded fuzzing in rounds of 2000 examples until FUZZ_SECONDS have passed.
 fuzz: install

@@ -29,7 +29,7 @@ class _Entry:
         raise SystemExit(run_main(cli, list(args)))
 
 
-def run_cli(*args: str, input: str | None = None) -> Result:  # noqa: A002 - CliRunner's name
+def run_cli(*args: str, input: str | None = None) -> Result:
     yamlio.forget_stdin()
     runner = CliRunner()
     return runner.invoke(_Entry(), list(args), input=input,  # type: ignore[arg-type]

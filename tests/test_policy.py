@@ -207,7 +207,7 @@ POLICY = "filters:\n  - allow: [CPU_CYCLES, INST_RETIRED]\n  - allow: 0x30-0x3f\
 def compiled(fmt: str) -> tuple[list[FilterCall], bytes]:
     e = Evaluation(spec(POLICY))
     calls = compile_spec(e)
-    return calls, render(fmt, calls, e.catalog, "latest", {}, "test")
+    return calls, render(fmt, calls, e.catalog, "latest", {}, "test")  # type: ignore[arg-type]
 
 
 def expected_calls() -> list[tuple[int, int, int]]:

@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from kvmpmu import SCHEMA
-from kvmpmu.cli.commands import one_stdin
 from kvmpmu.cli.exitcodes import OK, Outcome, UsageError
+from kvmpmu.cli.loading import one_stdin
 from kvmpmu.cli.options import (
     Command,
     events_db_option,

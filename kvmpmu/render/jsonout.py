@@ -6,8 +6,14 @@ from typing import Any
 
 from kvmpmu import SCHEMA
 from kvmpmu.errors import KvmpmuError, SourceLoc
-from kvmpmu.vmm.backend import VcpuExit
-from kvmpmu.vmm.results import CallRecord, HostPmuInfo, PmceidView, RunResult, VcpuResult
+from kvmpmu.vmm.results import (
+    CallRecord,
+    HostPmuInfo,
+    PmceidView,
+    RunResult,
+    VcpuExit,
+    VcpuResult,
+)
 
 __all__ = ["SCHEMA"]  # re-exported: the renderers take it from here
 

@@ -19,13 +19,11 @@ from kvmpmu.vmm.backend import (
     DefaultImage,
     GuestImage,
     GuestOutput,
-    Mmio,
     ProgramImage,
     ScriptImage,
-    VcpuExit,
 )
 from kvmpmu.vmm.guest import GuestStop, ScriptedGuest
-from kvmpmu.vmm.results import CounterResult, VcpuResult
+from kvmpmu.vmm.results import CounterResult, Mmio, VcpuExit, VcpuResult
 
 _SLOT = {"exit": mailbox.EXIT, "end": mailbox.END, "vmm": mailbox.VMM_CALL}
 

@@ -31,14 +31,12 @@ from kvmpmu.vmm.backend import (
     DefaultImage,
     GuestImage,
     GuestOutput,
-    Mmio,
     ProgramImage,
     ScriptImage,
-    VcpuExit,
 )
 from kvmpmu.vmm.kvm_host import probe_host
 from kvmpmu.vmm.memmap import RAM_BASE, RAM_SIZE
-from kvmpmu.vmm.results import CounterResult, VcpuResult
+from kvmpmu.vmm.results import CounterResult, Mmio, VcpuExit, VcpuResult
 from kvmpmu.vmm.scriptprog import ScriptDecoder, compile_steps
 from kvmpmu.vmm.state import counters_of
 
