@@ -48,6 +48,7 @@ def run_kvmpmu(*args: str, env_columns: str = "120",
 
 def check_golden(name: str, text: str) -> None:
     path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") or not path.exists():
+    if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(text)
+    assert path.exists(), f"no golden file {path} (UPDATE_GOLDEN=1 writes it; review it)"
     assert text == path.read_text(), f"output differs from {path} (UPDATE_GOLDEN=1 to accept)"
