@@ -2,7 +2,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench fuzz realkvm clean
+.PHONY: install run test lint bench fuzz realkvm mutation clean
 
 FUZZ_SECONDS ?= 600
 
@@ -24,6 +24,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check kvmpmu realkvm tests $(wildcard bench)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # Random-seeded fuzzing in rounds of 2000 examples until FUZZ_SECONDS have passed.
 fuzz: install
@@ -37,6 +38,12 @@ fuzz: install
 bench: install
 	$(PY) bench/run.py
 
+# Mutation testing of the emulated kernel (kvmpmu/kvm/; slow, not part of test or CI): mutants
+# and results go to mutants/, `.venv/bin/mutmut results` lists the survivors.
+mutation: install
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut export-cicd-stats 2>/dev/null || true
+
 # Boots Debian's arm64 kernels under QEMU and checks /dev/kvm inside (realkvm/, README).
 # The fetch step fills the cache (outside the checkout); without QEMU the tests skip.
 realkvm: install
@@ -44,4 +51,4 @@ realkvm: install
 	$(PY) -m pytest -q -m realkvm
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info mutants

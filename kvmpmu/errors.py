@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import errno as _errno
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+# The `error.kind` values of the JSON documents (README, "Errors and exit codes").
+ErrorKind = Literal["error", "usage", "spec", "kvm", "guest", "internal", "output",
+                    "interrupted", "unavailable"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class SourceLoc:
 class KvmpmuError(Exception):
     """Base of every error kvmpmu reports to its user."""
 
-    kind = "error"
+    kind: ClassVar[ErrorKind] = "error"
 
     def __init__(
         self,
@@ -66,7 +70,7 @@ class SpecError(KvmpmuError):
     """A filter spec, workload or catalog file (or a command-line value) is invalid. Raised
     while reading and checking input, before any emulated ioctl. Exit code 3."""
 
-    kind = "spec"
+    kind: ClassVar[ErrorKind] = "spec"
 
 
 class SpecErrors(SpecError):
@@ -89,14 +93,14 @@ class GuestError(KvmpmuError):
     """The guest workload could not go on: a CPU-emulated guest faulted or ran out of its
     instruction budget, or its program cannot be loaded. Exit code 5."""
 
-    kind = "guest"
+    kind: ClassVar[ErrorKind] = "guest"
 
 
 class OutputError(KvmpmuError):
     """Output could not be written: a full disk, a closed or unwritable file, a missing
     folder. Raised by the CLI's writers. Exit code 74."""
 
-    kind = "output"
+    kind: ClassVar[ErrorKind] = "output"
 
 
 def errno_name(value: int) -> str:
@@ -107,7 +111,7 @@ class KvmError(KvmpmuError):
     """An emulated ioctl failed: carries the errno the kernel would set. Raised by the emulated
     kernel (`kvmpmu/kvm/`); the VMM turns it into a KvmCallError when nobody expected it."""
 
-    kind = "kvm"
+    kind: ClassVar[ErrorKind] = "kvm"
 
     def __init__(self, errno: int, reason: str = "") -> None:
         self.errno = errno
@@ -121,7 +125,7 @@ class KvmCallError(KvmpmuError):
     kvmtool's die_perror() would. Carries the ioctl, its attribute, the vCPU (None for a VM
     or system call), the errno and the spec location that caused the call. Exit code 4."""
 
-    kind = "kvm"
+    kind: ClassVar[ErrorKind] = "kvm"
 
     def __init__(self, ioctl: str, attr: str | None, vcpu: int | None, errno: int | None,
                  reason: str = "", *, loc: SourceLoc | None = None, path: str | None = None,
@@ -182,11 +186,11 @@ class RejectedError(KvmpmuError):
     """The emulated kernel rejects what a spec asks for, so an analysis (compile, explain,
     diff) cannot go on: names the entry the kernel rejects. Exit code 4."""
 
-    kind = "kvm"
+    kind: ClassVar[ErrorKind] = "kvm"
 
 
 class KvmUnavailable(KvmpmuError):
     """The kvm backend cannot run here: no /dev/kvm (or no permission to open it), or not an
     arm64 host. Exit code 69."""
 
-    kind = "unavailable"
+    kind: ClassVar[ErrorKind] = "unavailable"

@@ -29,7 +29,7 @@ class _Entry:
         raise SystemExit(run_main(cli, list(args)))
 
 
-def run_cli(*args: str, input: str | None = None) -> Result:  # noqa: A002 - CliRunner's name
+def run_cli(*args: str, input: str | None = None) -> Result:
     yamlio.forget_stdin()
     runner = CliRunner()
     return runner.invoke(_Entry(), list(args), input=input,  # type: ignore[arg-type]
@@ -48,6 +48,7 @@ def run_kvmpmu(*args: str, env_columns: str = "120",
 
 def check_golden(name: str, text: str) -> None:
     path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") or not path.exists():
+    if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(text)
+    assert path.exists(), f"no golden file {path} (UPDATE_GOLDEN=1 writes it; review it)"
     assert text == path.read_text(), f"output differs from {path} (UPDATE_GOLDEN=1 to accept)"

@@ -1,4 +1,8 @@
-"""Suite-wide settings: property tests judge values, never time (machines here are noisy)."""
+"""Suite-wide settings: property tests judge values, never time (machines here are noisy); and
+a skip fails the run unless the test is marked `allowed_skip` (a skip hides a test that did
+not run: Arm's data missing, say)."""
+
+from __future__ import annotations
 
 import os
 import shutil
@@ -9,6 +13,28 @@ from hypothesis import HealthCheck, settings
 
 settings.register_profile("kvmpmu", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("kvmpmu")
+
+_UNEXPECTED_SKIPS: list[str] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and item.get_closest_marker("allowed_skip") is None:
+        _UNEXPECTED_SKIPS.append(item.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _UNEXPECTED_SKIPS and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _UNEXPECTED_SKIPS:
+        terminalreporter.write_line(
+            f"FAILED: {len(_UNEXPECTED_SKIPS)} test(s) skipped without `allowed_skip`: "
+            + ", ".join(_UNEXPECTED_SKIPS), red=True)
 
 
 @pytest.fixture(scope="session")

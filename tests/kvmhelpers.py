@@ -36,7 +36,7 @@ def make_vm(profile: str = "latest", host: Host | None = None, vcpus: int = 1,
 
 def ioctl_attr(vcpu: Vcpu, request: int, attr: int, payload: bytes | None = None,
                addr: int | None = None, group: int = u.KVM_ARM_VCPU_PMU_V3_CTRL) -> None:
-    mem = vcpu.vm.memory
+    mem = vcpu.memory
     if addr is None:
         addr = mem.put(payload) if payload else 0
     raw = u.kvm_device_attr(0, group, attr, addr).pack()

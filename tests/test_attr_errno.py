@@ -61,7 +61,7 @@ def test_filter_through_another_uninitialised_vcpu_after_init_is_allowed(profile
     vm, (v0, v1) = make_vm(profile, vcpus=2)
     ready(v0)
     set_filter(v1, 0x11, 1, DENY)
-    assert vm.filter is not None and not vm.filter.allowed(0x11)
+    assert vm.filter_bitmap() is not None and not vm.event_allowed(0x11)
 
 
 @ALL_PROFILES
@@ -113,7 +113,7 @@ def test_filter_after_vm_ran_is_ebusy_from_5_18(profile):
     # validation happens first: an invalid filter after the run is EINVAL, not EBUSY
     expect_errno(E.EINVAL, set_filter, v1, 0xFFF0, 0x20, ALLOW)
     expect_errno(E.EINVAL, set_filter, v1, 0x11, 1, 2)
-    assert vm.filter is None
+    assert vm.filter_bitmap() is None
 
 
 @pytest.mark.parametrize("profile", ["5.10", "5.15"])
@@ -122,7 +122,7 @@ def test_filter_after_vm_ran_is_still_accepted_before_5_18(profile):
     ready(v0)
     v0.run()
     set_filter(v1, 0x11, 1, DENY)
-    assert vm.filter is not None and not vm.filter.allowed(0x11)
+    assert vm.filter_bitmap() is not None and not vm.event_allowed(0x11)
 
 
 @ALL_PROFILES

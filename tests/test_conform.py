@@ -19,11 +19,10 @@ from kvmpmu.errors import KvmUnavailable
 from kvmpmu.kvm.profiles import PROFILES
 from kvmpmu.render.conform import conform_tap
 from kvmpmu.spec.hostspec import HostSpec, PmuSpec
-from kvmpmu.vmm.backend import Mmio, VcpuExit
 from kvmpmu.vmm.execution import run_spec
 from kvmpmu.vmm.hosts import build_host
 from kvmpmu.vmm.machine import EmulatedMachine
-from kvmpmu.vmm.results import CallRecord, CounterResult, RunResult, VcpuResult
+from kvmpmu.vmm.results import CallRecord, CounterResult, Mmio, RunResult, VcpuExit, VcpuResult
 from tests.clihelpers import ROOT, run_cli
 
 QEMU_MAX = build_host(HostSpec((PmuSpec("armv8_pmuv3_0", CPU_MODELS["qemu-max"]),)))
@@ -43,7 +42,7 @@ def result(ioctls=None, vcpus=None, backend="kvm", error=None, error_kind="kvm")
     typed: KvmpmuError | None = None
     if error is not None:
         typed = GuestError(error) if error_kind == "guest" else KvmpmuError(error)
-        typed.kind = error_kind
+        typed.kind = error_kind  # type: ignore[misc]  # a kind the real run reported
     return RunResult("6.1", 0, 0, ioctls or [], vcpus or [], [], error=typed, backend=backend)
 
 
@@ -198,7 +197,7 @@ def test_overflow_bits_are_compared_for_counters_that_could_not_have_counted_onl
 
 
 def test_a_state_read_on_one_side_only_is_a_difference():
-    assert [d.what for d in state_diffs(COUNTING, None)] == ["state"]
+    assert [d.what for d in state_diffs(COUNTING, None)] == ["state"]  # type: ignore[arg-type]
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -305,7 +304,7 @@ def fake_kvm(monkeypatch, profile="6.12", release="6.1.0-56-arm64", error=None):
             raise KvmUnavailable(error)
         return EmulatedMachine(QEMU_MAX, PROFILES[profile], release)
 
-    module.kvm_machine = kvm_machine
+    module.kvm_machine = kvm_machine  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "kvmpmu.vmm.kvm_backend", module)
 
 

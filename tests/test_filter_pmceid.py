@@ -82,7 +82,7 @@ def test_first_allow_denies_everything_else():
     vm, (vcpu,) = make_vm("latest")
     set_filter(vcpu, 0x11, 1, ALLOW)
     assert guest(vm, vcpu) == (1 << 17, 0)
-    assert not vm.filter.allowed(0x8000) and vm.filter.allowed(0x11)
+    assert not vm.event_allowed(0x8000) and vm.event_allowed(0x11)
 
 
 def test_first_deny_allows_everything_else():
@@ -91,7 +91,7 @@ def test_first_deny_allows_everything_else():
     p0, p1 = guest(vm, vcpu)
     assert p0 == GENERIC_PMCEID0
     assert p1 == GENERIC_PMCEID1 & ~(7 << 29) & ~(0b11 << 10)
-    assert vm.filter.allowed(0x8000) and vm.filter.allowed(0xFFFF)
+    assert vm.event_allowed(0x8000) and vm.event_allowed(0xFFFF)
 
 
 def test_cancelling_does_not_restore_the_default():
@@ -102,7 +102,7 @@ def test_cancelling_does_not_restore_the_default():
     vm2, (w,) = make_vm("latest")
     set_filter(w, 0x11, 1, DENY)
     set_filter(w, 0x11, 1, ALLOW)
-    assert vm2.filter.bits == (1 << 65536) - 1
+    assert vm2.filter_bitmap() == (1 << 65536) - 1
 
 
 def test_later_filters_override_earlier_ones_on_overlap():
@@ -116,7 +116,7 @@ def test_later_filters_override_earlier_ones_on_overlap():
 def test_first_zero_length_allow_installs_deny_all():
     vm, (vcpu,) = make_vm("latest")
     set_filter(vcpu, 0x11, 0, ALLOW)
-    assert vm.filter is not None and vm.filter.bits == 0
+    assert vm.filter_bitmap() == 0
     assert guest(vm, vcpu) == (0, 0)
 
 
@@ -124,7 +124,7 @@ def test_first_zero_length_deny_installs_allow_all_and_later_ones_are_no_ops():
     vm, (vcpu,) = make_vm("latest")
     set_filter(vcpu, 0xFFFF, 0, DENY)
     set_filter(vcpu, 0x11, 0, DENY)
-    assert vm.filter.bits == (1 << 65536) - 1
+    assert vm.filter_bitmap() == (1 << 65536) - 1
     assert guest(vm, vcpu) == (GENERIC_PMCEID0, GENERIC_PMCEID1 & ~(7 << 29))
 
 
@@ -161,7 +161,7 @@ DFR0_ID = u.sysreg_one_reg_id(3, 0, 0, 5, 0)  # ID_AA64DFR0_EL1
 
 def one_reg_dfr0(vcpu, pmuver):
     """KVM_SET_ONE_REG(ID_AA64DFR0_EL1): the value read back with PMUVer (bits [11:8]) changed."""
-    mem = vcpu.vm.memory
+    mem = vcpu.memory
     addr = mem.alloc(8)
     vcpu.ioctl(u.KVM_GET_ONE_REG, mem.put(u.kvm_one_reg(DFR0_ID, addr).pack()))
     value = int.from_bytes(mem.read(addr, 8), "little") & ~0xF00 | pmuver << 8
@@ -191,11 +191,9 @@ def test_guest_pmuver_cannot_be_raised_or_changed_after_run():
     ("latest", sr.PMUVER_V3P9, 65536),  # 6.6+: the host limit is capped at 8.5
 ])
 def test_event_space_size_per_version(profile, host_ver, nevents_ok):
-    from kvmpmu.kvm.pmu_attrs import filter_nr_events
-
-    _, (vcpu,) = make_vm(profile, host=generic_host(host_ver))
+    vm, (vcpu,) = make_vm(profile, host=generic_host(host_ver))
     set_filter(vcpu, 0, 0, DENY)  # probe/select the PMU
-    assert filter_nr_events(vcpu) == nevents_ok
+    assert vm.nr_filter_events() == nevents_ok
 
 
 def test_unknown_pmu_version_masks_every_event_to_zero_before_6_6():

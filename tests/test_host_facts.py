@@ -48,9 +48,8 @@ def test_perf_types_and_pmcr_per_pmu(tmp_path):
     6.7 KVM_ARM_VCPU_INIT resets PMCR_EL0 from the PMCR of the CPU making the call (the
     VMM's, CPU 0), and a later SET_PMU leaves it: little's own pmcr when CPU 0 is little's,
     the host-wide one when it is big's."""
-    for layout, expected in (({"big_cpus": "2-3", "little_cpus": "0-1"}, (0x41, 3)),
-                             ({}, (0x51, 7))):
-        code, doc = run(tmp_path, spec(**layout))
+    for (big, little), expected in ((("2-3", "0-1"), (0x41, 3)), (("0-1", "2-3"), (0x51, 7))):
+        code, doc = run(tmp_path, spec(big_cpus=big, little_cpus=little))
         assert code == ExitCode.OK, doc["expectations"]
         pmcr = reads(doc)[0]
         assert (pmcr >> 24, pmcr >> 16 & 0xFF) == expected

@@ -104,6 +104,7 @@ def test_concatenated_archives_read_one_after_the_other():
     ]
 
 
+@pytest.mark.allowed_skip  # a cross-check against an optional host tool
 @pytest.mark.skipif(shutil.which("cpio") is None, reason="GNU cpio is not installed")
 def test_gnu_cpio_lists_the_same_names(tmp_path):
     blob = write(lambda w: (w.directory("d"), w.file("d/f", b"x"), w.symlink("l", "d")))

@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-from kvmpmu.cli import outfile
 from kvmpmu.cli.exitcodes import ExitCode
 from tests.clihelpers import ROOT, run_cli
 
@@ -18,7 +17,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     def disk_full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(outfile.os, "fsync", disk_full)
+    monkeypatch.setattr(os, "fsync", disk_full)
     result = run_cli("compile", "configs/multi-tenant.yaml", "--format", "c", "-o", str(out))
     assert result.exit_code == ExitCode.OUTPUT_FAILED
     assert "cannot write" in result.stderr and "No space left on device" in result.stderr
@@ -32,7 +31,7 @@ def test_an_interrupted_write_leaves_no_file_at_all(tmp_path, monkeypatch):
     def interrupted(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(outfile.os, "replace", interrupted)
+    monkeypatch.setattr(os, "replace", interrupted)
     result = run_cli("import", "--kvmtool", "A:0x11-0x11", "-o", str(out))
     assert result.exit_code == ExitCode.INTERRUPTED
     assert list(tmp_path.iterdir()) == []

@@ -48,7 +48,7 @@ from tests.clihelpers import ROOT
 pytest.importorskip("unicorn", reason="the `guest` extra (unicorn) is not installed")
 pytest.importorskip("capstone", reason="the `guest` extra (capstone) is not installed")
 
-from kvmpmu.vmm.scriptrun import EmulatedScriptRun  # noqa: E402 - needs the extra
+from kvmpmu.vmm.scriptrun import EmulatedScriptRun
 
 CONFIGS = ROOT / "configs"
 RESET_COUNTERS = "    - write: {PMCR_EL0: 0x6, PMCNTENCLR_EL0: 0xffffffff}\n"  # P, C; none counts
@@ -113,7 +113,8 @@ class Engines:
             vcpu.run()
             run = EmulatedScriptRun(
                 vcpu, compile_steps(workload.steps_for(vcpu.index), load),
-                lambda step, i=vcpu.index: emulated_vmm.serve_vmm_step(i, step), 1_000_000)
+                lambda step, i=vcpu.index: emulated_vmm.serve_vmm_step(i, step),  # type: ignore[misc]
+                1_000_000)
             for name, value in (registers or {}).items():
                 run.guest.set_reg(name.lower(), value)
             run.run()
@@ -425,7 +426,7 @@ def test_a_repeated_read_does_not_grow_with_the_repeat_count():
     assert len(reads) == 2 and len(huge.sites) == len(small.sites)  # one read each
     assert huge.state_store == small.state_store + 4  # 10^8 has two non-zero halfwords
     (loop,) = steps("    - repeat: {times: 1, steps: [{read: PMCCNTR_EL0}]}\n").steps_for(0)
-    largest = compile_steps((dataclasses.replace(loop, times=2**63 - 1),))
+    largest = compile_steps((dataclasses.replace(loop, times=2**63 - 1),))  # type: ignore[arg-type]
     assert largest.state_store == small.state_store + 12  # four halfwords
 
 

@@ -86,8 +86,17 @@ def test_every_struct_has_the_headers_size_and_offsets():
         struct_type = getattr(u, name)
         assert ctypes.sizeof(struct_type) == size, name
         assert {f: getattr(struct_type, f).offset for f in offsets} == offsets, name
-    assert ctypes.alignment(u.kvm_pmu_event_filter) == 2  # alignment 2: only u16 and u8s
-    assert ctypes.alignment(u.kvm_device_attr) == 8
+    assert {name: ctypes.alignment(getattr(u, name)) for name in HEADER_LAYOUTS} == {
+        "kvm_device_attr": 8, "kvm_pmu_event_filter": 2, "kvm_vcpu_init": 4, "kvm_one_reg": 8,
+        "kvm_create_device": 4, "kvm_userspace_memory_region": 8}  # the widest field's
+
+
+def test_the_size_constants_are_the_structs_sizes():
+    """The ioctl numbers encode SIZEOF_*: each must be the struct's own size."""
+    import ctypes
+
+    for name in HEADER_LAYOUTS:
+        assert getattr(u, f"SIZEOF_{name.upper()}") == ctypes.sizeof(getattr(u, name)), name
 
 
 def test_structs_round_trip_through_their_bytes():

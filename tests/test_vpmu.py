@@ -340,7 +340,7 @@ PMCR_ID = u.sysreg_one_reg_id(3, 3, 9, 12, 0)  # PMCR_EL0
 
 
 def _one_reg_pmcr(vcpu, n):
-    mem = vcpu.vm.memory
+    mem = vcpu.memory
     addr = mem.put((n << 11).to_bytes(8, "little"))
     vcpu.ioctl(u.KVM_SET_ONE_REG, mem.put(u.kvm_one_reg(PMCR_ID, addr).pack()))
 

@@ -42,6 +42,11 @@ class Catalog:
         last = min(base_event + nevents - 1, 0xFFFF)
         return {"base_event": self.name_of(base_event), "last_event": self.name_of(last)}
 
+    def label(self, code: int) -> str:
+        """`0x0011 CPU_CYCLES`, or the number alone for an event without a name."""
+        name = self.name_of(code)
+        return f"0x{code:04x} {name}" if name else f"0x{code:04x}"
+
     def describe(self, code: int) -> str | None:
         info = self.events.get(code)
         return info.description if info else None

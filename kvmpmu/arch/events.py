@@ -6,6 +6,8 @@ import functools
 from dataclasses import dataclass
 from importlib import resources
 
+from kvmpmu.arch import sysregs as sr
+
 SW_INCR = 0x00
 LD_RETIRED = 0x06
 ST_RETIRED = 0x07
@@ -25,6 +27,15 @@ STALL_SLOT = 0x3F
 
 # PMCEID layout: low halves cover 0x00-0x3F, high halves 0x4000-0x403F.
 PMCEID_EXT_BASE = 0x4000
+
+# Event numbers a PMU version encodes: 10 bits on PMUv3 (Armv8.0), 16 from PMUv3p1 (Armv8.1).
+EVENT_MASK_V8P0 = 0x3FF
+EVENT_MASK_V8P1 = 0xFFFF
+
+
+def architected_event_mask(pmuver: int) -> int:
+    """The event numbers a PMU of version `pmuver` (ID_AA64DFR0_EL1.PMUVer) can encode."""
+    return EVENT_MASK_V8P0 if pmuver == sr.PMUVER_IMP else EVENT_MASK_V8P1
 
 
 def pmceid_events(reg: int) -> list[int]:
@@ -63,11 +74,6 @@ def common_events() -> dict[int, EventInfo]:
         code, name, description = line.split("\t")
         table[int(code, 16)] = EventInfo(int(code, 16), name, description)
     return table
-
-
-def event_name(code: int) -> str | None:
-    info = common_events().get(code)
-    return info.name if info else None
 
 
 def architected_in_pmceid_range() -> frozenset[int]:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import traceback
 from collections.abc import Sequence
 from typing import Any
@@ -75,7 +74,7 @@ def run_main(group: click.Group, args: Sequence[str]) -> int:
             code = _fail(err, error_code(err), args)
         except (output.StdoutClosed, output.StdoutFailed):
             raise
-        except Exception as exc:  # noqa: BLE001 - the last line of defence
+        except Exception as exc:
             if os.environ.get("KVMPMU_DEBUG"):
                 traceback.print_exc()
             bug = InternalError(f"internal error: {type(exc).__name__}: {exc} "
@@ -90,9 +89,3 @@ def run_main(group: click.Group, args: Sequence[str]) -> int:
         output.report_error(failed.error)
         return int(ExitCode.OUTPUT_FAILED)
     return code
-
-
-def main() -> None:
-    from kvmpmu.cli.main import cli
-
-    sys.exit(run_main(cli, sys.argv[1:]))

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from kvmpmu.cli.exitcodes import OK, Outcome, UsageError
+from kvmpmu.cli.loading import load_spec, load_workload, one_stdin
 from kvmpmu.cli.machines import backend_option
 from kvmpmu.cli.options import (
     Command,
@@ -21,46 +22,6 @@ from kvmpmu.cli.output import emit, emit_json, emit_text, note, report_error
 from kvmpmu.errors import KvmpmuError
 
 T = TypeVar("T")
-
-
-def one_stdin(*paths: str | None) -> None:
-    """Standard input can be read once: `-` may stand for one input only."""
-    if sum(p == "-" for p in paths) > 1:
-        raise UsageError("`-` (standard input) can stand for one input only")
-
-
-def _load_spec(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
-               events_db: str | None = None, fast_json: bool = True) -> Any:
-    from kvmpmu.spec.filterspec import FilterSpec, load_filter_spec
-    from kvmpmu.spec.hostspec import parse_host
-    from kvmpmu.spec.kvmtool import parse_kvmtool
-
-    if filter_path and pmu_filter:
-        raise UsageError("give --filter or --pmu-filter, not both")
-    if filter_path:
-        return load_filter_spec(filter_path, max_bytes, events_db, fast_json=fast_json)
-    host = parse_host(None, events_db, max_bytes)
-    if pmu_filter is not None:
-        return parse_kvmtool(pmu_filter, host=host)
-    return FilterSpec(file="<no filter>", host=host)
-
-
-def _load_workload(spec: Any, workload_path: str | None, scenario_path: str | None,
-                   max_bytes: int) -> Any:
-    """--workload, or --scenario: a workload that must have a `vmm:` section."""
-    from kvmpmu.errors import SourceLoc, SpecError
-    from kvmpmu.spec.workload import load_workload
-
-    if workload_path and scenario_path:
-        raise UsageError("give --workload or --scenario, not both")
-    path = workload_path or scenario_path
-    workload = load_workload(path, max_bytes, spec.host.catalog(),
-                             spec.host.max_event) if path else None
-    if scenario_path and workload is not None and workload.scenario is None:
-        raise SpecError("a scenario needs a `vmm:` section (the KVM calls to make); "
-                        "use --workload for a workload without one",
-                        loc=SourceLoc(workload.file, 1, 1))
-    return workload
 
 
 def _machine(backend: str, kernel: str | None, timeout: float | None = None) -> Any:
@@ -94,8 +55,8 @@ def _with_positions(use: Callable[[Any], T], spec: Any, reread: Callable[[], Any
 def _spec_loader(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
                  events_db: str | None) -> tuple[Any, Callable[[], Any]]:
     """The spec read fast, and how to read it again with positions."""
-    return (_load_spec(filter_path, pmu_filter, max_bytes, events_db),
-            lambda: _load_spec(filter_path, pmu_filter, max_bytes, events_db, fast_json=False))
+    return (load_spec(filter_path, pmu_filter, max_bytes, events_db),
+            lambda: load_spec(filter_path, pmu_filter, max_bytes, events_db, fast_json=False))
 
 
 def _expectation_failures(result: Any) -> list[str]:
@@ -136,7 +97,7 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | No
 
     one_stdin(filter_path, workload_path, scenario_path)
     spec, reread = _spec_loader(filter_path, pmu_filter, max_bytes, events_db)
-    workload = _load_workload(spec, workload_path, scenario_path, max_bytes)
+    workload = load_workload(spec, workload_path, scenario_path, max_bytes)
     if backend == "both":
         from kvmpmu.cli.conform_command import conform_case
 

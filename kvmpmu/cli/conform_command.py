@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from kvmpmu.cli.commands import _load_spec, _load_workload
 from kvmpmu.cli.exitcodes import Outcome, UsageError
+from kvmpmu.cli.loading import load_spec, load_workload
 from kvmpmu.cli.options import Command, json_option, kernel_option, max_bytes_option
 from kvmpmu.cli.output import emit_json, emit_text
 
@@ -72,8 +72,8 @@ def conform(filter_path: str | None, pmu_filter: str | None, workload_path: str 
     if corpus and (filter_path or pmu_filter or workload_path or scenario_path):
         raise UsageError("--corpus runs the built-in cases: give no spec or workload")
     if not corpus:
-        spec = _load_spec(filter_path, pmu_filter, max_bytes)
-        return conform_case(spec, _load_workload(spec, workload_path, scenario_path, max_bytes),
+        spec = load_spec(filter_path, pmu_filter, max_bytes)
+        return conform_case(spec, load_workload(spec, workload_path, scenario_path, max_bytes),
                             kernel, fmt)
     from kvmpmu.conform.corpus import corpus as built_in
     from kvmpmu.conform.run import conform_cases

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
@@ -47,6 +48,6 @@ def cli(no_color: bool) -> None:
 
 
 def main() -> None:
-    from kvmpmu.cli.boundary import main as run
+    from kvmpmu.cli.boundary import run_main
 
-    run()
+    sys.exit(run_main(cli, sys.argv[1:]))

@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from kvmpmu.cli.output import remember_json
+from kvmpmu.kvm.profiles import PROFILE_NAMES
+from kvmpmu.spec.yamlio import DEFAULT_MAX_BYTES
 
-PROFILE_CHOICES = ("5.10", "5.15", "6.1", "6.6", "6.12", "latest")
-DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 _SIZE = re.compile(r"\s*([0-9]+)\s*([KMG]?)(i?B)?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
@@ -49,7 +49,7 @@ class Command(click.Command):
 
 json_option = click.option("--json", "as_json", is_flag=True, callback=remember_json,
                            is_eager=True, help="Print one JSON document on stdout.")
-kernel_option = click.option("--kernel", type=click.Choice(PROFILE_CHOICES),
+kernel_option = click.option("--kernel", type=click.Choice(PROFILE_NAMES),
                              help="Kernel profile (overrides the spec's `kernel`).")
 events_db_option = click.option(
     "--events-db", metavar="FILE", help="CPU events from a JSON file (Arm's pmu/*.json or Linux "

@@ -6,8 +6,9 @@ from typing import Any
 
 import click
 
-from kvmpmu.cli.commands import one_stdin
+from kvmpmu import SCHEMA
 from kvmpmu.cli.exitcodes import OK, Outcome, UsageError
+from kvmpmu.cli.loading import one_stdin
 from kvmpmu.cli.options import (
     Command,
     events_db_option,
@@ -18,6 +19,7 @@ from kvmpmu.cli.options import (
 from kvmpmu.cli.outfile import STDOUT, write_output
 from kvmpmu.cli.output import emit, emit_bytes, emit_json, emit_text, is_terminal, note
 from kvmpmu.errors import KvmpmuError
+from kvmpmu.policy.formats import FORMATS, ExportFormat
 
 
 def _evaluate(path: str, kernel: str | None, events_db: str | None, max_bytes: int) -> Any:
@@ -136,7 +138,7 @@ def diff(file_a: str, file_b: str, kernel: str | None, events_db: str | None, as
 
 @click.command("compile", cls=Command)
 @click.argument("file", metavar="FILE")
-@click.option("--format", "fmt", type=click.Choice(("yaml", "kvmtool", "c", "bin", "json")),
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
               default="yaml", show_default=True, help="What to write.")
 @click.option("-o", "--output", metavar="OUT",
               help="Write here instead of stdout (- is stdout; files are replaced atomically).")
@@ -144,7 +146,7 @@ def diff(file_a: str, file_b: str, kernel: str | None, events_db: str | None, as
 @events_db_option
 @json_option
 @max_bytes_option
-def compile_cmd(file: str, fmt: str, output: str | None, kernel: str | None,
+def compile_cmd(file: str, fmt: ExportFormat, output: str | None, kernel: str | None,
                 events_db: str | None, as_json: bool, max_bytes: int) -> Outcome:
     """The shortest FILTER call sequence with exactly the same allowed set."""
     from kvmpmu.policy.compile import compile_spec
@@ -160,8 +162,9 @@ def compile_cmd(file: str, fmt: str, output: str | None, kernel: str | None,
     if output:
         write_output(output, data)
     if as_json:
-        emit_json({"schema": 1, "ok": True, "file": source_name(file), "kernel": e.profile.name,
-                   "event_space": e.nr_events, "input_calls": len(e.spec.filters),
+        emit_json({"schema": SCHEMA, "ok": True, "file": source_name(file),
+                   "kernel": e.profile.name, "event_space": e.nr_events,
+                   "input_calls": len(e.spec.filters),
                    "filters": calls_json(calls, e.catalog), "format": fmt, "output": output})
     elif not output:
         emit_bytes(data)
@@ -193,7 +196,7 @@ def import_cmd(kvmtool: str, output: str | None, as_json: bool) -> Outcome:
     if output:
         write_output(output, text.encode())
     if as_json:
-        emit_json({"schema": 1, "ok": True, "spec": text, "output": output})
+        emit_json({"schema": SCHEMA, "ok": True, "spec": text, "output": output})
     elif not output:
         emit_text(text, nl=False)
     return OK

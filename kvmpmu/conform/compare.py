@@ -4,14 +4,14 @@ with where it is and both sides' values. The rules for registers are in rules.py
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from kvmpmu.arch import events as ev
 from kvmpmu.conform import rules
 from kvmpmu.conform.rules import CounterView
 from kvmpmu.vmm.results import CallRecord, RunResult, VcpuResult
 
-KINDS = ("call", "read", "undef", "state", "counter", "error")
+DifferenceKind = Literal["call", "read", "undef", "state", "counter", "error"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Where:
 
 @dataclass(frozen=True)
 class Difference:
-    what: str  # one of KINDS
+    what: DifferenceKind
     where: Where
     real: Any
     emulated: Any
@@ -137,7 +137,7 @@ def _vcpu(real: RunResult, emulated: RunResult, r: VcpuResult, e: VcpuResult
             + _state(r, e, views))
 
 
-def _records(what: str, vcpu: int, real: list[list[Any]], emulated: list[list[Any]],
+def _records(what: DifferenceKind, vcpu: int, real: list[list[Any]], emulated: list[list[Any]],
              views: tuple[CounterView, CounterView] | None) -> list[Difference]:
     """[register, value|access, count] records: the sequence exactly; a read's value by the
     register's rule (UNDEF, None, exactly). The first divergence ends the comparison."""
@@ -160,7 +160,7 @@ def _records(what: str, vcpu: int, real: list[list[Any]], emulated: list[list[An
         rule = rules.rule_for(register, rules.READ_RULES)
         same, how = rules.judge(rule, r[1], e[1], rules.counter_index(register), *views)
         if not same:
-            kind = "counter" if rule != rules.EXACT else what
+            kind: DifferenceKind = "counter" if rule != rules.EXACT else what
             return [Difference(kind, where, r[1], e[1],
                                f"read {i}: {_value(r[1])} on the real kernel, "
                                f"{_value(e[1])} on the model ({how})")]
@@ -193,7 +193,7 @@ def _state(r: VcpuResult, e: VcpuResult, views: tuple[CounterView, CounterView]
         rule = rules.rule_for(register, rules.STATE_RULES)
         same, how = rules.judge(rule, a, b, rules.counter_index(register), *views)
         if not same:
-            what = "state" if rule == rules.EXACT else "counter"
+            what: DifferenceKind = "state" if rule == rules.EXACT else "counter"
             out.append(Difference(what, Where(vcpu=r.vcpu, register=register), a, b,
                                   f"{_value(a)} on the real kernel, {_value(b)} on the model "
                                   f"({how})"))

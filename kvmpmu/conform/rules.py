@@ -25,7 +25,7 @@ EXACT = "exact"
 COUNTER = "counter"  # exact where the counter could not have counted, else counted-or-zero
 OVERFLOW = "overflow"  # per bit: as the bit's counter; bits of counting counters not compared
 
-CYCLE_COUNTER = 31
+CYCLE_COUNTER = sr.CYCLE_IDX
 
 # State registers (vmm/state.py), first match wins.
 STATE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (

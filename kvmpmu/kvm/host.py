@@ -6,7 +6,11 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 from kvmpmu.arch import sysregs as sr
-from kvmpmu.arch.events import PMCEID_EXT_BASE, architected_in_pmceid_range
+from kvmpmu.arch.events import (
+    PMCEID_EXT_BASE,
+    architected_event_mask,
+    architected_in_pmceid_range,
+)
 
 FIRST_PMU_TYPE = 8  # perf types 0-5 are fixed, and kprobe/uprobe usually take 6 and 7
 
@@ -78,10 +82,8 @@ class Host:
 
 def generic_events(pmuver: int) -> frozenset[int]:
     """Every architected event with a PMCEID bit; a PMUv3 (8.0) host has a 10-bit event space."""
-    events = architected_in_pmceid_range()
-    if pmuver == sr.PMUVER_IMP:
-        events = frozenset(e for e in events if e < 0x400)
-    return events
+    mask = architected_event_mask(pmuver)
+    return frozenset(e for e in architected_in_pmceid_range() if e <= mask)
 
 
 def generic_host(pmuver: int = sr.PMUVER_V3P5, counters: int = 6, ncpus: int = 8) -> Host:

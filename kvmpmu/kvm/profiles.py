@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from functools import cached_property
 
+from kvmpmu.arch import events as ev
 from kvmpmu.arch import sysregs as sr
+
+
+class StallSlotRule(enum.Enum):
+    """Which STALL_SLOT* events KVM hides from the guest's PMCEID1_EL0."""
+
+    NONE = "none"
+    SLOT_IF_V3P4 = "slot-if-v3p4"  # STALL_SLOT (0x3F) when the VM's PMU is PMUv3p4 or later
+    ALL = "all"  # STALL_SLOT_BACKEND, STALL_SLOT_FRONTEND and STALL_SLOT (0x3D-0x3F)
 
 
 @dataclass(frozen=True)
@@ -73,14 +83,18 @@ class KernelProfile:
             return sr.PMUVER_V3P4
         return sr.PMUVER_V3P1
 
+    def unfilterable(self, event: int) -> bool:
+        """SW_INCR is never backed by a perf event; CHAIN neither from 6.2 (§3.3): the filter
+        cannot stop them."""
+        return event == ev.SW_INCR or (event == ev.CHAIN and self.chain_per_pseudocode)
+
     @cached_property
-    def stall_slot_rule(self) -> str:
-        """'none', 'slot-if-v3p4' (hide STALL_SLOT on >= 8.4) or 'all' (hide all three)."""
+    def stall_slot_rule(self) -> StallSlotRule:
         if self.at_least(6, 6):
-            return "all"
+            return StallSlotRule.ALL
         if self.at_least(5, 12):
-            return "slot-if-v3p4"
-        return "none"
+            return StallSlotRule.SLOT_IF_V3P4
+        return StallSlotRule.NONE
 
     @cached_property
     def event_space_from_sanitised_pmuver(self) -> bool:
@@ -181,6 +195,7 @@ PROFILES: dict[str, KernelProfile] = {
     )
 }
 DEFAULT_PROFILE = "latest"
+PROFILE_NAMES = tuple(PROFILES)  # oldest first, as the README's table
 
 
 def profile_for_release(release: str) -> KernelProfile:

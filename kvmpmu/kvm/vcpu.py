@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.errors import KvmError
 from kvmpmu.kvm import pmu_attrs
+from kvmpmu.kvm.host import HostPmu
+from kvmpmu.kvm.kvm_arch import KvmArch
+from kvmpmu.kvm.memory import UserMemory
 from kvmpmu.kvm.vpmu import Vpmu
 from kvmpmu.uapi import kvm as uapi
-
-if TYPE_CHECKING:
-    from kvmpmu.kvm.system import Vm
+from kvmpmu.uapi.one_reg import CORE_REG_IDS, ONE_REG_NAMES
 
 PSTATE_RESET_EL1 = 0x3C5  # EL1h, DAIF masked: a vCPU after KVM_ARM_VCPU_INIT
-_SYSREG_IDS = {
-    uapi.sysreg_one_reg_id(r.op0, r.op1, r.crn, r.crm, r.op2): name
-    for name, r in {**sr.SYSREGS, **sr.EXCEPTION_SYSREGS}.items()
-}
 # Registers a VMM sets or reads that the model keeps as plain storage for the guest engine
 # (after KVM_ARM_VCPU_INIT: all 0 but PSTATE; VBAR_EL1 resets to 0 too).
-STORED_REGS = frozenset(uapi.CORE_REG_IDS) | {"VBAR_EL1"}
+STORED_REGS = frozenset(CORE_REG_IDS) | {"VBAR_EL1"}
 MODELLED_ONE_REGS = STORED_REGS | {"PMCR_EL0", "ID_AA64DFR0_EL1"}
 
 
@@ -39,40 +35,53 @@ class RunExit:
     errno: int | None = None
 
 
-def one_reg_name(reg_id: int) -> str | None:
-    """The register a ONE_REG id names, if the model knows it."""
-    core = {v: k for k, v in uapi.CORE_REG_IDS.items()}
-    return core.get(reg_id) or _SYSREG_IDS.get(reg_id)
-
-
 class Vcpu:
     """A vCPU fd."""
 
-    def __init__(self, vm: Vm, index: int) -> None:
-        self.vm = vm
+    def __init__(self, arch: KvmArch, index: int) -> None:
+        self.arch = arch
         self.index = index
         self.initialized = False
         self.features = 0
-        self.pmu_irq: int | None = None
-        self.pmu_created = False
         self.has_run = False
-        self.cpu = vm.vmm_cpu  # physical CPU this vCPU's thread runs on
+        self.cpu = arch.vmm_cpu  # physical CPU this vCPU's thread runs on (the VMM places it)
         self.vpmu = Vpmu(self)
         self.regs: dict[str, int] = {}  # core and EL1 registers as ONE_REG sets them
         self.run_device_irq_level = 0  # kvm_run->s.regs.device_irq_level, userspace's copy
 
     @property
+    def memory(self) -> UserMemory:
+        """The VMM's address space the ioctls' pointers point into."""
+        return self.arch.memory
+
+    @property
+    def pmu_irq(self) -> int | None:
+        return self.arch.pmu_irq(self.index)
+
+    @property
+    def pmu_created(self) -> bool:
+        return self.vpmu.created
+
+    def guest_pmceid(self, reg: int) -> int:
+        """What the guest reads from PMCEID<reg>_EL0 where this vCPU runs now (§4.2)."""
+        return self.arch.guest_pmceid(self.cpu, reg)
+
+    def counting_pmu(self) -> HostPmu | None:
+        """The host PMU whose hardware counts for this vCPU where it runs now."""
+        return self.arch.counting_pmu(self.cpu)
+
+    @property
     def has_pmu(self) -> bool:
         """kvm_vcpu_has_pmu(): from 6.7 the features are the VM's, so a vCPU not yet
         initialised has the PMU once another vCPU was initialised with it (measured, 6.12)."""
-        if self.vm.profile.vcpu_features_vm_wide:
-            features = self.vm.vcpu_features
+        if self.arch.profile.vcpu_features_vm_wide:
+            features = self.arch.vcpu_features
             return features is not None and bool(features >> uapi.KVM_ARM_VCPU_PMU_V3 & 1)
         return self.initialized and bool(self.features >> uapi.KVM_ARM_VCPU_PMU_V3 & 1)
 
     def ioctl(self, request: int, arg: int) -> int:
         """ioctl(vcpu_fd, request, arg) with `arg` an address in the VMM's memory."""
-        mem = self.vm.memory
+        mem = self.arch.memory
         if request == uapi.KVM_ARM_VCPU_INIT:
             self.vcpu_init(uapi.kvm_vcpu_init.unpack(mem.read(arg, uapi.SIZEOF_KVM_VCPU_INIT)))
         elif request in (uapi.KVM_SET_DEVICE_ATTR, uapi.KVM_GET_DEVICE_ATTR,
@@ -96,21 +105,21 @@ class Vcpu:
         features = init.features[0]
         if self.initialized and features != self.features:
             raise KvmError(errno.EINVAL, "features differ from the first KVM_ARM_VCPU_INIT")
-        vm = self.vm
-        if vm.profile.vcpu_features_vm_wide and vm.vcpu_features not in (None, features):
+        arch = self.arch
+        if arch.profile.vcpu_features_vm_wide and arch.vcpu_features not in (None, features):
             raise KvmError(errno.EINVAL, "features differ from the VM's other vCPUs")
         if features >> uapi.KVM_ARM_VCPU_PMU_V3 & 1:
-            usable = any(p.pmuver != sr.PMUVER_IMP_DEF for p in vm.host.pmus)
-            if vm.profile.needs_uniform_pmuver and not vm.host.uniform_pmuver:
+            usable = any(p.pmuver != sr.PMUVER_IMP_DEF for p in arch.host.pmus)
+            if arch.profile.needs_uniform_pmuver and not arch.host.uniform_pmuver:
                 usable = False
             if not usable:
                 raise KvmError(errno.EINVAL, "the host cannot give guests a PMUv3")
-            if vm.profile.pmu_selected_at_vcpu_init and vm.arm_pmu is None:
-                pmu = vm.default_pmu()
+            if arch.profile.pmu_selected_at_vcpu_init and arch.arm_pmu is None:
+                pmu = arch.default_pmu()
                 if pmu is None:
                     raise KvmError(errno.ENODEV, "no host PMU for the current CPU")
-                vm.select_pmu(pmu)
-        vm.vcpu_features = features
+                arch.select_pmu(pmu)
+        arch.set_vcpu_features(features)
         self.features = features
         self.initialized = True
         self.regs = dict.fromkeys(STORED_REGS, 0)
@@ -141,11 +150,10 @@ class Vcpu:
     def _one_reg(self, reg: uapi.kvm_one_reg) -> str:
         if not self.initialized:
             raise KvmError(errno.ENOEXEC, "vCPU not initialised")
-        name = one_reg_name(reg.id)
-        if name not in MODELLED_ONE_REGS:
+        name = ONE_REG_NAMES.get(reg.id)
+        if name is None or name not in MODELLED_ONE_REGS:
             raise KvmError(errno.ENOENT, f"register 0x{reg.id:x} not modelled")
-        assert name is not None
-        if name == "PMCR_EL0" and not self.has_pmu and self.vm.profile.hides_absent_pmu:
+        if name == "PMCR_EL0" and not self.has_pmu and self.arch.profile.hides_absent_pmu:
             raise KvmError(errno.ENOENT, "no PMU: its registers are hidden")
         return name
 
@@ -155,19 +163,19 @@ class Vcpu:
         if name == "PMCR_EL0":
             value = self.vpmu.read_pmcr()
         elif name == "ID_AA64DFR0_EL1":
-            value = self.vm.guest_id_aa64dfr0(self)
+            value = self.arch.guest_id_aa64dfr0(self.has_pmu)
         else:
             value = self.regs[name]
-        self.vm.memory.write(reg.addr, value.to_bytes(8, "little"))
+        self.arch.memory.write(reg.addr, value.to_bytes(8, "little"))
 
     def set_one_reg(self, reg: uapi.kvm_one_reg) -> None:
         """KVM_SET_ONE_REG: PMCR_EL0 per profile, ID_AA64DFR0_EL1 (v6.2+), stored registers."""
         name = self._one_reg(reg)
-        value = int.from_bytes(self.vm.memory.read(reg.addr, 8), "little")
+        value = int.from_bytes(self.arch.memory.read(reg.addr, 8), "little")
         if name == "PMCR_EL0":
             self.vpmu.set_pmcr_from_user(value)
         elif name == "ID_AA64DFR0_EL1":
-            self.vm.set_id_aa64dfr0(self, value)
+            self.arch.set_id_aa64dfr0(self.has_pmu, value)
         else:
             self.regs[name] = value
 
@@ -177,13 +185,13 @@ class Vcpu:
         """KVM_RUN's checks and state changes before the guest runs (§2.7, §6)."""
         if not self.initialized:
             raise KvmError(errno.ENOEXEC, "vCPU not initialised")
-        vm = self.vm
+        arch = self.arch
         if not self.has_run:
             self._first_run()
         if self.must_notify_user():  # kvm_vcpu_exit_request()'s order
             return self.exit_to_user()
-        supported = vm.supported_cpus
-        if vm.profile.has_set_pmu and supported is not None and self.cpu not in supported:
+        supported = arch.supported_cpus
+        if arch.profile.has_set_pmu and supported is not None and self.cpu not in supported:
             return RunExit("KVM_EXIT_FAIL_ENTRY", uapi.KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED,
                            self.cpu)
         return RunExit("KVM_EXIT_GUEST")
@@ -191,27 +199,28 @@ class Vcpu:
     def _first_run(self) -> None:
         """kvm_vcpu_first_run_init(): the vGIC's resources, then the PMU; a failure leaves the
         VM not marked as having run."""
-        vm = self.vm
-        if vm.vgic is not None:
-            vm.vgic.map_resources()
+        arch = self.arch
+        if arch.vgic is not None:
+            arch.vgic.map_resources()
         ready = False
         if self.has_pmu:
             ready = self._enable_pmu()
         self.has_run = True
-        vm.ran_once = True
+        arch.mark_ran()
         self.vpmu.first_run(ready)
 
     def _enable_pmu(self) -> bool:
         """kvm_arm_pmu_v3_enable(): is the PMU usable by the guest."""
-        vm = self.vm
-        if not self.pmu_created:
-            if vm.profile.hides_absent_pmu:
+        arch = self.arch
+        if not self.vpmu.created:
+            if arch.profile.hides_absent_pmu:
                 raise KvmError(errno.EINVAL, "PMUv3 not initialised (KVM_ARM_VCPU_PMU_V3_INIT)")
             return False  # 5.10: the guest runs with a PMU that reads 0
-        if vm.irqchip_in_kernel:
-            if self.pmu_irq is None or not vm.irq_valid_for_vgic(self.pmu_irq):
+        irq = self.pmu_irq
+        if arch.irqchip_in_kernel:
+            if irq is None or not arch.irq_valid_for_vgic(irq):
                 raise KvmError(errno.EINVAL, "PMU IRQ not valid for the vGIC")
-        elif self.pmu_irq is not None:
+        elif irq is not None:
             raise KvmError(errno.EINVAL, "PMU IRQ set without an in-kernel irqchip")
         return True
 
@@ -219,7 +228,7 @@ class Vcpu:
 
     def must_notify_user(self) -> bool:
         """kvm_pmu_should_notify_user(): the PMU's line differs from userspace's copy."""
-        if self.vm.irqchip_in_kernel or not self.has_pmu:
+        if self.arch.irqchip_in_kernel or not self.has_pmu:
             return False
         line = bool(self.run_device_irq_level & uapi.KVM_ARM_DEV_PMU)
         return self.vpmu.irq_level != line
@@ -232,7 +241,7 @@ class Vcpu:
 
     def update_run(self) -> None:
         """kvm_pmu_update_run(): userspace's copy of the line, at every exit."""
-        if self.vm.irqchip_in_kernel:
+        if self.arch.irqchip_in_kernel:
             return
         level = self.run_device_irq_level & ~uapi.KVM_ARM_DEV_PMU
         if self.has_pmu and self.vpmu.irq_level:

@@ -6,14 +6,11 @@ backing perf event is (re)created, as in kvm_pmu_create_perf_event().
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from kvmpmu.arch import events as ev
 from kvmpmu.arch import sysregs as sr
-
-if TYPE_CHECKING:
-    from kvmpmu.kvm.vcpu import Vcpu
+from kvmpmu.kvm.kvm_arch import KvmArch
 
 MASK32 = (1 << 32) - 1
 ARMV8_PMU_EVTYPE_MASK = sr.EVTYPE_P | sr.EVTYPE_U | sr.EVTYPE_NSH | sr.EVTYPE_EVENT_MASK
@@ -26,28 +23,28 @@ class Undefined(Exception):
     """The access is UNDEFINED: KVM injects an undefined-instruction exception into the guest."""
 
 
-def event_mask(pmuver: int, knows_v3p7: bool) -> int:
-    """__kvm_pmu_event_mask(): 10 bits for PMUv3, 16 from PMUv3p1, 0 for unknown versions."""
-    if pmuver == sr.PMUVER_IMP:
-        return 0x3FF
-    if pmuver in (sr.PMUVER_V3P1, sr.PMUVER_V3P4, sr.PMUVER_V3P5):
-        return 0xFFFF
-    if pmuver == sr.PMUVER_V3P7 and knows_v3p7:
-        return 0xFFFF
-    return 0  # WARN_ONCE("Unknown PMU version")
+class PmuOwner(Protocol):
+    """What a vPMU needs of its vCPU: the VM's shared state, where its thread runs, and
+    whether it was initialised with the PMU feature."""
 
+    @property
+    def arch(self) -> KvmArch: ...
 
-Reader = Callable[[int], int]
-Writer = Callable[[int, int], None]
+    @property
+    def cpu(self) -> int: ...
+
+    @property
+    def has_pmu(self) -> bool: ...
 
 
 class Vpmu:
     """Register state and counters of one vCPU's PMU."""
 
-    def __init__(self, vcpu: Vcpu) -> None:
-        self.vcpu = vcpu
-        self.vm = vcpu.vm
-        self.profile = vcpu.vm.profile
+    def __init__(self, owner: PmuOwner) -> None:
+        self.owner = owner
+        self.arch = owner.arch
+        self.profile = owner.arch.profile
+        self.created = False  # KVM_ARM_VCPU_PMU_V3_INIT succeeded (kvm_pmu.created)
         self.pmcr = 0
         self.pmcnten = 0
         self.pminten = 0
@@ -65,11 +62,11 @@ class Vpmu:
     def reset(self) -> None:
         """vCPU reset values (§5.1, §5.3), taken at KVM_ARM_VCPU_INIT."""
         pattern = sr.RESET_UNKNOWN_PATTERN
-        host = self.vm.host
+        host = self.arch.host
         if self.profile.pmcr_resets_to_zero:
             pmcr = 0
         else:
-            pmu = host.pmu_for_cpu(self.vm.vmm_cpu) or self.vm.arm_pmu
+            pmu = host.pmu_for_cpu(self.arch.vmm_cpu) or self.arch.arm_pmu
             n = pmu.counters if pmu else 0
             imp = pmu.pmcr_imp if pmu else 0
             idcode = pmu.pmcr_idcode if pmu else 0
@@ -107,18 +104,14 @@ class Vpmu:
     def set_pmcr_from_user(self, value: int) -> None:
         """KVM_SET_ONE_REG(PMCR_EL0): before 6.7 the whole value is stored, N included (§6);
         from 6.7, N limits the VM's counters before the first run and bits [7:0] are kept."""
-        vm = self.vm
         if not self.profile.pmcr_n_via_one_reg:
             self.pmcr = value
             return
-        new_n = value >> sr.PMCR_N_SHIFT & sr.PMCR_N_MASK
-        # A larger N, or any write after the VM ran, is silently ignored (§5.1).
-        if vm.arm_pmu and not vm.ran_once and new_n <= vm.arm_pmu.counters:
-            vm.nr_counters = new_n
+        self.arch.limit_nr_counters(value >> sr.PMCR_N_SHIFT & sr.PMCR_N_MASK)
         self.pmcr = self._sanitise_pmcr(value & sr.PMCR_WRITABLE_MASK)
 
     def _sanitise_pmcr(self, value: int) -> int:
-        if not self.vm.host.aarch32_el0:
+        if not self.arch.host.aarch32_el0:
             value |= sr.PMCR_LC
         if self.profile.long_event_counters and not self.is_3p5:
             value &= ~sr.PMCR_LP
@@ -127,7 +120,7 @@ class Vpmu:
     @property
     def nr_counters(self) -> int:
         if self.profile.pmcr_resets_to_zero:
-            return self.vm.nr_counters
+            return self.arch.nr_counters
         return (self.pmcr >> sr.PMCR_N_SHIFT) & sr.PMCR_N_MASK
 
     @property
@@ -136,11 +129,11 @@ class Vpmu:
 
     @property
     def is_3p5(self) -> bool:
-        return self.vm.guest_pmuver >= sr.PMUVER_V3P5
+        return self.arch.guest_pmuver >= sr.PMUVER_V3P5
 
     @property
     def event_mask(self) -> int:
-        return event_mask(self.vm.masking_pmuver, self.profile.knows_v3p7)
+        return self.arch.guest_event_mask()
 
     @property
     def evtype_mask(self) -> int:
@@ -150,7 +143,7 @@ class Vpmu:
         if not self.profile.el3_exclusion_bits:
             return ARMV8_PMU_EVTYPE_MASK
         mask = sr.EVTYPE_P | sr.EVTYPE_U | sr.EVTYPE_NSH | self.event_mask
-        if self.vm.el3_bits:
+        if self.arch.el3_bits:
             return mask | sr.EVTYPE_NSK | sr.EVTYPE_NSU | sr.EVTYPE_M
         return mask
 
@@ -158,7 +151,7 @@ class Vpmu:
         """kvm_vcpu_read_pmcr(): the stored value with the VM's N on v6.7+."""
         if self.profile.pmcr_resets_to_zero:
             field = sr.PMCR_N_MASK << sr.PMCR_N_SHIFT
-            return (self.pmcr & ~field) | (self.vm.nr_counters << sr.PMCR_N_SHIFT)
+            return (self.pmcr & ~field) | (self.arch.nr_counters << sr.PMCR_N_SHIFT)
         return self.pmcr
 
     # --- counter width and overflow (§5.3) -----------------------------------------------
@@ -179,10 +172,11 @@ class Vpmu:
         return (
             odd < CYCLE
             and self.evtype[odd] & self.event_mask == ev.CHAIN
-            and self._enabled(odd)
+            and self.enabled(odd)
         )
 
-    def _enabled(self, idx: int) -> bool:
+    def enabled(self, idx: int) -> bool:
+        """PMCR_EL0.E and the counter's PMCNTENSET_EL0 bit."""
         enabled = self.pmcnten & self.implemented_mask
         return bool(self.pmcr & sr.PMCR_E) and bool(enabled >> idx & 1)
 
@@ -193,17 +187,14 @@ class Vpmu:
         self.backing[idx] = None
         data = self.evtype[idx]
         eventsel = ev.CPU_CYCLES if idx == CYCLE else data & self.event_mask
-        if eventsel == ev.SW_INCR:
+        if self.profile.unfilterable(eventsel):
+            return  # software events: never backed by a perf event
+        if not self.arch.event_allowed(eventsel):
             return
-        if eventsel == ev.CHAIN and self.profile.chain_per_pseudocode:
-            return
-        vm_filter = self.vm.filter
-        if vm_filter is not None and not vm_filter.allowed(eventsel):
-            return
-        pmu = self.vm.counting_pmu(self.vcpu)
+        pmu = self.arch.counting_pmu(self.owner.cpu)
         if pmu is None or not pmu.implements(eventsel):
             return  # perf refuses an event the hardware does not have
-        if self.vm.el3_bits:
+        if self.arch.el3_bits:
             el0 = bool(data & sr.EVTYPE_U) == bool(data & sr.EVTYPE_NSU)
             el1 = bool(data & sr.EVTYPE_P) == bool(data & sr.EVTYPE_NSK)
         else:
@@ -258,7 +249,7 @@ class Vpmu:
         # cheap event test comes first, on the low 10 bits every event mask keeps; _increment
         # applies the full one.
         odd = idx + 1
-        if odd < CYCLE and self.evtype[odd] & 0x3FF == ev.CHAIN and idx & 1 == 0 and \
+        if odd < CYCLE and self.evtype[odd] & ev.EVENT_MASK_V8P0 == ev.CHAIN and idx & 1 == 0 and \
                 not wide and self.profile.chain_per_pseudocode:
             self._increment(1 << odd, ev.CHAIN, overflows)
 
@@ -382,3 +373,31 @@ class Vpmu:
             self.pmcnten &= ~value
             if not self.profile.chain_per_pseudocode:
                 self._reload_mask((value & 0x2AAAAAAA) >> 1)
+
+    # --- registers written as plain state ------------------------------------------------
+
+    def create(self) -> None:
+        """KVM_ARM_VCPU_PMU_V3_INIT succeeded: every later PMU attribute is EBUSY."""
+        self.created = True
+
+    def write_pminten(self, value: int, setting: bool) -> None:
+        value &= self.implemented_mask
+        self.pminten = self.pminten | value if setting else self.pminten & ~value
+
+    def write_pmovs(self, value: int, setting: bool) -> None:
+        value &= self.implemented_mask
+        self.pmovs = self.pmovs | value if setting else self.pmovs & ~value
+
+    def write_pmselr(self, value: int) -> None:
+        self.pmselr = value & sr.PMSELR_SEL_MASK
+
+    def write_pmuserenr(self, value: int) -> None:
+        self.pmuserenr = value & sr.PMUSERENR_MASK
+
+    # --- what the guest reads of the VM -------------------------------------------------------
+
+    def guest_pmceid(self, reg: int) -> int:
+        return self.arch.guest_pmceid(self.owner.cpu, reg)
+
+    def guest_id_aa64dfr0(self) -> int:
+        return self.arch.guest_id_aa64dfr0(self.owner.has_pmu)

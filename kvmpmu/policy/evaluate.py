@@ -9,11 +9,9 @@ from kvmpmu.arch import events as ev
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import RejectedError
 from kvmpmu.kvm.host import HostPmu
-from kvmpmu.kvm.pmu_attrs import filter_nr_events
 from kvmpmu.kvm.profiles import KernelProfile
 from kvmpmu.kvm.system import Vm
 from kvmpmu.spec.filterspec import FilterCall, FilterSpec
-from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW
 from kvmpmu.vmm.boot import boot
 from kvmpmu.vmm.session import emulated_vmm, pmu_types, profile_for, validate
 from kvmpmu.vmm.vmm import VmmStopped
@@ -43,8 +41,8 @@ class Evaluation:
                           and r.ioctl == "KVM_SET_DEVICE_ATTR"]
         self.calls = [AppliedCall(c, r.errno) for c, r in
                       zip(spec.filters, filter_records, strict=True)]
-        self.nr_events = filter_nr_events(self.vm.vcpus[0])
-        self.bits = self.vm.filter.bits if self.vm.filter is not None else None
+        self.nr_events = self.vm.nr_filter_events()
+        self.bits = self.vm.filter_bitmap()
 
     def require_accepted(self, doing: str) -> None:
         """Raise RejectedError naming the first entry the kernel rejects: with it the VM would
@@ -83,21 +81,20 @@ class Evaluation:
         return None
 
     def unfilterable(self, event: int) -> bool:
-        return event == ev.SW_INCR or (event == ev.CHAIN and self.profile.chain_per_pseudocode)
+        return self.profile.unfilterable(event)
 
     # --- what the guest sees ----------------------------------------------------------------
 
     @property
     def counting_pmu(self) -> HostPmu | None:
-        vcpu = self.vm.vcpus[0]
-        return self.vm.counting_pmu(vcpu)
+        return self.vm.vcpus[0].counting_pmu()
 
     def implemented(self, event: int) -> bool:
         pmu = self.counting_pmu
         return event == ev.SW_INCR or bool(pmu and pmu.implements(event))
 
     def guest_event_mask(self) -> int:
-        return self.vm.vcpus[0].vpmu.event_mask
+        return self.vm.guest_event_mask()
 
     def counts(self, event: int) -> bool:
         """Would a guest counter programmed with `event` count on this host?"""
@@ -107,15 +104,7 @@ class Evaluation:
 
     def guest_pmceid(self) -> tuple[int, int]:
         vcpu = self.vm.vcpus[0]
-        return self.vm.guest_pmceid(vcpu, 0), self.vm.guest_pmceid(vcpu, 1)
-
-    def host_pmceid(self) -> tuple[int, int]:
-        pmu = self.vm.pmceid_source(self.vm.vcpus[0])
-        return (pmu.pmceid(0), pmu.pmceid(1)) if pmu else (0, 0)
+        return vcpu.guest_pmceid(0), vcpu.guest_pmceid(1)
 
     def name(self, event: int) -> str | None:
         return self.catalog.name_of(event)
-
-
-def action_name(action: int) -> str:
-    return "allow" if action == KVM_PMU_EVENT_ALLOW else "deny"

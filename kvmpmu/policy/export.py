@@ -7,12 +7,13 @@ from typing import Any
 
 import yaml
 
+from kvmpmu import SCHEMA
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import SpecError
-from kvmpmu.spec.filterspec import FilterCall
-from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, kvm_pmu_event_filter
-
-FORMATS = ("yaml", "kvmtool", "c", "bin", "json")
+from kvmpmu.policy.formats import ExportFormat
+from kvmpmu.spec.filterspec import FilterCall, action_word
+from kvmpmu.spec.kvmtool import kvmtool_letter
+from kvmpmu.uapi.kvm import FILTER_ACTION_NAMES, kvm_pmu_event_filter
 
 
 def _comment(call: FilterCall, catalog: Catalog) -> str:
@@ -25,10 +26,6 @@ def _comment(call: FilterCall, catalog: Catalog) -> str:
     return f"{first or '?'}..{last or '?'}" if first or last else ""
 
 
-def _action(action: int) -> str:
-    return "allow" if action == KVM_PMU_EVENT_ALLOW else "deny"
-
-
 def to_yaml(calls: list[FilterCall], catalog: Catalog, kernel: str,
             sections: dict[str, Any], header: str) -> str:
     lines = [f"# {header}", f"kernel: {json.dumps(kernel)}"]
@@ -36,7 +33,7 @@ def to_yaml(calls: list[FilterCall], catalog: Catalog, kernel: str,
         lines.append(yaml.safe_dump(sections, default_flow_style=False, sort_keys=False).rstrip())
     lines.append("filters:" if calls else "filters: []")
     for call in calls:
-        entry = (f"  - {{action: {_action(call.action)}, base_event: 0x{call.base_event:04x}, "
+        entry = (f"  - {{action: {action_word(call.action)}, base_event: 0x{call.base_event:04x}, "
                  f"nevents: {call.nevents}}}")
         comment = _comment(call, catalog)
         lines.append(f"{entry}  # {comment}" if comment else entry)
@@ -48,7 +45,7 @@ def to_kvmtool(calls: list[FilterCall]) -> str:
         raise SpecError("kvmtool's --pmu-filter cannot write an empty range, which this policy "
                         "needs (it allows or denies every event, but must install a bitmap)",
                         path="--format", hint="use another format")
-    return ",".join(f"{'A' if c.action == KVM_PMU_EVENT_ALLOW else 'D'}:0x{c.base_event:x}-"
+    return ",".join(f"{kvmtool_letter(c.action)}:0x{c.base_event:x}-"
                     f"0x{c.base_event + c.nevents - 1:x}" for c in calls) + "\n"
 
 
@@ -56,8 +53,7 @@ def to_c(calls: list[FilterCall], catalog: Catalog, header: str) -> str:
     lines = [f"/* {header} */", "#include <linux/kvm.h>", "",
              "static const struct kvm_pmu_event_filter pmu_event_filters[] = {"]
     for call in calls:
-        action = "KVM_PMU_EVENT_ALLOW" if call.action == KVM_PMU_EVENT_ALLOW else \
-            "KVM_PMU_EVENT_DENY"
+        action = FILTER_ACTION_NAMES.get(call.action, "KVM_PMU_EVENT_DENY")
         entry = (f"\t{{ .base_event = 0x{call.base_event:04x}, .nevents = {call.nevents}, "
                  f".action = {action} }},")
         comment = _comment(call, catalog)
@@ -77,7 +73,7 @@ def calls_json(calls: list[FilterCall], catalog: Catalog) -> list[dict[str, Any]
              "names": catalog.range_names(c.base_event, c.nevents)} for c in calls]
 
 
-def render(fmt: str, calls: list[FilterCall], catalog: Catalog, kernel: str,
+def render(fmt: ExportFormat, calls: list[FilterCall], catalog: Catalog, kernel: str,
            sections: dict[str, Any], header: str) -> bytes:
     if fmt == "yaml":
         return to_yaml(calls, catalog, kernel, sections, header).encode()
@@ -87,7 +83,7 @@ def render(fmt: str, calls: list[FilterCall], catalog: Catalog, kernel: str,
         return to_c(calls, catalog, header).encode()
     if fmt == "bin":
         return to_bin(calls)
-    doc = {"schema": 1, "ok": True, "kernel": kernel, "filters": calls_json(calls, catalog)}
+    doc = {"schema": SCHEMA, "ok": True, "kernel": kernel, "filters": calls_json(calls, catalog)}
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
@@ -102,6 +98,6 @@ def spec_from_kvmtool(calls: list[FilterCall], catalog: Catalog, source: str) ->
         what = f"0x{first:04x}" if first == last else f"0x{first:04x}-0x{last:04x}"
         merged = FilterCall(first, last - first + 1, group[0].action)
         comment = _comment(merged, catalog)
-        entry = f"  - {_action(group[0].action)}: {what}"
+        entry = f"  - {action_word(group[0].action)}: {what}"
         lines.append(f"{entry}  # {comment}" if comment else entry)
     return "\n".join(lines) + "\n"

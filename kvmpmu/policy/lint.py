@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from kvmpmu.arch import events as ev
 from kvmpmu.arch.presets import PRESETS, resolve_preset
 from kvmpmu.errors import KvmCallError, SourceLoc
-from kvmpmu.policy.evaluate import Evaluation, action_name
+from kvmpmu.policy.evaluate import Evaluation
 from kvmpmu.policy.ranges import bits_to_ranges, describe_ranges, span
-from kvmpmu.spec.filterspec import FilterCall, FilterSpec
+from kvmpmu.spec.filterspec import FilterCall, FilterSpec, action_word
 from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY
 
 # code -> (name, severity). Codes are a contract: never renumber, only add.
@@ -156,7 +156,7 @@ def _cancelled(e: Evaluation) -> list[Finding]:
             if old.last <= later.last and old.bits & ~later.bits == 0:
                 out.append(Finding(
                     "KP002", later.loc,
-                    f"this {action_name(later.action)} cancels entry {old.index + 1} "
+                    f"this {action_word(later.action)} cancels entry {old.index + 1} "
                     f"({_where(old.loc, old.index)}), but the default set by the first filter "
                     f"stays: every other event remains {default}",
                     "delete both entries, or restate the policy from its first entry",

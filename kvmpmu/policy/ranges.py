@@ -25,17 +25,12 @@ def bits_to_ranges(bits: int) -> list[tuple[int, int]]:
     return out
 
 
-def label(event: int, catalog: Catalog) -> str:
-    name = catalog.name_of(event)
-    return f"0x{event:04x} {name}" if name else f"0x{event:04x}"
-
-
 def describe_ranges(ranges: list[tuple[int, int]], catalog: Catalog, limit: int = 0) -> str:
     """'0x0011 CPU_CYCLES, 0x0029..0x002b (L3D_CACHE_ALLOCATE..L3D_CACHE)', shortened to `limit`."""
     parts = []
     for first, last in ranges:
         if first == last:
-            parts.append(label(first, catalog))
+            parts.append(catalog.label(first))
         else:
             a, b = catalog.name_of(first), catalog.name_of(last)
             names = f" ({a or '?'}..{b or '?'})" if a or b else ""

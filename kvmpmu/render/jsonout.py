@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from kvmpmu import SCHEMA
 from kvmpmu.errors import KvmpmuError, SourceLoc
-from kvmpmu.vmm.backend import VcpuExit
-from kvmpmu.vmm.results import CallRecord, HostPmuInfo, PmceidView, RunResult, VcpuResult
+from kvmpmu.vmm.results import (
+    CallRecord,
+    HostPmuInfo,
+    PmceidView,
+    RunResult,
+    VcpuExit,
+    VcpuResult,
+)
 
-SCHEMA = 1
+__all__ = ["SCHEMA"]  # re-exported: the renderers take it from here
 
 
 def hex64(value: int) -> str:

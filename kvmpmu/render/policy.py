@@ -2,19 +2,90 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from kvmpmu.arch.catalog import Catalog
-from kvmpmu.errors import KvmpmuError
-from kvmpmu.policy.diff import PolicyDiff
-from kvmpmu.policy.explain import Explanation
-from kvmpmu.policy.lint import Finding
-from kvmpmu.policy.ranges import label
+from kvmpmu.errors import KvmpmuError, SourceLoc
 from kvmpmu.render.jsonout import SCHEMA, hex64, maybe_error_json, position
+
+# What these renderers read of the policy tools' results (kvmpmu/policy/: lint.Finding,
+# explain.Explanation, diff.PolicyDiff); rendering does not depend on the analyses.
+
+
+class Finding(Protocol):
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def loc(self) -> SourceLoc | None: ...
+    @property
+    def entry(self) -> int | None: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def fix(self) -> str: ...
+
+
+class Explanation(Protocol):
+    @property
+    def event(self) -> int: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def decided_by(self) -> str: ...
+    @property
+    def entry(self) -> int | None: ...
+    @property
+    def loc(self) -> SourceLoc | None: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def pmceid(self) -> str: ...
+    @property
+    def implemented(self) -> bool: ...
+    @property
+    def counts(self) -> bool: ...
+
+
+class DecisionChange(Protocol):
+    @property
+    def first(self) -> int: ...
+    @property
+    def last(self) -> int: ...
+    @property
+    def allowed_in_a(self) -> bool: ...
+
+
+class PmceidChange(Protocol):
+    @property
+    def event(self) -> int: ...
+    @property
+    def visible_in_a(self) -> bool: ...
+
+
+class PolicyDiff(Protocol):
+    @property
+    def same(self) -> bool: ...
+    @property
+    def space(self) -> int: ...
+    @property
+    def changes(self) -> Sequence[DecisionChange]: ...
+    @property
+    def pmceid(self) -> Sequence[PmceidChange]: ...
+    @property
+    def pmceid_a(self) -> tuple[int, int]: ...
+    @property
+    def pmceid_b(self) -> tuple[int, int]: ...
 
 
 def finding_json(f: Finding) -> dict[str, Any]:
@@ -29,7 +100,7 @@ def finding_text(f: Finding) -> str:
     return f"{where}{f.severity}: {f.code} {f.name}: {f.message}\n  fix: {f.fix}"
 
 
-def lint_json(results: list[tuple[str, list[Finding], KvmpmuError | None]], ok: bool,
+def lint_json(results: Sequence[tuple[str, Sequence[Finding], KvmpmuError | None]], ok: bool,
               summary: dict[str, int]) -> dict[str, Any]:
     return {"schema": SCHEMA, "ok": ok,
             "files": [{"file": file, "findings": [finding_json(f) for f in findings],
@@ -45,12 +116,13 @@ def explanation_json(x: Explanation) -> dict[str, Any]:
             "pmceid": x.pmceid, "implemented": x.implemented, "counts": x.counts}
 
 
-def explain_json(file: str, kernel: str, space: int, items: list[Explanation]) -> dict[str, Any]:
+def explain_json(file: str, kernel: str, space: int,
+                 items: Sequence[Explanation]) -> dict[str, Any]:
     return {"schema": SCHEMA, "ok": True, "file": file, "kernel": kernel, "event_space": space,
             "events": [explanation_json(x) for x in items]}
 
 
-def explain_text(items: list[Explanation]) -> RenderableType:
+def explain_text(items: Sequence[Explanation]) -> RenderableType:
     parts: list[RenderableType] = []
     for x in items:
         head = Text(f"0x{x.event:04x} {x.name or '(no name)'}: ", style="bold")
@@ -100,7 +172,7 @@ def diff_text(a: str, b: str, d: PolicyDiff, catalog: Catalog) -> RenderableType
         for col in ("event", "A", "B"):
             pm.add_column(col)
         for p in d.pmceid:
-            pm.add_row(label(p.event, catalog), "visible" if p.visible_in_a else "hidden",
+            pm.add_row(catalog.label(p.event), "visible" if p.visible_in_a else "hidden",
                        "hidden" if p.visible_in_a else "visible")
         parts.append(pm)
     return Group(*parts)

@@ -8,6 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from kvmpmu.arch.sysregs import CYCLE_IDX
 from kvmpmu.render.jsonout import hex64
 from kvmpmu.render.plain import Cell, columns
 from kvmpmu.vmm import mailbox
@@ -97,7 +98,7 @@ def counters_table(v: VcpuResult) -> RenderableType:
     for col in ("counter", "event", "name", "allowed", "enabled", "value", "overflow"):
         table.add_column(col, justify="right" if col == "value" else "left")
     for c in v.counters:
-        table.add_row("cycle" if c.counter == 31 else str(c.counter), f"0x{c.event:04x}",
+        table.add_row("cycle" if c.counter == CYCLE_IDX else str(c.counter), f"0x{c.event:04x}",
                       c.name or "-", _yes(c.allowed), _yes(c.enabled), f"{c.value:,}",
                       Text("yes", style="yellow") if c.overflow else Text("no"))
     return table

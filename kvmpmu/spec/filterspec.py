@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno as _errno
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog
@@ -13,6 +13,7 @@ from kvmpmu.arch.cpus import impdef_owners
 from kvmpmu.arch.presets import PRESETS, resolve_preset
 from kvmpmu.errors import SourceLoc, SpecError
 from kvmpmu.gcpause import paused_gc
+from kvmpmu.kvm.profiles import DEFAULT_PROFILE, PROFILE_NAMES
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.hostspec import HostSpec, parse_cpu_list, parse_host
 from kvmpmu.spec.schema import Errors, Node, root
@@ -20,14 +21,15 @@ from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY
 
 U16_MAX = 0xFFFF
 MAX_FILTER_ENTRIES = 1_000_000
-PROFILE_NAMES = ("5.10", "5.15", "6.1", "6.6", "6.12", "latest")
 PURPOSES = ("isolation", "profiling")
-ACTIONS = {"allow": KVM_PMU_EVENT_ALLOW, "deny": KVM_PMU_EVENT_DENY}
+ACTIONS = {"allow": KVM_PMU_EVENT_ALLOW, "deny": KVM_PMU_EVENT_DENY}  # the spec's words
 _NUMBER = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)")
 _RANGE = re.compile(r"\s*([^\s.-][^-]*?)\s*(?:-|\.\.)\s*([^-]+?)\s*")  # A-B or A..B
 
 
 NO_PAD = b"\0\0\0"
+Irqchip = Literal["kernel", "userspace"]  # an in-kernel vGIC, or none (the VMM's own)
+IRQCHIPS: tuple[Irqchip, ...] = ("kernel", "userspace")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class VmSpec:
     counters_loc: SourceLoc | None = None
     pmu_version: int | None = None  # lower the guest's ID_AA64DFR0_EL1.PMUVer (v6.2+)
     pmu_version_loc: SourceLoc | None = None
-    irqchip: str = "kernel"
+    irqchip: Irqchip = "kernel"
     pmu: str | None = None  # KVM_ARM_VCPU_PMU_V3_SET_PMU to this host PMU
     pmu_loc: SourceLoc | None = None
     cpus: frozenset[int] | None = None  # physical CPUs the vCPU threads run on
@@ -75,7 +77,7 @@ class VmSpec:
 @dataclass(frozen=True)
 class FilterSpec:
     file: str
-    kernel: str = "latest"
+    kernel: str = DEFAULT_PROFILE
     host: HostSpec = field(default_factory=HostSpec)
     vm: VmSpec = field(default_factory=VmSpec)
     filters: tuple[FilterCall, ...] = ()
@@ -83,6 +85,11 @@ class FilterSpec:
     terms: tuple[Term, ...] = ()
     purpose: str | None = None  # "isolation" or "profiling": what lint holds the policy to
     sections: dict[str, Any] = field(default_factory=dict)  # host and vm as written, for export
+
+
+def action_word(action: int) -> str:
+    """The spec's word for an accepted action: `allow` or `deny`."""
+    return "allow" if action == KVM_PMU_EVENT_ALLOW else "deny"
 
 
 def unknown_event_hint(name: str, catalog: Catalog) -> str | None:
@@ -311,7 +318,7 @@ def _parse_vm(node: Node | None, host: HostSpec) -> VmSpec:
         counters_loc=counters.loc if counters else None,
         pmu_version=_pmu_version(version) if version else None,
         pmu_version_loc=version.loc if version else None,
-        irqchip=irqchip.choice(("kernel", "userspace")) if irqchip else "kernel",
+        irqchip=irqchip.choice(IRQCHIPS) if irqchip else "kernel",
         pmu=pmu.string() if pmu else None,
         pmu_loc=pmu.loc if pmu else None,
         cpus=parse_cpu_list(cpus) if cpus else None,
@@ -344,7 +351,7 @@ def spec_from_node(doc: Node, file: str, events_db: str | None = None,
     assert host is not None
     return FilterSpec(
         file=file,
-        kernel=kernel or "latest",
+        kernel=kernel or DEFAULT_PROFILE,
         host=host,
         vm=vm,
         filters=tuple(calls),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.arch.cpus import CPU_MODELS, CpuModel, cpu_by_midr, find_cpu, suggest_cpu
+from kvmpmu.arch.events import EVENT_MASK_V8P1, architected_event_mask
 from kvmpmu.errors import SourceLoc
 from kvmpmu.spec.catalog_import import load_catalog
 from kvmpmu.spec.schema import Node
@@ -55,7 +56,8 @@ class HostSpec:
     @property
     def max_event(self) -> int:
         """The highest event number every host PMU can encode: 0x3FF on PMUv3 (8.0)."""
-        return 0x3FF if any(p.pmuver == sr.PMUVER_IMP for p in self.pmus) else 0xFFFF
+        return min((architected_event_mask(p.pmuver) for p in self.pmus),
+                   default=EVENT_MASK_V8P1)
 
     def pmu_named(self, name: str) -> PmuSpec | None:
         return next((p for p in self.pmus if p.name == name), None)

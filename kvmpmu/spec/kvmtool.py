@@ -9,6 +9,13 @@ from kvmpmu.spec.filterspec import U16_MAX, FilterCall, FilterSpec, Term, calls_
 from kvmpmu.spec.hostspec import HostSpec
 from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY
 
+KVMTOOL_LETTERS = {"A": KVM_PMU_EVENT_ALLOW, "D": KVM_PMU_EVENT_DENY}
+
+
+def kvmtool_letter(action: int) -> str:
+    """kvmtool's letter for an accepted action: `A` or `D`."""
+    return "A" if action == KVM_PMU_EVENT_ALLOW else "D"
+
 
 def parse_kvmtool(text: str, source: str = "--pmu-filter",
                   host: HostSpec | None = None) -> FilterSpec:
@@ -33,7 +40,7 @@ def parse_kvmtool(text: str, source: str = "--pmu-filter",
         if not 0 <= first <= last <= U16_MAX:
             raise SpecError(f"{part.strip()!r}: range must satisfy 0 <= first <= last <= 0xffff",
                             loc=loc, path=f"[{index}]")
-        action = KVM_PMU_EVENT_ALLOW if match.group(1) in "Aa" else KVM_PMU_EVENT_DENY
+        action = KVMTOOL_LETTERS[match.group(1).upper()]
         calls.extend(calls_for_ranges([(first, last)], action, loc, index))
         terms.append(Term(index, first, last, action, loc))
         named.append(first)

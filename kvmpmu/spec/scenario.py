@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import SourceLoc
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.filterspec import U16_MAX, FilterCall, parse_entry, parse_errno_name
 from kvmpmu.spec.schema import Node
 from kvmpmu.uapi import kvm as uapi
+from kvmpmu.uapi.one_reg import ONE_REG_IDS
 
 Call = Literal["create_vcpus", "vcpu_init", "vgic", "has", "get", "set_irq", "filter",
                "set_pmu", "set_nr_counters", "set_one_reg", "get_one_reg", "pmu_init", "run"]
@@ -32,10 +32,6 @@ ATTRS = {
     "SET_PMU": uapi.KVM_ARM_VCPU_PMU_V3_SET_PMU,
     "SET_NR_COUNTERS": uapi.KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS,
 }
-_SYSREG_IDS = {name: uapi.sysreg_one_reg_id(r.op0, r.op1, r.crn, r.crm, r.op2)
-               for name, r in {**sr.SYSREGS, **sr.EXCEPTION_SYSREGS}.items()}
-# Every register a scenario names; ELR_EL1 and SPSR_EL1 are core registers to ONE_REG.
-ONE_REG_IDS = {**_SYSREG_IDS, **uapi.CORE_REG_IDS}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ _FLOAT = re.compile(r"[-+]?([0-9][0-9_]*)?\.[0-9_]*([eE][-+]?[0-9]+)?")
 _YAML11_BOOL = {"yes", "no", "on", "off", "y", "n"}
 
 
+_Choice = TypeVar("_Choice", bound=str)
+
+
 @dataclass(frozen=True)
 class Node:
     """A value together with its location and its path from the document root."""
@@ -111,13 +114,14 @@ class Node:
             raise self.error(f"expected true or false, got {self._describe()}", hint)
         return self.value
 
-    def choice(self, choices: tuple[str, ...]) -> str:
+    def choice(self, choices: tuple[_Choice, ...]) -> _Choice:
+        """One of `choices` (a closed set: the result has its type)."""
         text = str(self.value) if isinstance(self.value, (str, int)) else None
         if text is None or isinstance(self.value, bool) or text not in choices:
             close = difflib.get_close_matches(str(self.value), choices, n=1)
             raise self.error(f"{self._describe()} is not one of {', '.join(choices)}",
                              f"did you mean {close[0]!r}?" if close else None)
-        return text
+        return choices[choices.index(text)]
 
 
 def _number_hint(v: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -9,9 +10,9 @@ from kvmpmu.arch import events as ev
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog, common_catalog
 from kvmpmu.errors import SourceLoc
+from kvmpmu.kvm.profiles import PROFILE_NAMES
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.filterspec import (
-    PROFILE_NAMES,
     FilterCall,
     parse_entry,
     parse_errno_name,
@@ -203,15 +204,12 @@ class _Parser:
         return tuple(out)
 
     def step(self, node: Node) -> Step:
-        keys = ("write", "read", "program", "enable", "disable", "execute", "swinc", "repeat",
-                "vmm", "el", "exit")
+        keys = tuple(STEP_PARSERS)
         m = node.mapping(keys)
         if len(m) != 1:
             raise node.error(f"a step has exactly one of: {', '.join(keys)}")
         kind = next(iter(m))
-        body = node.require(kind)
-        step: Step = getattr(self, "_" + kind)(body, node.loc)
-        return step
+        return STEP_PARSERS[kind](self, node.require(kind), node.loc)
 
     def _write(self, body: Node, loc: SourceLoc) -> Step:
         ops = [(_register(Node(k, body.mapping().key_loc[k], body.path)),
@@ -328,6 +326,15 @@ class _Parser:
             lists.append(tuple(codes))
         return PmceidExpect(vcpu, lists[0], lists[1], raw, node.loc)
 
+
+
+# Each step keyword and its parser, in the order the error message lists them.
+STEP_PARSERS: dict[str, Callable[[_Parser, Node, SourceLoc], Step]] = {
+    "write": _Parser._write, "read": _Parser._read, "program": _Parser._program,
+    "enable": _Parser._enable, "disable": _Parser._disable, "execute": _Parser._execute,
+    "swinc": _Parser._swinc, "repeat": _Parser._repeat, "vmm": _Parser._vmm, "el": _Parser._el,
+    "exit": _Parser._exit,
+}
 
 def _comparison(node: Node, kind: str, what: str) -> tuple[str, int]:
     """The one comparison (eq, ne, gt, ...) of a counter or report expectation."""

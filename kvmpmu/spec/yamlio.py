@@ -173,8 +173,22 @@ def _check_tag(event: Any, file: str) -> None:
                         loc=_loc(file, event.start_mark))
 
 
+class _Frame:
+    """A mapping or sequence being built: its nodes so far, the key waiting for its value."""
+
+    __slots__ = ("container", "size", "key", "key_loc", "anchor", "loc")
+
+    def __init__(self, container: Any, anchor: str | None, loc: SourceLoc) -> None:
+        self.container = container
+        self.size = 1  # nodes under it, itself included (aliases count what they expand to)
+        self.key: Any = _NO_KEY
+        self.key_loc: SourceLoc | None = None
+        self.anchor = anchor
+        self.loc = loc
+
+
 def _build(events: Any, file: str) -> Any:
-    stack: list[list[Any]] = []  # [container, size, pending key, pending key loc]
+    stack: list[_Frame] = []
     anchors: dict[str, tuple[Any, int]] = {}
     root: Any = None
     total = 0
@@ -190,24 +204,24 @@ def _build(events: Any, file: str) -> Any:
             root = value
             return
         frame = stack[-1]
-        container = frame[0]
-        frame[1] += size
+        container = frame.container
+        frame.size += size
         if isinstance(container, YSeq):
             container.append(value)
             container.item_loc.append(loc)
-        elif frame[2] is _NO_KEY:
+        elif frame.key is _NO_KEY:
             if isinstance(value, (YMap, YSeq)) or isinstance(value, float):
                 raise SpecError("mapping keys must be plain scalars", loc=loc)
             if value in container:
                 first = container.key_loc[value].line
                 raise SpecError(f"duplicate key {value!r} (first at line {first})", loc=loc)
-            frame[2], frame[3] = value, loc
+            frame.key, frame.key_loc = value, loc
         else:
-            key = frame[2]
+            key = frame.key
             container[key] = value
-            container.key_loc[key] = frame[3]
+            container.key_loc[key] = frame.key_loc
             container.value_loc[key] = loc
-            frame[2] = _NO_KEY
+            frame.key = _NO_KEY
 
     for event in events:
         if isinstance(event, yaml.DocumentStartEvent):
@@ -227,13 +241,13 @@ def _build(events: Any, file: str) -> Any:
                 node = YSeq()
                 node.item_loc = []
             node.loc = loc
-            stack.append([node, 1, _NO_KEY, None, event.anchor, loc])
+            stack.append(_Frame(node, event.anchor, loc))
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            node, size, _, _, anchor, loc = stack.pop()
-            total -= size - 1  # children were counted as they were attached
-            if anchor:
-                anchors[anchor] = (node, size)
-            attach(node, size, loc)
+            done = stack.pop()
+            total -= done.size - 1  # children were counted as they were attached
+            if done.anchor:
+                anchors[done.anchor] = (done.container, done.size)
+            attach(done.container, done.size, done.loc)
         elif isinstance(event, yaml.ScalarEvent):
             _check_tag(event, file)
             plain = event.implicit[0] and not event.style and event.tag in (None, "!")

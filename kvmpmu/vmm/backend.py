@@ -16,38 +16,10 @@ from kvmpmu.kvm.host import HostPmu
 from kvmpmu.kvm.profiles import KernelProfile
 from kvmpmu.spec.guestspec import GuestSpec
 from kvmpmu.spec.workload import Step
-from kvmpmu.vmm import mailbox
+from kvmpmu.vmm.results import VcpuExit, VcpuResult
 
 if TYPE_CHECKING:
     from kvmpmu.vmm.emulated.program import Program
-    from kvmpmu.vmm.results import VcpuResult
-
-
-@dataclass(frozen=True)
-class Mmio:
-    addr: int
-    length: int
-    data: int
-
-
-@dataclass(frozen=True)
-class VcpuExit:
-    """`struct kvm_run` after KVM_RUN: the exit reason by its kernel name without KVM_EXIT_
-    (MMIO, INTR, FAIL_ENTRY, SYSTEM_EVENT, ...), and what goes with it."""
-
-    reason: str
-    mmio: Mmio | None = None
-    device_irq_level: int | None = None  # a userspace irqchip's lines (KVM_ARM_DEV_PMU = 4)
-    fail_reason: int | None = None  # FAIL_ENTRY: hardware_entry_failure_reason
-    cpu: int | None = None  # FAIL_ENTRY: the physical CPU
-    errno: int | None = None  # INTR comes with EINTR
-
-    def mailbox_slot(self) -> int | None:
-        """The mailbox offset of an MMIO exit to the guest's mailbox page, else None."""
-        if self.reason != "MMIO" or self.mmio is None:
-            return None
-        offset = self.mmio.addr - mailbox.BASE
-        return offset if 0 <= offset < mailbox.SIZE else None
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import struct
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.spec.filterspec import FilterSpec
-from kvmpmu.spec.scenario import ONE_REG_IDS
 from kvmpmu.uapi import kvm as uapi
+from kvmpmu.uapi.one_reg import ONE_REG_IDS
 from kvmpmu.vmm.vmm import Vmm
 
 _N_FIELD = sr.PMCR_N_MASK << sr.PMCR_N_SHIFT

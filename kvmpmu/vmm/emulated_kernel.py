@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from kvmpmu.arch import events as ev
+from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import GuestError
 from kvmpmu.kvm.host import Host, HostPmu
@@ -18,13 +19,11 @@ from kvmpmu.vmm.backend import (
     DefaultImage,
     GuestImage,
     GuestOutput,
-    Mmio,
     ProgramImage,
     ScriptImage,
-    VcpuExit,
 )
 from kvmpmu.vmm.guest import GuestStop, ScriptedGuest
-from kvmpmu.vmm.results import CounterResult, VcpuResult
+from kvmpmu.vmm.results import CounterResult, Mmio, VcpuExit, VcpuResult
 
 _SLOT = {"exit": mailbox.EXIT, "end": mailbox.END, "vmm": mailbox.VMM_CALL}
 
@@ -161,17 +160,15 @@ def _cpu_engine(vcpu: Vcpu, image: ProgramImage, watch: bool) -> Engine:
 
 
 def _counters(vcpu: Vcpu, catalog: Catalog) -> list[CounterResult]:
-    vpmu, vm = vcpu.vpmu, vcpu.vm
-    pmu = vm.counting_pmu(vcpu)
+    vpmu, arch = vcpu.vpmu, vcpu.arch
+    pmu = vcpu.counting_pmu()
     out = []
-    for idx in list(range(vpmu.nr_counters)) + [31]:
-        event = ev.CPU_CYCLES if idx == 31 else vpmu.evtype[idx] & vpmu.event_mask
-        unfilterable = event == ev.SW_INCR or (
-            event == ev.CHAIN and vm.profile.chain_per_pseudocode)
-        allowed = vm.filter is None or unfilterable or vm.filter.allowed(event)
+    for idx in list(range(vpmu.nr_counters)) + [sr.CYCLE_IDX]:
+        event = ev.CPU_CYCLES if idx == sr.CYCLE_IDX else vpmu.evtype[idx] & vpmu.event_mask
+        allowed = arch.profile.unfilterable(event) or arch.event_allowed(event)
         out.append(CounterResult(
             counter=idx, event=event, name=catalog.name_of(event),
-            enabled=vpmu._enabled(idx), allowed=allowed,
+            enabled=vpmu.enabled(idx), allowed=allowed,
             implemented=event == ev.SW_INCR or bool(pmu and pmu.implements(event)),
             value=vpmu.counter_value(idx), overflow=bool(vpmu.pmovs >> idx & 1)))
     return out
@@ -179,10 +176,10 @@ def _counters(vcpu: Vcpu, catalog: Catalog) -> list[CounterResult]:
 
 def _vcpu_result(vcpu: Vcpu, output: GuestOutput, catalog: Catalog) -> VcpuResult:
     """A vCPU without a PMU (not initialised, or without the feature) shows none."""
-    vm, pmu = vcpu.vm, vcpu.has_pmu
+    pmu = vcpu.has_pmu
     return VcpuResult(
-        vcpu=vcpu.index, pmceid0=vm.guest_pmceid(vcpu, 0) if pmu else 0,
-        pmceid1=vm.guest_pmceid(vcpu, 1) if pmu else 0,
+        vcpu=vcpu.index, pmceid0=vcpu.guest_pmceid(0) if pmu else 0,
+        pmceid1=vcpu.guest_pmceid(1) if pmu else 0,
         pmcr=vcpu.vpmu.read_pmcr() if pmu else 0,
         counters=_counters(vcpu, catalog) if pmu else [], reads=output.reads,
         undefined=output.undefined, irq_level=pmu and vcpu.vpmu.irq_level, ran=vcpu.has_run,

@@ -25,6 +25,7 @@ from kvmpmu.vmm.machine import EmulatedMachine, Machine
 from kvmpmu.vmm.results import (
     CallRecord,
     ExpectResult,
+    HiddenBy,
     PmceidEvent,
     PmceidView,
     RunResult,
@@ -194,7 +195,7 @@ def show_pmceid_on(spec: FilterSpec, machine: Machine) -> PmceidView:
         for bit, event in enumerate(ev.pmceid_events(reg)):
             implemented = bool(host_regs[reg] >> bit & 1)
             visible = bool(guest[reg] >> bit & 1)
-            hidden_by = None
+            hidden_by: HiddenBy | None = None
             if implemented and not visible:
                 hidden_by = "filter" if bitmap and not bitmap.allowed(event) else "kvm"
             events.append(PmceidEvent(event, catalog.name_of(event), implemented, visible,

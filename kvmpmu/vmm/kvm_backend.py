@@ -26,26 +26,25 @@ from kvmpmu.errors import GuestError, KvmError, KvmUnavailable
 from kvmpmu.kvm.host import Host, HostPmu
 from kvmpmu.kvm.profiles import KernelProfile, profile_for_release
 from kvmpmu.uapi import kvm as uapi
+from kvmpmu.uapi.one_reg import ONE_REG_IDS
 from kvmpmu.vmm import mailbox
 from kvmpmu.vmm.backend import (
     DefaultImage,
     GuestImage,
     GuestOutput,
-    Mmio,
     ProgramImage,
     ScriptImage,
-    VcpuExit,
 )
 from kvmpmu.vmm.kvm_host import probe_host
 from kvmpmu.vmm.memmap import RAM_BASE, RAM_SIZE
-from kvmpmu.vmm.results import CounterResult, VcpuResult
+from kvmpmu.vmm.results import CounterResult, Mmio, VcpuExit, VcpuResult
 from kvmpmu.vmm.scriptprog import ScriptDecoder, compile_steps
 from kvmpmu.vmm.state import counters_of
 
 DEFAULT_TIMEOUT = 10.0
 SCRIPT_SLOT = 0x200000  # each vCPU's compiled script: 2 MiB of RAM from RAM_BASE + 0x80000
-_PC = uapi.CORE_REG_IDS["PC"]
-_PMCR = uapi.sysreg_one_reg_id(3, 3, 9, 12, 0)
+_PC = ONE_REG_IDS["PC"]
+_PMCR = ONE_REG_IDS["PMCR_EL0"]
 MAX_CONSOLE_LINE = 4096
 
 

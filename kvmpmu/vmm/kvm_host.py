@@ -15,10 +15,11 @@ from kvmpmu.devkvm.fds import KvmFd
 from kvmpmu.errors import KvmError
 from kvmpmu.kvm.host import Host, HostPmu
 from kvmpmu.uapi import kvm as uapi
+from kvmpmu.uapi.one_reg import ONE_REG_IDS
 
-_DFR0 = uapi.sysreg_one_reg_id(3, 0, 0, 5, 0)
+_DFR0 = ONE_REG_IDS["ID_AA64DFR0_EL1"]
 _PFR0 = uapi.sysreg_one_reg_id(3, 0, 0, 4, 0)  # ID_AA64PFR0_EL1: EL3 in bits [15:12]
-_PMCR = uapi.sysreg_one_reg_id(3, 3, 9, 12, 0)
+_PMCR = ONE_REG_IDS["PMCR_EL0"]
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 from kvmpmu.errors import KvmpmuError, SourceLoc
+from kvmpmu.vmm import mailbox
 
-if TYPE_CHECKING:
-    from kvmpmu.vmm.backend import VcpuExit
+
+@dataclass(frozen=True)
+class Mmio:
+    addr: int
+    length: int
+    data: int
+
+
+@dataclass(frozen=True)
+class VcpuExit:
+    """`struct kvm_run` after KVM_RUN: the exit reason by its kernel name without KVM_EXIT_
+    (MMIO, INTR, FAIL_ENTRY, SYSTEM_EVENT, ...), and what goes with it."""
+
+    reason: str
+    mmio: Mmio | None = None
+    device_irq_level: int | None = None  # a userspace irqchip's lines (KVM_ARM_DEV_PMU = 4)
+    fail_reason: int | None = None  # FAIL_ENTRY: hardware_entry_failure_reason
+    cpu: int | None = None  # FAIL_ENTRY: the physical CPU
+    errno: int | None = None  # INTR comes with EINTR
+
+    def mailbox_slot(self) -> int | None:
+        """The mailbox offset of an MMIO exit to the guest's mailbox page, else None."""
+        if self.reason != "MMIO" or self.mmio is None:
+            return None
+        offset = self.mmio.addr - mailbox.BASE
+        return offset if 0 <= offset < mailbox.SIZE else None
+
 
 
 @dataclass
@@ -95,13 +121,16 @@ class RunResult:
         return self.error is None and all(e.passed for e in self.expectations)
 
 
+HiddenBy = Literal["filter", "kvm"]  # why the guest's PMCEID lacks an implemented event
+
+
 @dataclass
 class PmceidEvent:
     event: int
     name: str | None
     implemented: bool
     visible: bool
-    hidden_by: str | None  # "filter", "kvm" or None
+    hidden_by: HiddenBy | None
 
 
 @dataclass

@@ -11,12 +11,11 @@ from kvmpmu.kvm.host import Host, HostPmu
 from kvmpmu.kvm.profiles import PROFILES, KernelProfile
 from kvmpmu.kvm.system import Vm
 from kvmpmu.kvm.vcpu import Vcpu
-from kvmpmu.kvm.vpmu import event_mask
 from kvmpmu.spec.filterspec import FilterSpec
 from kvmpmu.vmm.boot import boot
 from kvmpmu.vmm.emulated_kernel import EmulatedBackend
 from kvmpmu.vmm.hosts import build_host
-from kvmpmu.vmm.results import HostPmuInfo, PmceidEvent, PmceidView
+from kvmpmu.vmm.results import HiddenBy, HostPmuInfo, PmceidEvent, PmceidView
 from kvmpmu.vmm.vmm import Vmm, VmmStopped
 
 if TYPE_CHECKING:
@@ -130,13 +129,13 @@ def guest_program(workload: Workload | None) -> Program | None:
                         hint=err.hint) from None
 
 
-def _hidden_by(vm: Vm, event: int, bit: int) -> str:
+def _hidden_by(vm: Vm, event: int, bit: int) -> HiddenBy:
     """Why an implemented event is missing from the guest's PMCEID: the filter, or KVM itself."""
-    if vm.filter is None:
+    if vm.filter_bitmap() is None:
         return "kvm"
-    if not vm.filter.allowed(event):
+    if not vm.event_allowed(event):
         return "filter"
-    guest_events = event_mask(vm.masking_pmuver, vm.profile.knows_v3p7) + 1
+    guest_events = vm.guest_event_mask() + 1
     if bit >= 32 and guest_events < ev.PMCEID_EXT_BASE + 0x40:
         return "filter"  # with a filter, a 10-bit guest event space reads 0 in the high halves
     return "kvm"

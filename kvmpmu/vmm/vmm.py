@@ -20,9 +20,9 @@ from kvmpmu.spec.hostspec import format_cpus
 from kvmpmu.spec.workload import VmmCall
 from kvmpmu.uapi import kvm as uapi
 from kvmpmu.vmm import mailbox
-from kvmpmu.vmm.backend import Backend, GuestImage, ScriptImage, VcpuExit
+from kvmpmu.vmm.backend import Backend, GuestImage, ScriptImage
 from kvmpmu.vmm.memmap import GICD_BASE, GICR_BASE
-from kvmpmu.vmm.results import CallRecord
+from kvmpmu.vmm.results import CallRecord, VcpuExit
 
 PMU_V3_FEATURE = 1 << uapi.KVM_ARM_VCPU_PMU_V3
 

@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, "/opt/realkvm/lib")
 
-from realkvm.guest import channel  # noqa: E402
+from realkvm.guest import channel
 
 JOB = "/opt/realkvm/job.json"
 MOUNTS = (("proc", "/proc", "proc"), ("sysfs", "/sys", "sysfs"), ("devtmpfs", "/dev", "devtmpfs"))

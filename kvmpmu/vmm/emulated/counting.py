@@ -46,9 +46,9 @@ class BlockCounter:
             except KeyError:
                 try:
                     discover(address, size)
-                except BaseException as err:  # noqa: BLE001
+                except BaseException as err:
                     fail(err)
-            except BaseException as err:  # noqa: BLE001
+            except BaseException as err:
                 fail(err)
 
         return on_block

@@ -23,7 +23,7 @@ def load_elf(path: str) -> tuple[tuple[tuple[int, bytes], ...], int]:
     with open(path, "rb") as stream:
         try:
             elf = elffile.ELFFile(stream)
-        except Exception as exc:  # noqa: BLE001 - pyelftools raises several types
+        except Exception as exc:
             raise _error(path, f"not an ELF file ({exc})") from None
         if elf.elfclass != 64 or not elf.little_endian:
             raise _error(path, f"a {elf.elfclass}-bit "

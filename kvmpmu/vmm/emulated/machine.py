@@ -1,6 +1,7 @@
-"""The emulated guest machine: where its RAM is. The mailbox page is in kvmpmu/vmm/mailbox.py."""
+"""The emulated guest machine's RAM (kvmpmu/vmm/memmap.py: the same map on every backend)."""
 
-RAM_BASE, RAM_SIZE = 0x40000000, 0x4000000  # 64 MiB, as a small kvmtool guest
+from kvmpmu.vmm.memmap import RAM_BASE, RAM_SIZE
+
 RAM_END = RAM_BASE + RAM_SIZE
 
 
