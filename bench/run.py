@@ -286,8 +286,8 @@ def _guest_loop_speed(unicorn: Any, size: int, instructions: int,
     from kvmpmu.spec.filterspec import FilterSpec
     from kvmpmu.vmm.emulated.assembler import assemble
     from kvmpmu.vmm.emulated.cpu import EmulatedGuest
-    from kvmpmu.vmm.emulated.machine import RAM_BASE, RAM_SIZE
     from kvmpmu.vmm.emulated.program import Program
+    from kvmpmu.vmm.memmap import RAM_BASE, RAM_SIZE
     from kvmpmu.vmm.session import entered_vcpu
 
     events = (0x08, 0x21, 0x06, 0x07, 0x13, 0x11)  # six counters

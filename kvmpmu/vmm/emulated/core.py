@@ -21,9 +21,10 @@ from kvmpmu.vmm.emulated.counting import BlockCounter
 from kvmpmu.vmm.emulated.exits import GuestExit, GuestRun, Stop
 from kvmpmu.vmm.emulated.extra import need
 from kvmpmu.vmm.emulated.fastcall import FastCalls
-from kvmpmu.vmm.emulated.machine import RAM_BASE, RAM_END, RAM_SIZE, in_ram
+from kvmpmu.vmm.emulated.machine import RAM_END, in_ram
 from kvmpmu.vmm.emulated.program import Program
 from kvmpmu.vmm.emulated.registers import RegisterFile
+from kvmpmu.vmm.memmap import RAM_BASE, RAM_SIZE
 
 MIN_SLICE = 64  # the most instructions a sparse event's overflow interrupt can come late
 ALL_EVENTS = frozenset(EVENTS)

@@ -9,7 +9,8 @@ from kvmpmu.errors import GuestError, SourceLoc
 from kvmpmu.spec.guestspec import GuestSpec
 from kvmpmu.vmm.emulated.assembler import assemble
 from kvmpmu.vmm.emulated.elf import load_elf
-from kvmpmu.vmm.emulated.machine import RAM_BASE, RAM_END, in_ram
+from kvmpmu.vmm.emulated.machine import RAM_END, in_ram
+from kvmpmu.vmm.memmap import RAM_BASE
 
 
 @dataclass(frozen=True)
