@@ -189,6 +189,14 @@ class RejectedError(KvmpmuError):
     kind: ClassVar[ErrorKind] = "kvm"
 
 
+class BackendLimitError(KvmpmuError):
+    """What the chosen backend cannot do: a workload step a real CPU cannot make (`execute`'s
+    synthetic events) on the kvm backend. Found before any ioctl. Exit code 2, as a command
+    line that asks for something impossible."""
+
+    kind: ClassVar[ErrorKind] = "usage"
+
+
 class KvmUnavailable(KvmpmuError):
     """The kvm backend cannot run here: no /dev/kvm (or no permission to open it), or not an
     arm64 host. Exit code 69."""

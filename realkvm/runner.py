@@ -131,9 +131,11 @@ def run_kvmpmu(args: list[str], **options: Any) -> list[BootResult]:
     return run(["-m", "kvmpmu", *args], **options)
 
 
-def run_series(payloads: list[list[str]], **options: Any) -> list[BootResult]:
-    """Several `python3.11 ARGV...` one after the other in every boot (`BootResult.series()`);
-    `PROBE` stands for the built-in probe, `-m kvmpmu ...` runs kvmpmu."""
+def run_series(payloads: list[list[str] | dict[str, list[str]]],
+               **options: Any) -> list[BootResult]:
+    """Several `python3.11 ARGV...` one after the other in every boot (`BootResult.series()`):
+    an argv, or `{"argv": [...], "only": ["6.12-max-vhe", ...]}` for some boots only.
+    `[realkvm.PROBE]` runs the built-in probe, `["-m", "kvmpmu", ...]` kvmpmu."""
     return run([GUEST_SERIES, json.dumps(payloads)], **options)
 
 

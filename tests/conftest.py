@@ -53,7 +53,7 @@ def real_boots(qemu: None, tmp_path_factory: pytest.TempPathFactory) -> dict[tup
     import realkvm
     from tests import realkvm_payloads as payloads
 
-    results = realkvm.run_series(list(payloads.ARGVS.values()),
+    results = realkvm.run_series(list(payloads.PAYLOADS.values()),
                                  out=tmp_path_factory.mktemp("realkvm"),
                                  files=payloads.guest_files(tmp_path_factory.mktemp("files")))
     return {(r.kernel, r.config): r for r in results}

@@ -69,3 +69,31 @@ def test_perf_types_are_unique(tmp_path):
     assert code == ExitCode.INVALID_INPUT
     assert doc["error"]["path"].endswith("type") and doc["error"]["position"]["line"] == 4
     assert "PMUs 'big' and 'little' both have perf type 9" in doc["error"]["message"]
+
+
+def test_a_spec_host_the_real_host_does_not_match_is_said_field_by_field():
+    """On the kvm backend the real host is used; what the spec's host: wrote and the real host
+    lacks becomes a warning. The real host here: QEMU's `max` CPU as the model describes it."""
+    from kvmpmu.vmm.hostcheck import host_differences
+    from kvmpmu.vmm.hosts import build_host
+
+    real = build_host(load_filter_spec_text("host: {cpu: qemu-max}\n").host)
+    same = load_filter_spec_text("host: {cpu: qemu-max, counters: 6}\n")
+    assert host_differences(same, real) == []
+    generic = load_filter_spec_text("filters: []\n")
+    assert host_differences(generic, real) == []  # no host: section, nothing to compare
+    other = load_filter_spec_text("host:\n  cpu: neoverse-n1\n  counters: 4\n"
+                                  "  pmcr: {imp: 0x41, idcode: 1}\n")
+    warnings = host_differences(other, real)
+    assert len(warnings) == 2 and all(w.startswith("s.yaml: warning: the spec's PMU "
+                                                   "armv8_pmuv3_0's ") for w in warnings)
+    assert "CPU is neoverse-n1, the real host's qemu-max" in warnings[0]
+    assert "counters is 4, the real host's 6" in warnings[1]
+
+
+def load_filter_spec_text(text: str):
+    from kvmpmu.spec.filterspec import spec_from_node
+    from kvmpmu.spec.schema import root
+    from kvmpmu.spec.yamlio import load
+
+    return spec_from_node(root(load(text, "s.yaml"), "s.yaml"), "s.yaml")

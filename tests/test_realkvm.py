@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.realkvm_payloads import CHECKOUT, IDS, INSIDE_ARGS, PAIRS, payload
+from tests.realkvm_payloads import CHECKOUT, IDS, INSIDE_ARGS, ONE_BOOT, PAIRS, payload
 
 pytestmark = [pytest.mark.realkvm, pytest.mark.allowed_skip]  # no QEMU: skip (CI fails)
 
@@ -111,7 +111,7 @@ def on_the_host():
     return json.loads(done.stdout)
 
 
-@by_pair
+@pytest.mark.parametrize("boot", [tuple(ONE_BOOT[0].split("-", 1))], indirect=True)
 def test_kvmpmu_inside_answers_as_on_the_host(boot, on_the_host):
     """The guest's arm64 Python, wheels and the byte-compiled package give the host's JSON."""
     inside = payload(boot[2], "inside")

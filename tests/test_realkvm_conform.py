@@ -8,7 +8,7 @@ user's own command, `kvmpmu run --backend kvm`, applies a policy on the real ker
 
 import pytest
 
-from tests.realkvm_payloads import CHECKOUT, IDS, PAIRS, payload
+from tests.realkvm_payloads import CHECKOUT, IDS, ONE_BOOT, PAIRS, payload
 
 pytestmark = [pytest.mark.realkvm, pytest.mark.allowed_skip]  # no QEMU: skip (CI fails)
 
@@ -71,9 +71,13 @@ def test_run_applies_a_policy_on_the_real_kernel(policy):
     """QEMU's PMU implements CPU_CYCLES under TCG: denied (tests/realkvm_payloads.py), the
     guest neither sees nor counts it, on an event counter or on the cycle counter (31)."""
     boot, result = policy
-    assert (result.exit_status, result.stderr) == (0, "")
     doc = result.stdout_json()
-    assert (doc["backend"], doc["release"], doc["error"]) == ("kvm", boot.uname_r, None)
+    assert (result.exit_status, doc["backend"], doc["release"], doc["error"]) == (
+        0, "kvm", boot.uname_r, None)
+    (warning,) = doc["warnings"]  # the spec's host is a Neoverse-N1; QEMU's is not
+    assert warning.startswith("/deny-cycles.yaml: warning: the spec's PMU armv8_pmuv3_0's CPU "
+                              "is neoverse-n1, the real host's ")
+    assert result.stderr == warning + "\n"
     filters = [c["args"] for c in doc["ioctls"] if c["ioctl"] == "KVM_SET_DEVICE_ATTR"
                and c["attr"] == "KVM_ARM_VCPU_PMU_V3_FILTER"]
     assert filters == [{"base_event": CPU_CYCLES, "nevents": 1, "action": 1},
@@ -85,3 +89,15 @@ def test_run_applies_a_policy_on_the_real_kernel(policy):
     cycles = [c for c in vcpu["counters"] if c["event"] == CPU_CYCLES]
     assert {c["counter"] for c in cycles} >= {31} and len(cycles) >= 2
     assert all(c["enabled"] and c["value"] == 0 for c in cycles)
+
+
+def test_synthetic_events_are_refused_before_any_call(real_boots):
+    """workload-basic.yaml's `execute` steps (line 13 the first) cannot run on a real CPU:
+    exit 2 before the VM is made, naming the step."""
+    result = payload(real_boots[tuple(ONE_BOOT[0].split("-", 1))], "synthetic")
+    assert result.exit_status == 2
+    error = result.stdout_json()["error"]
+    assert (error["kind"], error["path"]) == ("usage", "execute")
+    assert error["location"] == "/configs/workload-basic.yaml:13:7"
+    assert "synthetic events" in error["message"] and result.stderr.startswith(
+        error["location"])

@@ -161,3 +161,23 @@ def test_spec_filter_entries_with_expect_errno_go_on(tmp_path):
                and c["ioctl"] == "KVM_SET_DEVICE_ATTR"]
     assert [f["errno"] for f in filters] == ["EINVAL", None]
     assert doc["expectations"] == []
+
+
+def test_a_step_no_real_cpu_can_make_is_refused_before_the_kvm_backends_first_call():
+    """`execute` makes synthetic events: on the kvm backend each vCPU's steps run as a real
+    guest program, so validation refuses the workload at that step (exit 2, a usage error),
+    while the model runs it."""
+    from kvmpmu.cli.exitcodes import error_code
+    from kvmpmu.spec.filterspec import load_filter_spec
+    from kvmpmu.spec.workload import load_workload
+    from kvmpmu.vmm.scriptprog import ScriptCompileError
+    from kvmpmu.vmm.session import profile_for, validate
+
+    spec = load_filter_spec(str(ROOT / "configs" / "deny-shared-cache.yaml"))
+    workload = load_workload(str(ROOT / "configs" / "workload-basic.yaml"),
+                             catalog=spec.host.catalog())
+    validate(spec, profile_for(spec, None), workload, emulated=True)
+    with pytest.raises(ScriptCompileError) as refused:
+        validate(spec, profile_for(spec, None), workload, emulated=False)
+    assert (refused.value.loc.line, refused.value.path) == (13, "execute")
+    assert error_code(refused.value) == ExitCode.USAGE

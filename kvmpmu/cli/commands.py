@@ -153,6 +153,8 @@ def show_pmceid(filter_path: str | None, pmu_filter: str | None, backend: str,
         from kvmpmu.render.text import pmceid_text
 
         emit(pmceid_text(view))
+    for line in view.warnings:
+        note(line)
     if view.error:
         report_error(view.error)
         return Outcome(errors=(view.error,))

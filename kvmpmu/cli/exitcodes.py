@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from kvmpmu.errors import (
+    BackendLimitError,
     GuestError,
     KvmCallError,
     KvmError,
@@ -52,6 +53,7 @@ OK = Outcome()
 # Most specific first: a subclass must come before its base.
 _ERROR_CODES: tuple[tuple[type[KvmpmuError], ExitCode], ...] = (
     (UsageError, ExitCode.USAGE),
+    (BackendLimitError, ExitCode.USAGE),
     (OutputError, ExitCode.OUTPUT_FAILED),
     (KvmUnavailable, ExitCode.UNAVAILABLE),
     (KvmCallError, ExitCode.KVM_CALL_FAILED),

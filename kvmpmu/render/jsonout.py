@@ -154,4 +154,5 @@ def pmceid_json(view: PmceidView) -> dict[str, Any]:
         ],
         "ioctls": [call_json(c) for c in view.ioctls],
         "error": maybe_error_json(view.error),
+        "warnings": view.warnings,
     }

@@ -117,12 +117,16 @@ def run_spec(spec: FilterSpec, workload: Workload | None = None, kernel: str | N
     profile = machine.profile
     types = host_pmu_types(machine.host)
     validate(spec, profile, workload, types, machine.name == "emulated")
-    program = guest_program(workload)
+    program = guest_program(workload, machine.name == "emulated")
     backend = machine.backend(tuple(sorted(vcpu_cpus(spec))))
     vmm = Vmm(backend, catalog, placement(spec))
     result = RunResult(profile.name, 0, 0, vmm.log, [], [], backend=machine.name,
                        release=machine.release if machine.name == "kvm" else None)
     judged: list[ExpectResult] = []
+    if machine.name == "kvm":
+        from kvmpmu.vmm.hostcheck import host_differences
+
+        result.warnings += host_differences(spec, machine.host)
     if workload is not None and workload.kernels and profile.name not in workload.kernels:
         result.warnings.append(
             f"{workload.file}: warning: its expectations are written for kernels "
@@ -202,4 +206,4 @@ def show_pmceid_on(spec: FilterSpec, machine: Machine) -> PmceidView:
                                       hidden_by))
     events.sort(key=lambda e: e.event)
     return PmceidView(result.kernel, host_regs, guest, events if not result.error else [],
-                      result.ioctls, result.error, result.host_pmu)
+                      result.ioctls, result.error, result.host_pmu, result.warnings)

@@ -142,3 +142,4 @@ class PmceidView:
     ioctls: list[CallRecord]
     error: KvmpmuError | None = None  # the KvmCallError that stopped the VMM's set-up
     host_pmu: HostPmuInfo | None = None
+    warnings: list[str] = field(default_factory=list)

@@ -25,7 +25,7 @@ from typing import Any
 from kvmpmu.arch import a64
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.sysregs import EXCEPTION_SYSREGS, SYSREGS
-from kvmpmu.errors import GuestError, KvmpmuError
+from kvmpmu.errors import BackendLimitError, GuestError
 from kvmpmu.spec.guestspec import DEFAULT_LOAD
 from kvmpmu.spec.workload import Access, Exit, Repeat, SetEl, Step, VmmCall
 from kvmpmu.vmm import mailbox as mb
@@ -56,8 +56,9 @@ EC_NAMES = {0x00: "unknown reason", 0x01: "WFI/WFE", 0x0E: "illegal execution st
             0x26: "SP alignment fault", 0x2F: "SError", 0x3C: "BRK"}
 
 
-class ScriptCompileError(KvmpmuError):
-    """A workload step that cannot become guest code (`execute`, nesting too deep)."""
+class ScriptCompileError(BackendLimitError):
+    """A workload step that cannot become guest code (`execute`, nesting too deep): the
+    workload cannot run on a real CPU."""
 
 
 @dataclass(frozen=True)

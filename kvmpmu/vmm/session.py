@@ -32,6 +32,8 @@ def validate(spec: FilterSpec, profile: KernelProfile, workload: Workload | None
     """Checks that need the spec, the workload and the profile together: before any ioctl.
     `pmus`: the host PMUs' perf types by name (default: the spec's host's)."""
     vm = spec.vm
+    if not emulated and workload is not None and workload.guest is None:
+        _compiles(workload, vm.vcpus)
     if workload is not None and workload.scenario is not None:
         _validate_scenario(workload, pmus or spec_pmu_types(spec), emulated)
         return
@@ -48,6 +50,17 @@ def validate(spec: FilterSpec, profile: KernelProfile, workload: Workload | None
                         loc=vm.pmu_version_loc, path="vm.pmu_version")
     if workload is not None:
         _validate_vcpu_refs(workload, vm.vcpus, "the VM has")
+
+
+def _compiles(workload: Workload, vcpus: int) -> None:
+    """On a real CPU each vCPU's steps run as a compiled guest program: a step that cannot
+    (`execute`) is refused before the first ioctl, at its location."""
+    from kvmpmu.vmm.scriptprog import compile_steps
+
+    if workload.scenario is not None:
+        vcpus = max((c.count for c in workload.scenario), default=0)
+    for index in range(vcpus):
+        compile_steps(workload.steps_for(index))
 
 
 def _validate_vcpu_refs(workload: Workload, vcpus: int, what: str) -> None:
@@ -114,15 +127,18 @@ def dry_boot(spec: FilterSpec, workload: Workload | None = None,
         raise stop.error from None
 
 
-def guest_program(workload: Workload | None) -> Program | None:
+def guest_program(workload: Workload | None, emulated: bool = True) -> Program | None:
+    """The `guest:` program, loaded; the CPU emulation it runs on in the model is needed only
+    there (on the kvm backend a real CPU runs it)."""
     if workload is None or workload.guest is None:
         return None
     from kvmpmu.vmm.emulated.extra import need
     from kvmpmu.vmm.emulated.program import load_program
 
     try:  # before any VMM call: a missing extra or a bad program is the input's fault
-        need("unicorn")
-        need("capstone")
+        if emulated:
+            need("unicorn")
+            need("capstone")
         return load_program(workload.guest)
     except GuestError as err:
         raise SpecError(err.message, loc=err.loc or workload.guest.loc, path=err.path or "guest",

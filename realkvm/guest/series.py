@@ -1,14 +1,17 @@
 #!/usr/bin/python3.11
 """Several payloads in one boot, one after the other (a boot costs more than most payloads).
 
-argv[1] is a JSON list of argvs for this Python; stdout is one JSON list with, for each, its
-argv, exit status, stdout, stderr and seconds. Exit status 0 once every payload ran (their own
-statuses are in the list). Standard library only, like the probe.
+argv[1] is a JSON list of payloads for this Python: an argv, or {"argv": [...], "only":
+["KERNEL-CONFIG", ...]} for one that runs in those boots only (REALKVM_KERNEL, REALKVM_CONFIG
+name this one). stdout is one JSON list with, for each payload that ran, its argv, exit status,
+stdout, stderr and seconds. Exit status 0 once they ran (their own statuses are in the list).
+Standard library only, like the probe.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -26,9 +29,17 @@ def run_one(argv: list[str]) -> dict[str, object]:
     }
 
 
+def here(payload: list[str] | dict[str, list[str]]) -> list[str] | None:
+    """The payload's argv, if it runs in this boot."""
+    if isinstance(payload, list):
+        return payload
+    boot = f"{os.environ.get('REALKVM_KERNEL')}-{os.environ.get('REALKVM_CONFIG')}"
+    return payload["argv"] if boot in payload["only"] else None
+
+
 def main() -> int:
-    payloads = json.loads(sys.argv[1])
-    json.dump([run_one(argv) for argv in payloads], sys.stdout)
+    payloads = [here(p) for p in json.loads(sys.argv[1])]
+    json.dump([run_one(argv) for argv in payloads if argv is not None], sys.stdout)
     return 0
 
 
