@@ -16,10 +16,10 @@ def kind_of(doc: object) -> str:
 
 
 def load_any(path: str, max_bytes: int, events_db: str | None = None,
-             catalog: Catalog | None = None) -> FilterSpec | Workload:
+             catalog: Catalog | None = None, cpu: str | None = None) -> FilterSpec | Workload:
     """Load `path` as whichever it is; workload event names resolve against `catalog`."""
     doc = yamlio.load_file(path, max_bytes)
     name = yamlio.source_name(path)
     if kind_of(doc) == "workload":
         return workload_from_node(root(doc, name), name, catalog)
-    return spec_from_node(root(doc, name), name, events_db, max_bytes)
+    return spec_from_node(root(doc, name), name, events_db, max_bytes, cpu=cpu)

@@ -1,0 +1,73 @@
+"""Files under a directory argument: what each one is (a spec, a workload or scenario, a
+catalog of CPU events, or none of these), so that a command takes only its own kind."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from pathlib import Path
+from typing import Any
+
+from kvmpmu.errors import SpecError
+from kvmpmu.spec import yamlio
+from kvmpmu.spec.files import kind_of
+
+SUFFIXES = (".yaml", ".yml", ".json")
+SPEC_KEYS = ("kernel", "purpose", "host", "vm", "filters")
+
+
+def classify(doc: Any) -> str:
+    """"spec", "workload" (scenarios too), "catalog" (Arm's or perf's JSON) or "other"."""
+    if isinstance(doc, list):
+        return "catalog"  # perf's pmu-events format: an array of events
+    if not isinstance(doc, dict):
+        return "other"
+    if kind_of(doc) == "workload" or "vmm" in doc:
+        return "workload"
+    if "events" in doc:
+        return "catalog"
+    return "spec" if any(k in doc for k in SPEC_KEYS) else "other"
+
+
+def excluded(path: Path, patterns: tuple[str, ...]) -> bool:
+    """Whether a glob of `exclude` matches the path or any of its parts (as ruff's do)."""
+    text = path.as_posix()
+    return any(fnmatch.fnmatch(text, p) or fnmatch.fnmatch(path.name, p) or
+               any(fnmatch.fnmatch(part, p) for part in path.parts) for p in patterns)
+
+
+def walk(folder: str, exclude: tuple[str, ...] = ()) -> list[str]:
+    """The YAML and JSON files under `folder`, sorted; hidden and excluded names skipped."""
+    found = []
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and not excluded(Path(top, d), exclude))
+        for name in sorted(files):
+            path = Path(top, name)
+            if name.endswith(SUFFIXES) and not name.startswith(".") and \
+                    not excluded(path, exclude):
+                found.append(str(path))
+    return found
+
+
+def kind_of_file(path: str, max_bytes: int) -> str:
+    """What the file is; a file that cannot be read or parsed is "unreadable" (the command
+    then reports it as it would a file named on its command line)."""
+    try:
+        return classify(yamlio.load_file(path, max_bytes))
+    except SpecError:
+        return "unreadable"
+
+
+def expand(paths: tuple[str, ...], want: str, max_bytes: int,
+           exclude: tuple[str, ...] = ()) -> list[str]:
+    """Each path as given; a directory becomes its files of kind `want` ("spec" or
+    "workload"), and those no command could tell the kind of."""
+    out: list[str] = []
+    for path in paths:
+        if path == yamlio.STDIN or not Path(path).is_dir():
+            out.append(path)
+            continue
+        out.extend(f for f in walk(path, exclude)
+                   if kind_of_file(f, max_bytes) in (want, "unreadable"))
+    return out

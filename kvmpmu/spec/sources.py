@@ -1,0 +1,61 @@
+"""Where a command's policy comes from: a spec file (`-`: standard input), kvmtool's
+`--pmu-filter` string, or both (the file's host, VM and kernel with the string's filters);
+and the host the command line chooses for it (`--cpu`, `--events-db`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from kvmpmu.errors import SpecError
+from kvmpmu.spec import yamlio
+from kvmpmu.spec.filterspec import FilterSpec, load_filter_spec
+from kvmpmu.spec.hostspec import parse_host
+from kvmpmu.spec.kvmtool import parse_kvmtool
+
+NO_FILTER = "<no filter>"
+PMU_FILTER = "--pmu-filter"
+
+
+@dataclass(frozen=True)
+class HostChoice:
+    """The command line's host: a built-in CPU model or an events file (not both)."""
+
+    cpu: str | None = None
+    events_db: str | None = None
+    max_bytes: int = yamlio.DEFAULT_MAX_BYTES
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    path: str | None = None  # a spec file; "-" for standard input
+    pmu_filter: str | None = None  # kvmtool's syntax
+
+    @property
+    def name(self) -> str:
+        """How outputs name the policy."""
+        if self.path is not None and self.pmu_filter is not None:
+            return f"{yamlio.source_name(self.path)} with {PMU_FILTER}"
+        if self.pmu_filter is not None:
+            return PMU_FILTER
+        return yamlio.source_name(self.path) if self.path is not None else NO_FILTER
+
+
+def load_policy(source: PolicySource, host: HostChoice = HostChoice(),
+                fast_json: bool = False) -> FilterSpec:
+    """The spec the source describes, on the host the command line chose."""
+    if source.path is None:
+        host_spec = parse_host(None, host.events_db, host.max_bytes, host.cpu)
+        if source.pmu_filter is None:
+            return FilterSpec(file=NO_FILTER, host=host_spec)
+        return parse_kvmtool(source.pmu_filter, host=host_spec)
+    spec = load_filter_spec(source.path, host.max_bytes, host.events_db, fast_json,
+                            cpu=host.cpu)
+    if source.pmu_filter is None:
+        return spec
+    if spec.filters:
+        raise SpecError(f"{PMU_FILTER} gives the filters, and this file has its own: give a "
+                        "file with only host, vm and kernel, or drop --pmu-filter",
+                        loc=spec.filters[0].loc, path="filters")
+    strings = parse_kvmtool(source.pmu_filter, host=spec.host)
+    return replace(spec, filters=strings.filters, named_events=strings.named_events,
+                   terms=strings.terms)
