@@ -18,31 +18,28 @@ from kvmpmu.cli.options import (
     max_bytes_option,
 )
 from kvmpmu.cli.output import emit, emit_json, emit_text, note, report_error
+from kvmpmu.cli.sources import (
+    cpu_option,
+    filter_option,
+    host_choice,
+    kernel_default,
+    one_stdin,
+    option_source,
+    pmu_filter_option,
+)
 from kvmpmu.errors import KvmpmuError
+from kvmpmu.spec.sources import HostChoice, PolicySource
 
 T = TypeVar("T")
 
 
-def one_stdin(*paths: str | None) -> None:
-    """Standard input can be read once: `-` may stand for one input only."""
-    if sum(p == "-" for p in paths) > 1:
-        raise UsageError("`-` (standard input) can stand for one input only")
-
-
 def _load_spec(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
-               events_db: str | None = None, fast_json: bool = True) -> Any:
-    from kvmpmu.spec.filterspec import FilterSpec, load_filter_spec
-    from kvmpmu.spec.hostspec import parse_host
-    from kvmpmu.spec.kvmtool import parse_kvmtool
+               events_db: str | None = None, fast_json: bool = True,
+               cpu: str | None = None) -> Any:
+    from kvmpmu.spec.sources import load_policy
 
-    if filter_path and pmu_filter:
-        raise UsageError("give --filter or --pmu-filter, not both")
-    if filter_path:
-        return load_filter_spec(filter_path, max_bytes, events_db, fast_json=fast_json)
-    host = parse_host(None, events_db, max_bytes)
-    if pmu_filter is not None:
-        return parse_kvmtool(pmu_filter, host=host)
-    return FilterSpec(file="<no filter>", host=host)
+    return load_policy(PolicySource(filter_path, pmu_filter), HostChoice(cpu, events_db,
+                                                                          max_bytes), fast_json)
 
 
 def _load_workload(spec: Any, workload_path: str | None, scenario_path: str | None,
@@ -91,11 +88,24 @@ def _with_positions(use: Callable[[Any], T], spec: Any, reread: Callable[[], Any
     return use(reread()) if _unlocated(getattr(result, "error", None)) else result
 
 
-def _spec_loader(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
-                 events_db: str | None) -> tuple[Any, Callable[[], Any]]:
+def _spec_loader(source: PolicySource, host: HostChoice) -> tuple[Any, Callable[[], Any]]:
     """The spec read fast, and how to read it again with positions."""
-    return (_load_spec(filter_path, pmu_filter, max_bytes, events_db),
-            lambda: _load_spec(filter_path, pmu_filter, max_bytes, events_db, fast_json=False))
+    from kvmpmu.spec.sources import load_policy
+
+    return (load_policy(source, host, fast_json=True),
+            lambda: load_policy(source, host, fast_json=False))
+
+
+def _policy(filter_path: str | None, pmu_filter: str | None,
+            workload_path: str | None, max_bytes: int) -> PolicySource:
+    """--filter/--pmu-filter, else the policy the workload names, else none."""
+    from kvmpmu.spec.sources import declared_policy
+
+    given = option_source(filter_path, pmu_filter)
+    if given is not None:
+        return given
+    declared = declared_policy(workload_path, max_bytes) if workload_path else None
+    return PolicySource(declared)
 
 
 def _expectation_failures(result: Any) -> list[str]:
@@ -109,11 +119,11 @@ def _expectation_failures(result: Any) -> list[str]:
 
 
 @click.command(cls=Command)
-@click.option("--filter", "filter_path", metavar="FILE", help="Filter spec (YAML; - for stdin).")
-@click.option("--pmu-filter", metavar="SPEC",
-              help="kvmtool syntax, e.g. 'A:0x11-0x11,D:0x30-0x3f'.")
-@click.option("--workload", "workload_path", metavar="FILE",
-              help="Scripted guest workload (YAML; - for stdin).")
+@filter_option
+@pmu_filter_option
+@click.option("--workload", "workload_paths", metavar="FILE", multiple=True,
+              help="Scripted guest workload (YAML; - for stdin). Repeat it, or give a folder, "
+              "to run several against the policy: each is reported, with one exit code.")
 @click.option("--scenario", "scenario_path", metavar="FILE",
               help="A workload with a `vmm:` section: exactly those KVM calls, in order.")
 @click.option("--max-instructions", type=click.IntRange(1), metavar="N",
@@ -122,20 +132,42 @@ def _expectation_failures(result: Any) -> list[str]:
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
               help="Wall-clock limit of a CPU-emulated guest (default: the workload's, else "
               "none); with --backend kvm, of each KVM_RUN (default: 10).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="With several workloads, print only the failing ones and the summary.")
 @backend_option
 @kernel_option
+@cpu_option
 @events_db_option
 @json_option
 @max_bytes_option
-def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | None,
+def run(filter_path: str | None, pmu_filter: str | None, workload_paths: tuple[str, ...],
         scenario_path: str | None, max_instructions: int | None, timeout: float | None,
-        backend: str, kernel: str | None, events_db: str | None, as_json: bool,
-        max_bytes: int) -> Outcome:
-    """Boot a VM with the filter, run the guest workload, report counters and PMCEID."""
+        quiet: bool, backend: str, kernel: str | None, cpu: str | None,
+        events_db: str | None, as_json: bool, max_bytes: int) -> Outcome:
+    """Boot a VM with the filter, run the guest workload, report counters and PMCEID.
+
+    Without --filter or --pmu-filter, a workload's `policy:` names its spec.
+    """
+    from pathlib import Path
+
     from kvmpmu.vmm.execution import run_spec
 
-    one_stdin(filter_path, workload_path, scenario_path)
-    spec, reread = _spec_loader(filter_path, pmu_filter, max_bytes, events_db)
+    one_stdin(filter_path, *workload_paths, scenario_path)
+    host, kernel = host_choice(cpu, events_db, max_bytes), kernel_default(kernel)
+    if len(workload_paths) > 1 or any(Path(p).is_dir() for p in workload_paths):
+        from kvmpmu.cli.batch import run_batch
+
+        if scenario_path:
+            raise UsageError("give several --workload files or one --scenario, not both")
+        if backend == "both":
+            raise UsageError("--backend both compares one case: run `kvmpmu conform` per "
+                             "workload")
+        machine = _machine(backend, kernel, timeout)
+        return run_batch(option_source(filter_path, pmu_filter), workload_paths, host, kernel,
+                         machine, quiet, as_json, (max_instructions, timeout))
+    workload_path = workload_paths[0] if workload_paths else None
+    spec, reread = _spec_loader(_policy(filter_path, pmu_filter, workload_path or scenario_path,
+                                        max_bytes), host)
     workload = _load_workload(spec, workload_path, scenario_path, max_bytes)
     if backend == "both":
         from kvmpmu.cli.conform_command import conform_case
@@ -152,6 +184,11 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | No
         from kvmpmu.render.text import run_text
 
         emit(run_text(result))
+    return run_outcome(result)
+
+
+def run_outcome(result: Any) -> Outcome:
+    """A run's failed expectations and its error on stderr, and the outcome they make."""
     failures = _expectation_failures(result)
     for line in failures:
         note(line)
@@ -162,20 +199,29 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | No
 
 
 @click.command("show-pmceid", cls=Command)
-@click.option("--filter", "filter_path", metavar="FILE", help="Filter spec (YAML; - for stdin).")
-@click.option("--pmu-filter", metavar="SPEC", help="kvmtool syntax instead of a file.")
+@click.argument("file", metavar="[FILE]", required=False)
+@filter_option
+@pmu_filter_option
 @backend_option
 @kernel_option
+@cpu_option
 @events_db_option
 @json_option
 @max_bytes_option
-def show_pmceid(filter_path: str | None, pmu_filter: str | None, backend: str,
-                kernel: str | None, events_db: str | None, as_json: bool,
-                max_bytes: int) -> Outcome:
-    """Host versus guest PMCEID0/1_EL0, decoded into event names."""
+def show_pmceid(file: str | None, filter_path: str | None, pmu_filter: str | None,
+                backend: str, kernel: str | None, cpu: str | None, events_db: str | None,
+                as_json: bool, max_bytes: int) -> Outcome:
+    """Host versus guest PMCEID0/1_EL0, decoded into event names.
+
+    The policy is FILE (`-`: stdin), --filter or --pmu-filter (or none: no filter).
+    """
     from kvmpmu.vmm import execution, session
 
-    spec, reread = _spec_loader(filter_path, pmu_filter, max_bytes, events_db)
+    if file is not None and filter_path is not None:
+        raise UsageError("give FILE or --filter, not both")
+    kernel = kernel_default(kernel)
+    spec, reread = _spec_loader(PolicySource(file or filter_path, pmu_filter),
+                                host_choice(cpu, events_db, max_bytes))
     if backend == "both":
         from kvmpmu.cli.conform_command import conform_case
 
@@ -199,36 +245,51 @@ def show_pmceid(filter_path: str | None, pmu_filter: str | None, backend: str,
 
 
 @click.command(cls=Command)
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.argument("files", nargs=-1, metavar="[PATH]...")
+@filter_option
+@pmu_filter_option
 @kernel_option
+@cpu_option
 @events_db_option
 @json_option
 @max_bytes_option
-def validate(files: tuple[str, ...], kernel: str | None, events_db: str | None, as_json: bool,
+def validate(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | None,
+             kernel: str | None, cpu: str | None, events_db: str | None, as_json: bool,
              max_bytes: int) -> Outcome:
     """Check filter specs and workloads as `run` would, without running a guest.
 
     A spec gets every check `run` makes before its first ioctl, then its filters are applied
     to the emulated kernel (no guest runs). A workload's event names resolve against the host
     of the last spec before it on the command line (or --events-db), and its guest program is
-    loaded. Every file is checked; the exit code is the worst any file earned.
+    loaded. Every file is checked; the exit code is the worst any file earned. A folder
+    stands for its specs and workloads; --filter/--pmu-filter add a policy.
     """
     from kvmpmu.cli.manyfiles import Tally
+    from kvmpmu.cli.sources import exclude
     from kvmpmu.render.jsonout import SCHEMA, maybe_error_json
+    from kvmpmu.spec.discover import expand
     from kvmpmu.spec.files import load_any
     from kvmpmu.spec.filterspec import FilterSpec
-    from kvmpmu.spec.hostspec import parse_host
+    from kvmpmu.spec.sources import load_policy
     from kvmpmu.spec.yamlio import source_name
     from kvmpmu.vmm import session
 
-    one_stdin(*files)
-    spec = FilterSpec(file="<no filter>", host=parse_host(None, events_db, max_bytes))
-    tally = Tally(len(files))
+    one_stdin(*files, filter_path)
+    host, kernel = host_choice(cpu, events_db, max_bytes), kernel_default(kernel)
+    paths = expand(files, "spec", max_bytes, exclude(), also="workload")
+    extra = option_source(filter_path, pmu_filter)
+    if not paths and extra is None and not files:
+        raise UsageError("nothing to validate: give FILE..., a folder, --filter or --pmu-filter")
+    spec = load_policy(PolicySource(), host)
+    inputs: list[Any] = [*paths, *([extra] if extra is not None else [])]
+    tally = Tally(len(inputs))
     records = []
-    for path in files:
+    for item in inputs:
         kind = None
+        name = item.name if isinstance(item, PolicySource) else source_name(item)
         try:
-            loaded = load_any(path, max_bytes, events_db, spec.host.catalog())
+            loaded = load_policy(item, host) if isinstance(item, PolicySource) else \
+                load_any(item, max_bytes, host.events_db, spec.host.catalog(), host.cpu)
             if isinstance(loaded, FilterSpec):
                 kind, spec = "spec", loaded
                 session.dry_boot(loaded, None, kernel)
@@ -237,12 +298,12 @@ def validate(files: tuple[str, ...], kernel: str | None, events_db: str | None, 
                 session.guest_program(loaded)
         except KvmpmuError as err:
             tally.failed(err)
-            records.append({"file": source_name(path), "kind": kind, "ok": False,
+            records.append({"file": name, "kind": kind, "ok": False,
                             "error": maybe_error_json(err)})
             continue
-        records.append({"file": source_name(path), "kind": kind, "ok": True, "error": None})
+        records.append({"file": name, "kind": kind, "ok": True, "error": None})
         if not as_json:
-            emit_text(f"{source_name(path)}: ok ({kind})")
+            emit_text(f"{name}: ok ({kind})")
     if as_json:
         emit_json({"schema": SCHEMA, "ok": tally.ok(), "files": records,
                    "summary": tally.json()})

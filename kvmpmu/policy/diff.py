@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from kvmpmu.arch import events as ev
 from kvmpmu.policy.evaluate import Evaluation
 from kvmpmu.policy.ranges import bits_to_ranges
+from kvmpmu.vmm.session import hidden_by_kvm_or_filter
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class DecisionChange:
 class PmceidChange:
     event: int
     visible_in_a: bool
+    a: str  # "visible", "hidden" (by the filter), "hidden-by-kvm" or "not-implemented"
+    b: str
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,20 @@ def diff(a: Evaluation, b: Evaluation) -> PolicyDiff:
     changes += [DecisionChange(f, last, False) for f, last in bits_to_ranges(bits_b & ~bits_a)]
     changes.sort(key=lambda c: c.first)
     pa, pb = a.guest_pmceid(), b.guest_pmceid()
-    pmceid = [PmceidChange(x, ev.pmceid_says(*pa, x))
-              for reg in (0, 1) for x in ev.pmceid_events(reg)
+    pmceid = [PmceidChange(x, ev.pmceid_says(*pa, x), pmceid_state(a, x, bit),
+                           pmceid_state(b, x, bit))
+              for reg in (0, 1) for bit, x in enumerate(ev.pmceid_events(reg))
               if ev.pmceid_says(*pa, x) != ev.pmceid_says(*pb, x)]
     pmceid.sort(key=lambda c: c.event)
     return PolicyDiff(space, changes, pmceid, pa, pb)
+
+
+def pmceid_state(e: Evaluation, event: int, bit: int) -> str:
+    """What the guest's PMCEID shows of `event` (its `bit` in the register), and why not:
+    the host does not implement it, the filter hides it, or KVM itself does."""
+    if ev.pmceid_says(*e.guest_pmceid(), event):
+        return "visible"
+    if not ev.pmceid_says(*e.host_pmceid(), event):
+        return "not-implemented"
+    return "hidden" if hidden_by_kvm_or_filter(e.vm, event, bit) == "filter" else \
+        "hidden-by-kvm"

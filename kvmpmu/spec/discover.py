@@ -60,14 +60,38 @@ def kind_of_file(path: str, max_bytes: int) -> str:
 
 
 def expand(paths: tuple[str, ...], want: str, max_bytes: int,
-           exclude: tuple[str, ...] = ()) -> list[str]:
-    """Each path as given; a directory becomes its files of kind `want` ("spec" or
-    "workload"), and those no command could tell the kind of."""
+           exclude: tuple[str, ...] = (), also: str | None = None) -> list[str]:
+    """Each path as given; a directory becomes its files of kind `want` (and `also`), and
+    those no command could tell the kind of."""
+    kinds = (want, also, "unreadable")
     out: list[str] = []
     for path in paths:
         if path == yamlio.STDIN or not Path(path).is_dir():
             out.append(path)
             continue
-        out.extend(f for f in walk(path, exclude)
-                   if kind_of_file(f, max_bytes) in (want, "unreadable"))
+        out.extend(f for f in walk(path, exclude) if kind_of_file(f, max_bytes) in kinds)
+    return out
+
+
+def is_test(doc: Any) -> bool:
+    """A workload with expectations (`expect:`), or a scenario (`vmm:`, whose calls carry
+    theirs): what `kvmpmu test` and the pytest plugin run."""
+    return classify(doc) == "workload" and ("expect" in doc or "vmm" in doc)
+
+
+def test_files(paths: tuple[str, ...], max_bytes: int,
+               exclude: tuple[str, ...] = ()) -> list[str]:
+    """The test files among `paths`: a folder's are found by their content; a file named
+    outright is taken as it is."""
+    out: list[str] = []
+    for path in paths:
+        if path == yamlio.STDIN or not Path(path).is_dir():
+            out.append(path)
+            continue
+        for found in walk(path, exclude):
+            try:
+                if is_test(yamlio.load_file(found, max_bytes)):
+                    out.append(found)
+            except SpecError:
+                out.append(found)  # reported when it is run
     return out

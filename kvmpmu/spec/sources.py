@@ -5,6 +5,7 @@ and the host the command line chooses for it (`--cpu`, `--events-db`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from kvmpmu.errors import SpecError
 from kvmpmu.spec import yamlio
@@ -59,3 +60,15 @@ def load_policy(source: PolicySource, host: HostChoice = HostChoice(),
     strings = parse_kvmtool(source.pmu_filter, host=spec.host)
     return replace(spec, filters=strings.filters, named_events=strings.named_events,
                    terms=strings.terms)
+
+
+def declared_policy(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES) -> str | None:
+    """The spec a workload names with `policy:` (relative to its folder), read before the
+    workload itself (whose event names resolve against that spec's host). None without one,
+    or when it is not a string (the workload's loader then says what is wrong)."""
+    doc = yamlio.load_file(path, max_bytes)
+    value = doc.get("policy") if isinstance(doc, dict) else None
+    if not isinstance(value, str):
+        return None
+    folder = Path(yamlio.source_name(path)).parent if path != yamlio.STDIN else Path()
+    return str(Path(value) if Path(value).is_absolute() else folder / value)

@@ -1,0 +1,70 @@
+"""The policy options every policy command shares: `--filter FILE`, `--pmu-filter STRING`,
+FILE arguments (`-`: standard input, a folder: its specs), and the host (`--cpu`,
+`--events-db`) and size limit they are read with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from kvmpmu.cli.completion import complete_cpu
+from kvmpmu.cli.defaults import config_path, current_config, default
+from kvmpmu.cli.exitcodes import UsageError
+from kvmpmu.spec.sources import HostChoice, PolicySource
+
+filter_option = click.option("--filter", "filter_path", metavar="FILE",
+                             help="Filter spec (YAML or JSON; - for stdin).")
+pmu_filter_option = click.option(
+    "--pmu-filter", metavar="SPEC", help="kvmtool syntax, e.g. 'A:0x11-0x11,D:0x30-0x3f'; "
+    "with --filter, that file's host, VM and kernel with these filters.")
+cpu_option = click.option("--cpu", metavar="MODEL", shell_complete=complete_cpu,
+                          help="The host's CPU model (replaces the spec's host.cpu, midr or "
+                          "catalog; see `kvmpmu cpus`).")
+
+
+def one_stdin(*paths: str | None) -> None:
+    """Standard input can be read once: `-` may stand for one input only."""
+    if sum(p == "-" for p in paths) > 1:
+        raise UsageError("`-` (standard input) can stand for one input only")
+
+
+def host_choice(cpu: str | None, events_db: str | None, max_bytes: int) -> HostChoice:
+    """The command line's host, the configuration's where the command line says nothing."""
+    if cpu is not None and events_db is not None:
+        raise UsageError("give --cpu or --events-db, not both: each gives the host's events")
+    if cpu is None and events_db is None:
+        cpu, events_db = current_config().get("cpu"), config_path("events-db")
+    return HostChoice(cpu, events_db, max_bytes)
+
+
+def kernel_default(kernel: str | None) -> str | None:
+    return default(kernel, "kernel")  # type: ignore[no-any-return]
+
+
+def option_source(filter_path: str | None, pmu_filter: str | None) -> PolicySource | None:
+    """The policy --filter and --pmu-filter give, if either does."""
+    if filter_path is None and pmu_filter is None:
+        return None
+    return PolicySource(filter_path, pmu_filter)
+
+
+def policy_sources(files: list[str] | tuple[str, ...], filter_path: str | None,
+                   pmu_filter: str | None) -> list[PolicySource]:
+    """FILE arguments, then the policy of --filter/--pmu-filter."""
+    one_stdin(*files, filter_path)
+    found = [PolicySource(path) for path in files]
+    extra = option_source(filter_path, pmu_filter)
+    return found + ([extra] if extra is not None else [])
+
+
+def require_one(sources: list[PolicySource], command: str) -> PolicySource:
+    if len(sources) != 1:
+        raise UsageError(f"{command} takes one policy: FILE, --filter FILE or --pmu-filter "
+                         f"SPEC ({len(sources)} given)")
+    return sources[0]
+
+
+def exclude() -> tuple[str, ...]:
+    value: Any = current_config().get("exclude", ())
+    return tuple(value)
