@@ -26,6 +26,7 @@ from kvmpmu.cli.sources import (
     one_stdin,
     option_source,
     pmu_filter_option,
+    skip_unrelated_option,
 )
 from kvmpmu.errors import KvmpmuError
 from kvmpmu.spec.sources import HostChoice, PolicySource
@@ -106,6 +107,19 @@ def _policy(filter_path: str | None, pmu_filter: str | None,
         return given
     declared = declared_policy(workload_path, max_bytes) if workload_path else None
     return PolicySource(declared)
+
+
+def _names_for(path: str, spec: Any, host: HostChoice) -> Any:
+    """The catalog a file's event names resolve against: its own `policy:`'s host, else the
+    last spec's before it."""
+    from kvmpmu.spec.sources import declared_policy, load_policy
+
+    try:
+        declared = declared_policy(path, host.max_bytes)
+    except KvmpmuError:
+        declared = None  # load_any reports it
+    return load_policy(PolicySource(declared), host).host.catalog() if declared else \
+        spec.host.catalog()
 
 
 def _expectation_failures(result: Any) -> list[str]:
@@ -248,14 +262,15 @@ def show_pmceid(file: str | None, filter_path: str | None, pmu_filter: str | Non
 @click.argument("files", nargs=-1, metavar="[PATH]...")
 @filter_option
 @pmu_filter_option
+@skip_unrelated_option
 @kernel_option
 @cpu_option
 @events_db_option
 @json_option
 @max_bytes_option
 def validate(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | None,
-             kernel: str | None, cpu: str | None, events_db: str | None, as_json: bool,
-             max_bytes: int) -> Outcome:
+             skip_unrelated: bool, kernel: str | None, cpu: str | None,
+             events_db: str | None, as_json: bool, max_bytes: int) -> Outcome:
     """Check filter specs and workloads as `run` would, without running a guest.
 
     A spec gets every check `run` makes before its first ioctl, then its filters are applied
@@ -276,7 +291,8 @@ def validate(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | 
 
     one_stdin(*files, filter_path)
     host, kernel = host_choice(cpu, events_db, max_bytes), kernel_default(kernel)
-    paths = expand(files, "spec", max_bytes, exclude(), also="workload")
+    paths = expand(files, "spec", max_bytes, exclude(), also="workload",
+                   skip_unrelated=skip_unrelated)
     extra = option_source(filter_path, pmu_filter)
     if not paths and extra is None and not files:
         raise UsageError("nothing to validate: give FILE..., a folder, --filter or --pmu-filter")
@@ -289,7 +305,8 @@ def validate(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | 
         name = item.name if isinstance(item, PolicySource) else source_name(item)
         try:
             loaded = load_policy(item, host) if isinstance(item, PolicySource) else \
-                load_any(item, max_bytes, host.events_db, spec.host.catalog(), host.cpu)
+                load_any(item, max_bytes, host.events_db, _names_for(item, spec, host),
+                         host.cpu)
             if isinstance(loaded, FilterSpec):
                 kind, spec = "spec", loaded
                 session.dry_boot(loaded, None, kernel)

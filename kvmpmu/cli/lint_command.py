@@ -26,6 +26,7 @@ from kvmpmu.cli.sources import (
     kernel_default,
     pmu_filter_option,
     policy_sources,
+    skip_unrelated_option,
 )
 from kvmpmu.errors import KvmpmuError
 from kvmpmu.spec.schema_defs import LINT_FORMATS
@@ -84,6 +85,7 @@ def _source_text(path: str | None, max_bytes: int) -> str | None:
               help="Exit 1 on warnings too, not only on errors.")
 @click.option("--format", "fmt", type=click.Choice(LINT_FORMATS),
               help="text (default), json, github (workflow annotations) or sarif (2.1.0).")
+@skip_unrelated_option
 @kernel_option
 @cpu_option
 @events_db_option
@@ -91,8 +93,8 @@ def _source_text(path: str | None, max_bytes: int) -> str | None:
 @max_bytes_option
 def lint(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | None,
          select: str | None, ignore: str | None, strict: bool | None, fmt: str | None,
-         kernel: str | None, cpu: str | None, events_db: str | None, as_json: bool,
-         max_bytes: int) -> Outcome:
+         skip_unrelated: bool, kernel: str | None, cpu: str | None, events_db: str | None,
+         as_json: bool, max_bytes: int) -> Outcome:
     """Find the filter API's traps in policies: file:line:col, a stable code, a fix.
 
     PATH is a spec, `-` (stdin) or a folder (its specs: *.yaml, *.yml, *.json, not
@@ -110,8 +112,8 @@ def lint(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | None
     failing = {"error", "warning"} if default(strict, "strict") else {"error"}
     host = host_choice(cpu, events_db, max_bytes)
     kernel = kernel_default(kernel)
-    sources = policy_sources(expand(files, "spec", max_bytes, exclude()), filter_path,
-                             pmu_filter)
+    paths = expand(files, "spec", max_bytes, exclude(), skip_unrelated=skip_unrelated)
+    sources = policy_sources(paths, filter_path, pmu_filter)
     if not files and not sources:
         raise UsageError("nothing to lint: give FILE..., a folder, --filter or --pmu-filter")
     tally = Tally(len(sources))

@@ -23,6 +23,11 @@ cpu_option = click.option("--cpu", metavar="MODEL", shell_complete=complete_cpu,
                           "catalog; see `kvmpmu cpus`).")
 
 
+skip_unrelated_option = click.option(
+    "--skip-unrelated", is_flag=True, help="Treat named files as a folder's: skip those of "
+    "another kind and those `exclude` names (for pre-commit, which names every changed file).")
+
+
 def one_stdin(*paths: str | None) -> None:
     """Standard input can be read once: `-` may stand for one input only."""
     if sum(p == "-" for p in paths) > 1:

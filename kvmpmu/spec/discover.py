@@ -4,6 +4,7 @@ catalog of CPU events, or none of these), so that a command takes only its own k
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ def classify(doc: Any) -> str:
         return "catalog"  # perf's pmu-events format: an array of events
     if not isinstance(doc, dict):
         return "other"
-    if kind_of(doc) == "workload" or "vmm" in doc:
+    if kind_of(doc) == "workload":
         return "workload"
     if "events" in doc:
         return "catalog"
@@ -39,7 +40,13 @@ def excluded(path: Path, patterns: tuple[str, ...]) -> bool:
 def walk(folder: str, exclude: tuple[str, ...] = ()) -> list[str]:
     """The YAML and JSON files under `folder`, sorted; hidden and excluded names skipped."""
     found = []
-    for top, dirs, files in os.walk(folder):
+    seen: set[str] = set()
+    for top, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:  # a link back up the tree
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
                          and not excluded(Path(top, d), exclude))
         for name in sorted(files):
@@ -50,24 +57,38 @@ def walk(folder: str, exclude: tuple[str, ...] = ()) -> list[str]:
     return found
 
 
+def load_document(path: str, max_bytes: int) -> Any:
+    """The file's data: JSON files through `json` (not every JSON text is YAML 1.1)."""
+    if path.endswith(".json"):
+        try:
+            return json.loads(yamlio.read_text(path, max_bytes))
+        except ValueError:
+            pass  # the YAML reader says where it is wrong
+    return yamlio.load_file(path, max_bytes)
+
+
 def kind_of_file(path: str, max_bytes: int) -> str:
     """What the file is; a file that cannot be read or parsed is "unreadable" (the command
     then reports it as it would a file named on its command line)."""
     try:
-        return classify(yamlio.load_file(path, max_bytes))
+        return classify(load_document(path, max_bytes))
     except SpecError:
         return "unreadable"
 
 
 def expand(paths: tuple[str, ...], want: str, max_bytes: int,
-           exclude: tuple[str, ...] = (), also: str | None = None) -> list[str]:
+           exclude: tuple[str, ...] = (), also: str | None = None,
+           skip_unrelated: bool = False) -> list[str]:
     """Each path as given; a directory becomes its files of kind `want` (and `also`), and
-    those no command could tell the kind of."""
+    those no command could tell the kind of. With `skip_unrelated`, files named outright
+    are sorted the same way (as pre-commit names every changed file)."""
     kinds = (want, also, "unreadable")
     out: list[str] = []
     for path in paths:
         if path == yamlio.STDIN or not Path(path).is_dir():
-            out.append(path)
+            if not skip_unrelated or path == yamlio.STDIN or (
+                    not excluded(Path(path), exclude) and kind_of_file(path, max_bytes) in kinds):
+                out.append(path)
             continue
         out.extend(f for f in walk(path, exclude) if kind_of_file(f, max_bytes) in kinds)
     return out
@@ -90,7 +111,7 @@ def test_files(paths: tuple[str, ...], max_bytes: int,
             continue
         for found in walk(path, exclude):
             try:
-                if is_test(yamlio.load_file(found, max_bytes)):
+                if is_test(load_document(found, max_bytes)):
                     out.append(found)
             except SpecError:
                 out.append(found)  # reported when it is run

@@ -8,11 +8,14 @@ from kvmpmu.spec.filterspec import FilterSpec, spec_from_node
 from kvmpmu.spec.schema import root
 from kvmpmu.spec.workload import Workload, workload_from_node
 
+WORKLOAD_KEYS = ("vcpus", "expect", "guest", "vmm")
+
 
 def kind_of(doc: object) -> str:
-    """A workload has `vcpus`, `guest` or `expect` at the top; anything else is a filter spec."""
-    return "workload" if isinstance(doc, dict) and any(k in doc for k in ("vcpus", "expect",
-                                                                          "guest")) else "spec"
+    """A workload has `vcpus`, `guest`, `expect` or (a scenario) `vmm` at the top; anything
+    else is a filter spec."""
+    return "workload" if isinstance(doc, dict) and any(k in doc for k in WORKLOAD_KEYS) \
+        else "spec"
 
 
 def load_any(path: str, max_bytes: int, events_db: str | None = None,

@@ -19,6 +19,7 @@ from kvmpmu.spec.schema_types import (
     Int,
     ListOf,
     MapOf,
+    Named,
     Null,
     Obj,
     Ref,
@@ -40,6 +41,8 @@ ACTION_NAMES = ("allow", "deny")
 COMPARISONS = ("eq", "ne", "gt", "ge", "lt", "le")
 ERRNO_NAMES = tuple(sorted(n for n in dir(_errno) if n.startswith("E") and n.isupper()))
 CPU_LIST = r"\d+(-\d+)?(,\d+(-\d+)?)*"  # after spaces are dropped
+_CPU_LIST_SPACED = "^ *" + CPU_LIST.replace("-", " *- *").replace(",", " *, *").replace(
+    r"\d+", "[0-9][0-9 ]*") + "$"  # the same, spaces anywhere
 
 # Guests (`guest:`)
 DEFAULT_LOAD = 0x40080000  # where arm64 Linux images load, as in kvmtool
@@ -72,12 +75,13 @@ EVENT_TERM = AnyOf((
     Obj({"preset": Enum(tuple(PRESETS), doc="an event preset (`kvmpmu presets`)")},
         required=("preset",))))
 EVENTS = AnyOf((EVENT_TERM, ListOf(EVENT_TERM, min_items=1)))
-ERRNO = AnyOf((Null(doc="success"), Enum(ERRNO_NAMES, any_case=True)),
-              doc="the errno the call must fail with, or null: it must succeed")
+ERRNO = Named("errno", AnyOf((Null(doc="success"), Enum(ERRNO_NAMES, any_case=True)),
+                             doc="the errno the call must fail with, or null: it must succeed"))
 CPU_NUMBER = Int(0, 4095, "a CPU number")
 CPU_LIST_TYPE = AnyOf((
     CPU_NUMBER, ListOf(CPU_NUMBER),
-    Str(doc="a CPU list such as '0-3' or '0,2,4-5'", examples=("0-3", "0,2,4-5"))),
+    Str(doc="a CPU list such as '0-3' or '0,2,4-5'", examples=("0-3", "0,2,4-5"),
+        pattern=_CPU_LIST_SPACED)),
     doc="physical CPUs")
 PMU_VERSION = Enum(tuple(sr.PMU_VERSIONS), doc="a PMU version: PMUv3 is 8.0")
 
@@ -143,14 +147,16 @@ SPEC = Obj({
 
 # --- workloads -----------------------------------------------------------------------------
 
-REGISTER = Enum(tuple(sorted(sr.SYSREGS)), any_case=True, doc="a PMU register")
+REGISTER = Named("register", Enum(tuple(sorted(sr.SYSREGS)), any_case=True,
+                                  doc="a PMU register"))
 COUNTER_INDEX = Int(0, sr.CYCLE_IDX, "a counter index 0..30 or 'cycle'")
 CYCLE_COUNTER = Enum(("cycle",), doc="the cycle counter, PMCCNTR_EL0")
 COUNTER = AnyOf((COUNTER_INDEX, CYCLE_COUNTER))
 COUNTERS = AnyOf((COUNTER, ListOf(COUNTER)))
 EL = Int(0, 1, "exception level 0 or 1")
 STEP = Obj({
-    "write": MapOf(Int(0, U64_MAX, "a 64-bit value"), any_case_pattern(REGISTER.choices)),
+    "write": MapOf(Int(0, U64_MAX, "a 64-bit value"), any_case_pattern(REGISTER.choices),
+                   doc="PMU registers by name (any case): the values written"),
     "read": AnyOf((REGISTER, ListOf(REGISTER))),
     "program": Obj({"counter": COUNTER, "event": EVENT,
                     "exclude": ListOf(Enum(("el0", "el1")))}, required=("counter",)),
@@ -211,10 +217,10 @@ def _on_vcpu(fields: dict[str, Type] | None = None, required: tuple[str, ...] = 
 
 
 ATTR_NUMBER = Int(0, U64_MAX, "an attribute name or number")
-ATTR = AnyOf((Enum(tuple(ATTRS) + tuple(ATTR_PREFIX + a for a in ATTRS), any_case=True),
-              ATTR_NUMBER))
+ATTR = Named("attr", AnyOf((Enum(tuple(ATTRS) + tuple(ATTR_PREFIX + a for a in ATTRS),
+                                 any_case=True), ATTR_NUMBER)))
 ONE_REG_NUMBER = Int(0, U64_MAX, "a register name or a 64-bit ONE_REG id")
-ONE_REG = AnyOf((Enum(tuple(ONE_REG_IDS), any_case=True), ONE_REG_NUMBER))
+ONE_REG = Named("one_reg", AnyOf((Enum(tuple(ONE_REG_IDS), any_case=True), ONE_REG_NUMBER)))
 PMU_BY_TYPE = Obj({"type": Int(*S32, "a perf PMU type")}, required=("type",))
 CALL = Obj({
     "create_vcpus": Int(1, MAX_VCPUS, "a number of vCPUs"),

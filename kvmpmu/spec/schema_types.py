@@ -79,9 +79,12 @@ def any_case_pattern(choices: tuple[str, ...]) -> str:
 class Str(Type):
     doc: str = ""
     examples: tuple[str, ...] = ()
+    pattern: str | None = None  # ECMA-262, for the schema (the loader checks it its way)
 
     def schema(self) -> Schema:
         out: Schema = {"type": "string"}
+        if self.pattern is not None:
+            out["pattern"] = self.pattern
         if self.examples:
             out["examples"] = list(self.examples)
         return out
@@ -114,11 +117,38 @@ class Null(Type):
 
 
 @dataclass(frozen=True)
+class Const(Type):
+    value: Any
+    doc: str = ""
+
+    def schema(self) -> Schema:
+        return {"const": self.value}
+
+
+@dataclass(frozen=True)
 class Anything(Type):
     doc: str = ""
 
     def schema(self) -> Schema:
         return {}
+
+
+_NAMED: dict[str, Type] = {}
+
+
+class Named(Type):
+    """A type the schema names once in `$defs` and refers to wherever it is used (a long
+    enum, say); everything else (reading, its choices) is the type's own."""
+
+    def __init__(self, name: str, kind: Type) -> None:
+        self.name, self.kind = name, kind
+        _NAMED[name] = kind
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.kind, attr)
+
+    def json(self) -> Schema:
+        return {"$ref": f"#/$defs/{self.name}"}
 
 
 @dataclass(frozen=True)
@@ -218,6 +248,22 @@ def document(title: str, root_type: Type, defs: Mapping[str, Type],
     if doc:
         out["description"] = doc
     out.update(root_type.json())
-    if defs:
-        out["$defs"] = {name: t.json() for name, t in defs.items()}
+    named = {name: t.json() for name, t in defs.items()}
+    while True:  # the named types the schema refers to, and those they refer to
+        missing = sorted(_refs(out) | _refs(named) - named.keys())
+        missing = [m for m in missing if m not in named]
+        if not missing:
+            break
+        named.update({m: _NAMED[m].json() for m in missing})
+    if named:
+        out["$defs"] = named
     return out
+
+
+def _refs(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        found = {value["$ref"].removeprefix("#/$defs/")} if "$ref" in value else set()
+        return found.union(*(_refs(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_refs(v) for v in value))
+    return set()
