@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from kvmpmu.cli.completion import complete_event
 from kvmpmu.cli.exitcodes import OK, Outcome, UsageError
 from kvmpmu.cli.machines import backend_option
 from kvmpmu.cli.options import (
@@ -304,9 +305,9 @@ def validate(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | 
         kind = None
         name = item.name if isinstance(item, PolicySource) else source_name(item)
         try:
+            own = host if isinstance(item, PolicySource) else host.for_file(item)
             loaded = load_policy(item, host) if isinstance(item, PolicySource) else \
-                load_any(item, max_bytes, host.events_db, _names_for(item, spec, host),
-                         host.cpu)
+                load_any(item, max_bytes, own.events_db, _names_for(item, spec, host), own.cpu)
             if isinstance(loaded, FilterSpec):
                 kind, spec = "spec", loaded
                 session.dry_boot(loaded, None, kernel)
@@ -332,8 +333,8 @@ def validate(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | 
 @click.option("--cpu", metavar="MODEL", default="generic", show_default=True,
               help="CPU model whose events to list (see `kvmpmu cpus`).")
 @events_db_option
-@click.option("--search", metavar="TEXT", help="Only events whose number, name or description "
-              "matches (case-insensitive).")
+@click.option("--search", metavar="TEXT", shell_complete=complete_event,
+              help="Only events whose number, name or description matches (case-insensitive).")
 @click.option("--implemented", "implemented_only", is_flag=True,
               help="Only events the CPU implements.")
 @json_option

@@ -3,6 +3,7 @@ selected and silenced, the repository's defaults, and text, JSON, GitHub or SARI
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -43,7 +44,10 @@ def _codes(option: str | None, key: str, fallback: tuple[str, ...]) -> tuple[str
     from kvmpmu.policy.lint_select import parse_codes
 
     if option is not None:
-        return parse_codes(option, f"--{key}")
+        try:
+            return parse_codes(option, f"--{key}")
+        except KvmpmuError as err:  # a bad option value: a usage error, as click's are
+            raise UsageError(f"--{key}: {err.message}", hint=err.hint) from None
     configured = current_config().get(key)
     if configured is None:
         return fallback
@@ -58,6 +62,13 @@ def _rules(select: str | None, ignore: str | None) -> Any:
         _codes(select, "select", (ALL,)), _codes(ignore, "ignore", ()),
         tuple((glob, tuple(c for text in codes for c in parse_codes(text, "per-file-ignores")))
               for glob, codes in per_file.items()))
+
+
+def _config_relative(path: str | None) -> str:
+    """A file's path from the configuration's folder: what per-file-ignores globs match."""
+    if path is None or path == "-":
+        return path or ""
+    return os.path.relpath(os.path.abspath(path), current_config().folder)
 
 
 def _source_text(path: str | None, max_bytes: int) -> str | None:
@@ -127,7 +138,7 @@ def lint(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | None
             results.append((source.name, [], err))
             continue
         text = _source_text(source.path, max_bytes) if source.pmu_filter is None else None
-        findings, quiet = select_findings(found, source.name, text, rules)
+        findings, quiet = select_findings(found, _config_relative(source.path), text, rules)
         silenced += quiet
         results.append((source.name, findings, None))
         tally.error_findings += sum(f.severity == "error" for f in findings)

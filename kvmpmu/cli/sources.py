@@ -39,7 +39,8 @@ def host_choice(cpu: str | None, events_db: str | None, max_bytes: int) -> HostC
     if cpu is not None and events_db is not None:
         raise UsageError("give --cpu or --events-db, not both: each gives the host's events")
     if cpu is None and events_db is None:
-        cpu, events_db = current_config().get("cpu"), config_path("events-db")
+        return HostChoice(current_config().get("cpu"), config_path("events-db"), max_bytes,
+                          fallback=True)
     return HostChoice(cpu, events_db, max_bytes)
 
 

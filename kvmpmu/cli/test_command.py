@@ -94,7 +94,8 @@ def test(paths: tuple[str, ...], filter_path: str | None, pmu_filter: str | None
     The tests are the workloads with `expect:` and the scenarios (`vmm:`) under PATH
     (default: [tool.kvmpmu] test-paths, else the current folder). Each runs with its
     `policy:` (or --filter/--pmu-filter) on each kernel its `kernels:` names (--kernel picks
-    one of them), else on --kernel or its policy's. A failure shows its expectation table.
+    one of them), else on --kernel, the configuration's kernel or its policy's. A failure
+    shows its expectation table.
     """
     from kvmpmu.render.jsonout import SCHEMA
     from kvmpmu.spec.discover import test_files
@@ -103,7 +104,8 @@ def test(paths: tuple[str, ...], filter_path: str | None, pmu_filter: str | None
     host = host_choice(cpu, events_db, max_bytes)
     given = option_source(filter_path, pmu_filter)
     runs = [run for path in test_files(test_paths(paths), max_bytes, exclude())
-            for run in run_file(path, given, host, kernel_default(kernel), all_kernels=True)]
+            for run in run_file(path, given, host, kernel_default(kernel), all_kernels=True,
+                                only=kernel)]
     for run in runs if not as_json else ():
         _report(run, quiet)
     ran = [r for r in runs if not r.skipped]

@@ -19,11 +19,33 @@ PMU_FILTER = "--pmu-filter"
 
 @dataclass(frozen=True)
 class HostChoice:
-    """The command line's host: a built-in CPU model or an events file (not both)."""
+    """The command line's host: a built-in CPU model or an events file (not both). With
+    `fallback` (a configuration's), only for specs that do not name a host model."""
 
     cpu: str | None = None
     events_db: str | None = None
     max_bytes: int = yamlio.DEFAULT_MAX_BYTES
+    fallback: bool = False
+
+    def for_file(self, path: str) -> HostChoice:
+        """The choice as it applies to the spec in `path`."""
+        if not self.fallback or (self.cpu is None and self.events_db is None):
+            return self
+        return HostChoice(max_bytes=self.max_bytes) if names_host(path, self.max_bytes) \
+            else self
+
+
+HOST_MODEL_KEYS = ("cpu", "midr", "catalog", "pmus")
+
+
+def names_host(path: str, max_bytes: int) -> bool:
+    """Whether the spec's `host:` names a model (or PMUs) of its own."""
+    try:
+        doc = yamlio.load_file(path, max_bytes)
+    except SpecError:
+        return False  # its loader reports it
+    host = doc.get("host") if isinstance(doc, dict) else None
+    return isinstance(host, dict) and any(k in host for k in HOST_MODEL_KEYS)
 
 
 @dataclass(frozen=True)
@@ -49,6 +71,7 @@ def load_policy(source: PolicySource, host: HostChoice = HostChoice(),
         if source.pmu_filter is None:
             return FilterSpec(file=NO_FILTER, host=host_spec)
         return parse_kvmtool(source.pmu_filter, host=host_spec)
+    host = host.for_file(source.path)
     spec = load_filter_spec(source.path, host.max_bytes, host.events_db, fast_json,
                             cpu=host.cpu)
     if source.pmu_filter is None:

@@ -40,9 +40,10 @@ def policy_for(path: str, given: PolicySource | None, max_bytes: int) -> PolicyS
 
 
 def run_file(path: str, given: PolicySource | None, host: HostChoice,
-             kernel: str | None = None, all_kernels: bool = False) -> list[FileRun]:
+             kernel: str | None = None, all_kernels: bool = False,
+             only: str | None = None) -> list[FileRun]:
     """The workload with its policy: on `kernel` (None: the spec's), or with `all_kernels`
-    on each profile the file's `kernels:` names (`kernel` then picks one of them)."""
+    on each profile the file's `kernels:` names (`only` picks one of them)."""
     name = yamlio.source_name(path)
     try:
         source = policy_for(path, given, host.max_bytes)
@@ -51,11 +52,11 @@ def run_file(path: str, given: PolicySource | None, host: HostChoice,
                                  spec.host.max_event)
     except KvmpmuError as err:
         return [FileRun(name, "?", kernel, error=err)]
-    kernels: list[str | None] = [kernel]
+    kernels: list[str | None] = [only or kernel]
     if all_kernels and workload.kernels:
-        kernels = [k for k in workload.kernels if kernel in (None, k)]
+        kernels = [k for k in workload.kernels if only in (None, k)]
         if not kernels:
-            return [FileRun(name, source.name, kernel,
+            return [FileRun(name, source.name, only,
                             skipped=f"its kernels are {', '.join(workload.kernels)}")]
     runs = []
     for profile in kernels:
