@@ -94,6 +94,9 @@ def test_diff_one_policy_across_two_hosts_names_them_and_keeps_not_implemented_a
     assert result.exit_code == ExitCode.EXPECTATION_FAILED
     doc = json.loads(result.stdout)
     assert doc["hosts"] == {"a": "cortex-a53", "b": "neoverse-n1"}
+    # PMUv3 (8.0) encodes 10-bit events: beyond 0x3FF is no decision of A's filter.
+    assert [(c["first"], c["last"], c["a"], c["b"]) for c in doc["changes"]] == [
+        (0x400, 0xFFFF, "outside-event-space", "allowed")]
     states = {c["event"]: (c["a"], c["b"]) for c in doc["pmceid"]["changes"]}
     # Cortex-A53's documented PMCEID0 (0x63FFFFFF) lacks MEMORY_ERROR (0x1A); the N1 has it.
     assert states[0x1A] == ("not-implemented", "visible")

@@ -15,6 +15,8 @@ class DecisionChange:
     first: int
     last: int
     allowed_in_a: bool  # and so not in B
+    a: str = ""  # "allowed", "denied" or "outside-event-space" (beyond that host's events)
+    b: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,10 @@ def allowed_bits(e: Evaluation, space: int) -> int:
 def diff(a: Evaluation, b: Evaluation) -> PolicyDiff:
     space = max(a.nr_events, b.nr_events)
     bits_a, bits_b = allowed_bits(a, space), allowed_bits(b, space)
-    changes = [DecisionChange(f, last, True) for f, last in bits_to_ranges(bits_a & ~bits_b)]
-    changes += [DecisionChange(f, last, False) for f, last in bits_to_ranges(bits_b & ~bits_a)]
+    cuts = sorted({a.nr_events, b.nr_events})
+    changes = [DecisionChange(f, last, allowed, _state(a, f, allowed), _state(b, f, not allowed))
+               for bits, allowed in ((bits_a & ~bits_b, True), (bits_b & ~bits_a, False))
+               for first, end in bits_to_ranges(bits) for f, last in _split(first, end, cuts)]
     changes.sort(key=lambda c: c.first)
     pa, pb = a.guest_pmceid(), b.guest_pmceid()
     pmceid = [PmceidChange(x, ev.pmceid_says(*pa, x), pmceid_state(a, x, bit),
@@ -59,6 +63,22 @@ def diff(a: Evaluation, b: Evaluation) -> PolicyDiff:
               if ev.pmceid_says(*pa, x) != ev.pmceid_says(*pb, x)]
     pmceid.sort(key=lambda c: c.event)
     return PolicyDiff(space, changes, pmceid, pa, pb)
+
+
+def _split(first: int, last: int, cuts: list[int]) -> list[tuple[int, int]]:
+    """The range cut where one side's event space ends."""
+    out = []
+    for cut in cuts:
+        if first < cut <= last:
+            out.append((first, cut - 1))
+            first = cut
+    return [*out, (first, last)]
+
+
+def _state(e: Evaluation, event: int, allowed: bool) -> str:
+    if event >= e.nr_events:
+        return "outside-event-space"
+    return "allowed" if allowed else "denied"
 
 
 def pmceid_state(e: Evaluation, event: int, bit: int) -> str:

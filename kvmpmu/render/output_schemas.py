@@ -130,14 +130,14 @@ EXPLAIN = document({
         "pmceid": Enum(("visible", "hidden", "no-bit")), "implemented": BOOL,
         "counts": BOOL}))})
 PAIR_OF_STR = record({"a": STR, "b": STR})
+DECISION = Enum(("allowed", "denied", "outside-event-space"))
 PMCEID_STATE = Enum(("visible", "hidden", "hidden-by-kvm", "not-implemented"))
 DIFF = document({
     "same": BOOL, "a": STR, "b": STR, "kernels": PAIR_OF_STR, "hosts": PAIR_OF_STR,
     "event_space": INT,
     "changes": ListOf(record({"first": INT, "last": INT, "nevents": INT,
                               "first_name": nullable(STR), "last_name": nullable(STR),
-                              "a": Enum(("allowed", "denied")),
-                              "b": Enum(("allowed", "denied"))})),
+                              "a": DECISION, "b": DECISION})),
     "pmceid": record({"a": PMCEID_PAIR, "b": PMCEID_PAIR,
                       "changes": ListOf(record({"event": INT, "name": nullable(STR),
                                                 "a": PMCEID_STATE, "b": PMCEID_STATE}))})})

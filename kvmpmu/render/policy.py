@@ -83,13 +83,18 @@ def diff_json(a: DiffSide, b: DiffSide, d: PolicyDiff, catalog: Catalog) -> dict
         "event_space": d.space,
         "changes": [{"first": c.first, "last": c.last, "nevents": c.last - c.first + 1,
                      "first_name": catalog.name_of(c.first), "last_name": catalog.name_of(c.last),
-                     "a": "allowed" if c.allowed_in_a else "denied",
-                     "b": "denied" if c.allowed_in_a else "allowed"} for c in d.changes],
+                     "a": c.a, "b": c.b} for c in d.changes],
         "pmceid": {"a": {"pmceid0": hex64(d.pmceid_a[0]), "pmceid1": hex64(d.pmceid_a[1])},
                    "b": {"pmceid0": hex64(d.pmceid_b[0]), "pmceid1": hex64(d.pmceid_b[1])},
                    "changes": [{"event": c.event, "name": catalog.name_of(c.event),
                                 "a": c.a, "b": c.b} for c in d.pmceid]},
     }
+
+
+def _decision_words(state: str) -> Text:
+    words = {"allowed": ("allowed", "green"), "denied": ("denied", "red"),
+             "outside-event-space": ("outside the event space", "yellow")}[state]
+    return Text(words[0], style=words[1])
 
 
 def _pmceid_words(state: str, side: DiffSide) -> Text:
@@ -114,9 +119,7 @@ def diff_text(a: DiffSide, b: DiffSide, d: PolicyDiff, catalog: Catalog) -> Rend
                 f"0x{c.first:04x}..0x{c.last:04x}"
             names = catalog.name_of(c.first) or "" if c.first == c.last else \
                 f"{catalog.name_of(c.first) or '?'}..{catalog.name_of(c.last) or '?'}"
-            allowed, denied = Text("allowed", style="green"), Text("denied", style="red")
-            table.add_row(events, names, allowed if c.allowed_in_a else denied,
-                          denied if c.allowed_in_a else allowed)
+            table.add_row(events, names, _decision_words(c.a), _decision_words(c.b))
         parts.append(table)
     if d.pmceid:
         title = "Guest PMCEID bits that change" + \
