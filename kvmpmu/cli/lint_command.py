@@ -156,7 +156,9 @@ def _emit(fmt: str, results: list[Any], tally: Any, silenced: int) -> None:
     if fmt == "json":
         emit_json(lint_json(results, tally.ok(), {**tally.json(), "silenced": silenced}))
     elif fmt == "sarif":
-        emit_json(lint_formats.sarif(results))
+        from kvmpmu.policy.lint import rules
+
+        emit_json(lint_formats.sarif(results, rules()))
     elif fmt == "github":
         for line in lint_formats.github_lines(results):
             emit_text(line)

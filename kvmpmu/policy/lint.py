@@ -40,6 +40,11 @@ SUMMARIES = {  # what each rule finds, in a line (SARIF's rule metadata, --help)
 }
 
 
+def rules() -> list[tuple[str, str, str, str]]:
+    """Every rule: code, name, severity, what it finds."""
+    return [(code, name, severity, SUMMARIES[code]) for code, (name, severity) in CODES.items()]
+
+
 @dataclass(frozen=True)
 class Finding:
     code: str

@@ -3,16 +3,33 @@ scanning (the text and JSON forms are in `render/policy.py`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from kvmpmu import __version__
 from kvmpmu.errors import KvmpmuError, SourceLoc
-from kvmpmu.policy.lint import CODES, SUMMARIES, Finding
+
+
+class Finding(Protocol):
+    """What these formats need of a lint finding (`kvmpmu.policy.lint.Finding`)."""
+
+    code: str
+    loc: SourceLoc | None
+    message: str
+    fix: str
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def severity(self) -> str: ...
+
+
+Rule = tuple[str, str, str, str]  # code, name, severity, one-line summary
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"error": "error", "warning": "warning", "note": "notice"}  # GitHub's commands
 
-Result = tuple[str, list[Finding], KvmpmuError | None]
+Result = tuple[str, list[Any], KvmpmuError | None]  # file, findings, its error
 
 
 def _escape_data(text: str) -> str:
@@ -37,6 +54,7 @@ def github_lines(results: list[Result]) -> list[str]:
     """One workflow command per finding, and per error of a file that could not be read."""
     lines = []
     for _, findings, error in results:
+        f: Finding
         for f in findings:
             lines.append(_command(_LEVEL[f.severity], f.loc, f.code,
                                   f"{f.name}: {f.message} (fix: {f.fix})"))
@@ -54,16 +72,16 @@ def _region(loc: SourceLoc) -> dict[str, Any]:
                                  **({"region": region} if region else {})}}
 
 
-def _rules() -> list[dict[str, Any]]:
-    return [{"id": code, "name": name, "shortDescription": {"text": SUMMARIES[code]},
-             "defaultConfiguration": {"level": "note" if severity == "note" else severity}}
-            for code, (name, severity) in CODES.items()]
+def _rules(rules: list[Rule]) -> list[dict[str, Any]]:
+    return [{"id": code, "name": name, "shortDescription": {"text": summary},
+             "defaultConfiguration": {"level": severity}}
+            for code, name, severity, summary in rules]
 
 
-def sarif(results: list[Result]) -> dict[str, Any]:
+def sarif(results: list[Result], rules: list[Rule]) -> dict[str, Any]:
     """One SARIF 2.1.0 log: one run, every rule's metadata, the findings as results, and the
     files that could not be read as tool execution notifications."""
-    index = {code: i for i, code in enumerate(CODES)}
+    index = {rule[0]: i for i, rule in enumerate(rules)}
     found = [{"ruleId": f.code, "ruleIndex": index[f.code], "level": f.severity,
               "message": {"text": f"{f.message} (fix: {f.fix})"},
               "locations": [_region(f.loc)] if f.loc else []}
@@ -76,7 +94,7 @@ def sarif(results: list[Result]) -> dict[str, Any]:
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": "kvmpmu", "version": __version__,
-                                "semanticVersion": __version__, "rules": _rules()}},
+                                "semanticVersion": __version__, "rules": _rules(rules)}},
             "invocations": [{"executionSuccessful": not failures,
                              "toolExecutionNotifications": failures}],
             "results": found,

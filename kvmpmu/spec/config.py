@@ -38,9 +38,19 @@ class Config:
         return Path(self.path).parent if self.path else Path.cwd()
 
 
+def _text(path: Path) -> str:
+    where = SourceLoc(str(path), 1, 1)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror or exc}", loc=where) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (byte {exc.start})", loc=where) from None
+
+
 def _table(path: Path) -> tuple[dict[str, Any], tuple[str, ...]] | None:
     """The file's kvmpmu table and its header path, or None when it has none."""
-    text = path.read_text(encoding="utf-8")
+    text = _text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -61,10 +71,17 @@ def find_config(start: Path) -> Path | None:
         if own.is_file():
             return own
         project = folder / PYPROJECT
-        if project.is_file() and re.search(r"^\s*\[tool\.kvmpmu[\].]", project.read_text(
-                encoding="utf-8", errors="replace"), re.MULTILINE):
+        if project.is_file() and _has_table(project):
             return project
     return None
+
+
+def _has_table(project: Path) -> bool:
+    try:
+        text = project.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return True  # load_config says why it cannot be read
+    return re.search(r"^\s*\[tool\.kvmpmu[\].]", text, re.MULTILINE) is not None
 
 
 def _key_line(lines: list[str], header: tuple[str, ...], key: str) -> int:
@@ -102,7 +119,7 @@ def load_config(path: Path) -> Config:
     if found is None:
         return Config()
     table, header = found
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = _text(path).splitlines()
     located = YMap()
     located.loc = SourceLoc(str(path), 1, 1)
     located.key_loc, located.value_loc = {}, {}
