@@ -244,9 +244,13 @@ def test_completion_of_cpu_models_kernels_formats_and_events():
     assert complete(["kvmpmu", "te"]) == ["test"]
 
 
-def test_explains_first_argument_completes_as_a_file():
-    env = dict(os.environ, _KVMPMU_COMPLETE="bash_complete", COMP_WORDS="kvmpmu explain con",
-               COMP_CWORD="2")
+@pytest.mark.parametrize("words", [["explain", "con"], ["lint", "con"], ["diff", "a", "con"],
+                                   ["run", "--workload", "con"], ["test", "con"],
+                                   ["show-pmceid", "--filter", "con"],
+                                   ["validate", "--events-db", "con"]])
+def test_paths_complete_as_files(words):
+    env = dict(os.environ, _KVMPMU_COMPLETE="bash_complete",
+               COMP_WORDS=" ".join(["kvmpmu", *words]), COMP_CWORD=str(len(words)))
     out = subprocess.run([KVMPMU], env=env, capture_output=True, text=True, cwd=ROOT,
                          check=True).stdout
     assert out.splitlines() == ["file,con"]  # bash then completes the path itself

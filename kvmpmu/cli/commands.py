@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from kvmpmu.cli.completion import complete_event
+from kvmpmu.cli.completion import complete_event, complete_path
 from kvmpmu.cli.exitcodes import OK, Outcome, UsageError
 from kvmpmu.cli.machines import backend_option
 from kvmpmu.cli.options import (
@@ -137,9 +137,10 @@ def _expectation_failures(result: Any) -> list[str]:
 @filter_option
 @pmu_filter_option
 @click.option("--workload", "workload_paths", metavar="FILE", multiple=True,
+              shell_complete=complete_path,
               help="Scripted guest workload (YAML; - for stdin). Repeat it, or give a folder, "
               "to run several against the policy: each is reported, with one exit code.")
-@click.option("--scenario", "scenario_path", metavar="FILE",
+@click.option("--scenario", "scenario_path", metavar="FILE", shell_complete=complete_path,
               help="A workload with a `vmm:` section: exactly those KVM calls, in order.")
 @click.option("--max-instructions", type=click.IntRange(1), metavar="N",
               help="Instruction budget of a CPU-emulated guest (default: the workload's, "
@@ -168,7 +169,8 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_paths: tuple[s
     from kvmpmu.vmm.execution import run_spec
 
     one_stdin(filter_path, *workload_paths, scenario_path)
-    host, kernel = host_choice(cpu, events_db, max_bytes), kernel_default(kernel)
+    host = host_choice(cpu, events_db, max_bytes)
+    kernel = kernel_default(kernel) if backend == "emulated" else kernel  # kvm: the real one
     if len(workload_paths) > 1 or any(Path(p).is_dir() for p in workload_paths):
         from kvmpmu.cli.batch import run_batch
 
@@ -214,7 +216,7 @@ def run_outcome(result: Any) -> Outcome:
 
 
 @click.command("show-pmceid", cls=Command)
-@click.argument("file", metavar="[FILE]", required=False)
+@click.argument("file", metavar="[FILE]", required=False, shell_complete=complete_path)
 @filter_option
 @pmu_filter_option
 @backend_option
@@ -234,7 +236,7 @@ def show_pmceid(file: str | None, filter_path: str | None, pmu_filter: str | Non
 
     if file is not None and filter_path is not None:
         raise UsageError("give FILE or --filter, not both")
-    kernel = kernel_default(kernel)
+    kernel = kernel_default(kernel) if backend == "emulated" else kernel  # kvm: the real one
     spec, reread = _spec_loader(PolicySource(file or filter_path, pmu_filter),
                                 host_choice(cpu, events_db, max_bytes))
     if backend == "both":
@@ -260,7 +262,7 @@ def show_pmceid(file: str | None, filter_path: str | None, pmu_filter: str | Non
 
 
 @click.command(cls=Command)
-@click.argument("files", nargs=-1, metavar="[PATH]...")
+@click.argument("files", nargs=-1, metavar="[PATH]...", shell_complete=complete_path)
 @filter_option
 @pmu_filter_option
 @skip_unrelated_option

@@ -41,6 +41,12 @@ def complete_event(ctx: click.Context, param: click.Parameter,
             if name.startswith(prefix)]
 
 
+def complete_path(ctx: click.Context, param: click.Parameter,
+                  incomplete: str) -> list[CompletionItem]:
+    """Files and folders: the shell completes the path itself."""
+    return [CompletionItem(incomplete, type="file")]
+
+
 def complete_file_then_events(ctx: click.Context, param: click.Parameter,
                               incomplete: str) -> list[CompletionItem]:
     """`explain [FILE] EVENT...`: a file first, unless --filter or --pmu-filter gave the

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from kvmpmu.cli.completion import complete_codes
+from kvmpmu.cli.completion import complete_codes, complete_path
 from kvmpmu.cli.defaults import current_config, default
 from kvmpmu.cli.exitcodes import Outcome, UsageError
 from kvmpmu.cli.options import (
@@ -84,7 +84,7 @@ def _source_text(path: str | None, max_bytes: int) -> str | None:
 
 
 @click.command(cls=Command)
-@click.argument("files", nargs=-1, metavar="[PATH]...")
+@click.argument("files", nargs=-1, metavar="[PATH]...", shell_complete=complete_path)
 @filter_option
 @pmu_filter_option
 @click.option("--select", metavar="CODES", shell_complete=complete_codes,

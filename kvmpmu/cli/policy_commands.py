@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from kvmpmu.arch.catalog import Catalog
-from kvmpmu.cli.completion import complete_cpu, complete_file_then_events
+from kvmpmu.cli.completion import complete_cpu, complete_file_then_events, complete_path
 from kvmpmu.cli.exitcodes import OK, Outcome, UsageError
 from kvmpmu.cli.options import (
     PROFILE_CHOICES,
@@ -80,7 +80,7 @@ def explain(args: tuple[str, ...], filter_path: str | None, pmu_filter: str | No
 
 
 @click.command(cls=Command)
-@click.argument("files", nargs=-1, metavar="[A] [B]")
+@click.argument("files", nargs=-1, metavar="[A] [B]", shell_complete=complete_path)
 @filter_option
 @pmu_filter_option
 @kernel_option
@@ -144,7 +144,7 @@ def _sides(name_a: str, a: Any, name_b: str, b: Any) -> tuple[Any, Any]:
 
 
 @click.command("compile", cls=Command)
-@click.argument("file", metavar="[FILE]", required=False)
+@click.argument("file", metavar="[FILE]", required=False, shell_complete=complete_path)
 @filter_option
 @pmu_filter_option
 @click.option("--format", "fmt", type=click.Choice(("yaml", "kvmtool", "c", "bin", "json")),

@@ -8,12 +8,13 @@ from typing import Any
 
 import click
 
-from kvmpmu.cli.completion import complete_cpu
+from kvmpmu.cli.completion import complete_cpu, complete_path
 from kvmpmu.cli.defaults import config_path, current_config, default
 from kvmpmu.cli.exitcodes import UsageError
 from kvmpmu.spec.sources import HostChoice, PolicySource
 
 filter_option = click.option("--filter", "filter_path", metavar="FILE",
+                             shell_complete=complete_path,
                              help="Filter spec (YAML or JSON; - for stdin).")
 pmu_filter_option = click.option(
     "--pmu-filter", metavar="SPEC", help="kvmtool syntax, e.g. 'A:0x11-0x11,D:0x30-0x3f'; "

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from kvmpmu.cli.completion import complete_path
 from kvmpmu.cli.defaults import current_config
 from kvmpmu.cli.exitcodes import Outcome
 from kvmpmu.cli.options import (
@@ -77,7 +78,7 @@ def _report(run: Any, quiet: bool) -> None:
 
 
 @click.command(cls=Command)
-@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.argument("paths", nargs=-1, metavar="[PATH]...", shell_complete=complete_path)
 @filter_option
 @pmu_filter_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
