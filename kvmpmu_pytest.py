@@ -1,11 +1,17 @@
 """The pytest plugin (entry point `kvmpmu`): in a repository whose `[tool.kvmpmu]` (in the
 rootdir's pyproject.toml or .kvmpmu.toml) sets `test-paths`, pytest collects every workload
 with `expect:` and every scenario under those paths as one test item per file, run as
-`kvmpmu test` runs it; a failure shows its expectation table. Elsewhere it does nothing."""
+`kvmpmu test` runs it; a failure shows its expectation table. Elsewhere it does nothing.
+
+A module of its own, outside the `kvmpmu` package: pytest rewrites the assertions of the
+package an entry-point plugin lives in, and kvmpmu's own modules should stay as they are (and
+import no slower) in every test run, this repository's included. kvmpmu is imported only
+where a configuration asks for the plugin."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +32,20 @@ def _rootdir_config(rootdir: Path) -> Any:
     return load_config(found)
 
 
+def _may_configure(rootdir: Path) -> bool:
+    """Whether the rootdir has a kvmpmu configuration at all (read as text: cheap)."""
+    if (rootdir / ".kvmpmu.toml").is_file():
+        return True
+    try:
+        text = (rootdir / "pyproject.toml").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"^\s*\[tool\.kvmpmu[\].]", text, re.MULTILINE) is not None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     rootdir = config.rootpath
-    if not ((rootdir / ".kvmpmu.toml").is_file() or (rootdir / "pyproject.toml").is_file()):
+    if not _may_configure(rootdir):
         return
     from kvmpmu.errors import KvmpmuError
 
