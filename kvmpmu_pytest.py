@@ -67,11 +67,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Fil
     if not any(resolved.is_relative_to(p) for p in paths):
         return None
     from kvmpmu.errors import KvmpmuError
-    from kvmpmu.spec import yamlio
-    from kvmpmu.spec.discover import is_test
+    from kvmpmu.spec.discover import is_test, load_document
 
     try:
-        wanted = is_test(yamlio.load_file(str(file_path)))
+        wanted = is_test(load_document(str(file_path), 16 << 20))
     except KvmpmuError:
         wanted = True  # the item reports why it cannot be read
     return WorkloadFile.from_parent(parent, path=file_path) if wanted else None

@@ -168,7 +168,9 @@ def test_kvmpmu_toml_and_per_file_ignores(tmp_path, monkeypatch):
 
 def test_config_kernel_cpu_and_exclude_apply_to_other_commands(tmp_path, monkeypatch):
     (tmp_path / ".kvmpmu.toml").write_text('kernel = "5.15"\ncpu = "cortex-a53"\n'
-                                           'exclude = ["skip*"]\n')
+                                           'exclude = ["skip*", "sub/x/*.yaml"]\n')
+    (tmp_path / "sub" / "x").mkdir(parents=True)
+    (tmp_path / "sub" / "x" / "bad.yaml").write_text("filters: 4\n")  # anchored at the config
     (tmp_path / "bl.yaml").write_text((ROOT / "configs/big-little.yaml").read_text())
     (tmp_path / "skipped").mkdir()
     (tmp_path / "skipped" / "bad.yaml").write_text("filters: 3\n")
@@ -196,7 +198,8 @@ def test_a_bad_config_names_file_line_and_key(tmp_path, monkeypatch):
         "json, github, sarif"
     assert "Traceback" not in result.stderr
     config.write_text('[tool.kvmpmu]\nselect = ["KP0", "XY"]\n')
-    assert "'XY' is not a rule code" in run_cli("lint", str(ROOT / CANCEL)).stderr
+    assert run_cli("lint", str(ROOT / CANCEL)).stderr.startswith(
+        f"{config}:2:1: error: tool.kvmpmu.select: 'XY' is not a rule code")
     config.write_text('[tool.kvmpmu]\nstrict = tru\n')
     result = run_cli("lint", str(ROOT / CANCEL), "--json")
     assert result.exit_code == ExitCode.INVALID_INPUT

@@ -66,6 +66,8 @@ def test_policy_commands_take_a_kvmtool_string(args, check):
 
 @pytest.mark.parametrize("command", [["lint", "-"], ["validate", "-"], ["compile", "-"],
                                      ["explain", "-", "CPU_CYCLES"], ["show-pmceid", "-"],
+                                     ["explain", "--filter", "-", "CPU_CYCLES"],
+                                     ["run", "--filter", "-"], ["lint", "--filter", "-"],
                                      ["diff", "-", "configs/deny-cycles.yaml"]])
 def test_policy_commands_read_standard_input(command):
     result = run_cli(*command, "--json", input=(ROOT / "configs/deny-cycles.yaml").read_text())

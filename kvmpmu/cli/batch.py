@@ -6,19 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from kvmpmu.cli.exitcodes import Outcome
+from kvmpmu.cli.manyfiles import count
 from kvmpmu.cli.output import emit, emit_json, emit_text, note, report_error
 from kvmpmu.errors import KvmpmuError
 from kvmpmu.spec.sources import HostChoice, PolicySource
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def run_batch(given: PolicySource | None, paths: tuple[str, ...], host: HostChoice,
               kernel: str | None, machine: Any, quiet: bool, as_json: bool,
               limits: tuple[int | None, float | None]) -> Outcome:
-    from kvmpmu.cli.commands import _expectation_failures
+    from kvmpmu.cli.commands import expectation_failures
     from kvmpmu.cli.sources import exclude
     from kvmpmu.render.jsonout import SCHEMA, maybe_error_json, run_json
     from kvmpmu.render.text import run_text
@@ -50,7 +47,7 @@ def run_batch(given: PolicySource | None, paths: tuple[str, ...], host: HostChoi
                 emit_text(f"== {name} (policy {policy}): error")
             report_error(err)
             continue
-        lines = _expectation_failures(result)
+        lines = expectation_failures(result)
         documents.append({"workload": name, "policy": policy, **run_json(result)})
         if not result.ok:
             failed += 1
@@ -67,5 +64,5 @@ def run_batch(given: PolicySource | None, paths: tuple[str, ...], host: HostChoi
         emit_json({"schema": SCHEMA, "ok": failed == 0, "runs": documents,
                    "summary": {"workloads": len(files), "passed": len(files) - failed,
                                "failed": failed}})
-    note(f"{_count(len(files), 'workload')}, {len(files) - failed} passed, {failed} failed")
+    note(f"{count(len(files), 'workload')}, {len(files) - failed} passed, {failed} failed")
     return Outcome(failed=failed > len(errors), errors=tuple(errors))

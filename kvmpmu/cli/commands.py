@@ -123,7 +123,7 @@ def _names_for(path: str, spec: Any, host: HostChoice) -> Any:
         spec.host.catalog()
 
 
-def _expectation_failures(result: Any) -> list[str]:
+def expectation_failures(result: Any) -> list[str]:
     lines = []
     for e in result.expectations:
         if not e.passed:
@@ -206,7 +206,7 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_paths: tuple[s
 
 def run_outcome(result: Any) -> Outcome:
     """A run's failed expectations and its error on stderr, and the outcome they make."""
-    failures = _expectation_failures(result)
+    failures = expectation_failures(result)
     for line in failures:
         note(line)
     if result.error:

@@ -51,16 +51,29 @@ def _codes(option: str | None, key: str, fallback: tuple[str, ...]) -> tuple[str
     configured = current_config().get(key)
     if configured is None:
         return fallback
-    return tuple(c for text in configured for c in parse_codes(text, key))
+    return _configured_codes(configured, key)
+
+
+def _configured_codes(texts: tuple[str, ...], key: str) -> tuple[str, ...]:
+    """Codes the configuration gives; a bad one is an error at its key's line."""
+    from kvmpmu.errors import SpecError
+    from kvmpmu.policy.lint_select import parse_codes
+
+    try:
+        return tuple(c for text in texts for c in parse_codes(text, key))
+    except SpecError as err:
+        config = current_config()
+        raise SpecError(err.message, loc=config.loc(key), path=f"tool.kvmpmu.{key}",
+                        hint=err.hint) from None
 
 
 def _rules(select: str | None, ignore: str | None) -> Any:
-    from kvmpmu.policy.lint_select import ALL, RuleSelection, parse_codes
+    from kvmpmu.policy.lint_select import ALL, RuleSelection
 
     per_file = current_config().get("per-file-ignores") or {}
     return RuleSelection(
         _codes(select, "select", (ALL,)), _codes(ignore, "ignore", ()),
-        tuple((glob, tuple(c for text in codes for c in parse_codes(text, "per-file-ignores")))
+        tuple((glob, _configured_codes(codes, "per-file-ignores"))
               for glob, codes in per_file.items()))
 
 

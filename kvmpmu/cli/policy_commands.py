@@ -24,7 +24,6 @@ from kvmpmu.cli.sources import (
     filter_option,
     host_choice,
     kernel_default,
-    one_stdin,
     option_source,
     pmu_filter_option,
     policy_sources,
@@ -67,7 +66,6 @@ def explain(args: tuple[str, ...], filter_path: str | None, pmu_filter: str | No
         source, args = PolicySource(args[0]), args[1:]
     if not args:
         raise UsageError("name at least one EVENT to explain")
-    one_stdin(source.path, filter_path)
     e = _evaluate(source, host_choice(cpu, events_db, max_bytes), kernel_default(kernel))
     e.require_accepted("explain")
     events = [parse_event_arg(text, e.catalog, i) for i, text in enumerate(args)]

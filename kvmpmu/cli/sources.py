@@ -73,5 +73,7 @@ def require_one(sources: list[PolicySource], command: str) -> PolicySource:
 
 
 def exclude() -> tuple[str, ...]:
-    value: Any = current_config().get("exclude", ())
-    return tuple(value)
+    """The configuration's `exclude` globs; one with a `/` is relative to its folder."""
+    config = current_config()
+    value: Any = config.get("exclude", ())
+    return tuple(p if "/" not in p else (config.folder / p).as_posix() for p in value)

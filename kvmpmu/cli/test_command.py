@@ -11,6 +11,7 @@ import click
 from kvmpmu.cli.completion import complete_path
 from kvmpmu.cli.defaults import current_config
 from kvmpmu.cli.exitcodes import Outcome
+from kvmpmu.cli.manyfiles import count
 from kvmpmu.cli.options import (
     Command,
     events_db_option,
@@ -28,10 +29,6 @@ from kvmpmu.cli.sources import (
     option_source,
     pmu_filter_option,
 )
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def test_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
@@ -116,7 +113,7 @@ def test(paths: tuple[str, ...], filter_path: str | None, pmu_filter: str | None
     if as_json:
         emit_json({"schema": SCHEMA, "ok": not failed, "tests": [_record(r) for r in runs],
                    "summary": summary})
-    note(f"{_count(len(ran), 'test')}, {summary['passed']} passed, {len(failed)} failed"
+    note(f"{count(len(ran), 'test')}, {summary['passed']} passed, {len(failed)} failed"
          + (f", {summary['skipped']} skipped" if summary["skipped"] else ""))
     errors = tuple(r.error for r in failed if r.error is not None)
     return Outcome(failed=len(failed) > len(errors), errors=errors)

@@ -29,9 +29,14 @@ _TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
 class Config:
     path: str | None = None  # None: no configuration file
     values: dict[str, Any] = field(default_factory=dict)  # checked, by key
+    lines: dict[str, int] = field(default_factory=dict)  # where each key is set
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)
+
+    def loc(self, key: str) -> SourceLoc | None:
+        """Where `key` is set, for errors found in its value later."""
+        return SourceLoc(self.path, self.lines.get(key, 1), 1) if self.path else None
 
     @property
     def folder(self) -> Path:
@@ -127,7 +132,8 @@ def load_config(path: Path) -> Config:
         loc = SourceLoc(str(path), _key_line(lines, header, key), 1)
         located[key] = _located(value, loc)
         located.key_loc[key] = located.value_loc[key] = loc
-    return Config(str(path), _check(Node(located, located.loc, ".".join(header))))
+    return Config(str(path), _check(Node(located, located.loc, ".".join(header))),
+                  {k: loc.line for k, loc in located.key_loc.items()})
 
 
 def _check(doc: Node) -> dict[str, Any]:

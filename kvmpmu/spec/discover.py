@@ -31,10 +31,11 @@ def classify(doc: Any) -> str:
 
 
 def excluded(path: Path, patterns: tuple[str, ...]) -> bool:
-    """Whether a glob of `exclude` matches the path or any of its parts (as ruff's do)."""
-    text = path.as_posix()
-    return any(fnmatch.fnmatch(text, p) or fnmatch.fnmatch(path.name, p) or
-               any(fnmatch.fnmatch(part, p) for part in path.parts) for p in patterns)
+    """Whether a glob of `exclude` matches the path (as given, or absolute: for globs anchored
+    at a folder) or any of its parts (as ruff's do)."""
+    texts = (path.as_posix(), Path(os.path.abspath(path)).as_posix())
+    return any(fnmatch.fnmatch(text, p) for text in texts for p in patterns) or any(
+        fnmatch.fnmatch(part, p) for part in path.parts for p in patterns)
 
 
 def walk(folder: str, exclude: tuple[str, ...] = ()) -> list[str]:
