@@ -109,16 +109,22 @@ class WorkloadItem(pytest.Item):
                      style: Any = None) -> str:
         if not isinstance(excinfo.value, ExpectationsFailed):
             return str(super().repr_failure(excinfo))
-        from kvmpmu.render.expectations import expectation_table
+        import io
 
-        parts = []
+        from rich.console import Console
+
+        from kvmpmu.render.text import expectations_table
+
+        out = io.StringIO()
+        console = Console(file=out, width=200, no_color=True, highlight=False)
         for run in excinfo.value.runs:
-            parts.append(f"{run.file} (policy {run.policy}, kernel {run.kernel or 'default'})")
+            console.print(f"{run.file} (policy {run.policy}, kernel {run.kernel or 'default'})",
+                          markup=False)
             if run.result is not None and run.result.expectations:
-                parts.append(expectation_table(run.result.expectations))
+                console.print(expectations_table(run.result))  # as `kvmpmu run` shows it
             if run.error is not None:
-                parts.append(run.error.render())
-        return "\n".join(parts)
+                console.print(run.error.render(), markup=False)
+        return out.getvalue().rstrip()
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"kvmpmu: {self.name}"

@@ -19,7 +19,7 @@ from kvmpmu.cli.options import (
     kernel_option,
     max_bytes_option,
 )
-from kvmpmu.cli.output import emit_json, emit_text, note, report_error
+from kvmpmu.cli.output import emit, emit_json, emit_text, note, report_error
 from kvmpmu.cli.sources import (
     cpu_option,
     exclude,
@@ -56,7 +56,7 @@ def _record(run: Any) -> dict[str, Any]:
 
 
 def _report(run: Any, quiet: bool) -> None:
-    from kvmpmu.render.expectations import expectation_table
+    from kvmpmu.render.text import expectations_table
 
     where = f"{run.file} (kernel {run.kernel})" if run.kernel else run.file
     if run.skipped:
@@ -69,7 +69,7 @@ def _report(run: Any, quiet: bool) -> None:
         return
     emit_text(f"{where}: FAILED (policy {run.policy})")
     if run.result is not None and run.result.expectations:
-        emit_text("  " + expectation_table(run.result.expectations).replace("\n", "\n  "))
+        emit(expectations_table(run.result))  # as `run` shows it
     if run.error is not None:
         report_error(run.error)
 
