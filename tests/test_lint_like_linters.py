@@ -81,6 +81,16 @@ def test_a_folder_is_linted_as_its_specs():
             "policies/tenant-isolation")]  # not workloads, catalogs or the JSON Schemas
 
 
+def test_without_paths_the_current_folder(tmp_path, monkeypatch):
+    (tmp_path / "a.yaml").write_text((ROOT / CANCEL).read_text())
+    (tmp_path / "w.yaml").write_text("vcpus: {all: []}\n")
+    monkeypatch.chdir(tmp_path)
+    assert [f["file"] for f in json.loads(run_cli("lint", "--json").stdout)["files"]] == \
+        ["a.yaml"]
+    assert [f["kind"] for f in json.loads(run_cli("validate", "--json").stdout)["files"]] == \
+        ["spec", "workload"]
+
+
 def test_named_files_of_another_kind_are_skipped_only_when_asked(tmp_path):
     other = tmp_path / "ci.yml"
     other.write_text("jobs: {}\n")

@@ -280,7 +280,8 @@ def validate(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | 
     to the emulated kernel (no guest runs). A workload's event names resolve against the host
     of the last spec before it on the command line (or --events-db), and its guest program is
     loaded. Every file is checked; the exit code is the worst any file earned. A folder
-    stands for its specs and workloads; --filter/--pmu-filter add a policy.
+    stands for its specs and workloads (no PATH: the current folder); --filter/--pmu-filter
+    add a policy.
     """
     from kvmpmu.cli.manyfiles import Tally
     from kvmpmu.cli.sources import exclude
@@ -294,11 +295,11 @@ def validate(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | 
 
     one_stdin(*files, filter_path)
     host, kernel = host_choice(cpu, events_db, max_bytes), kernel_default(kernel)
+    extra = option_source(filter_path, pmu_filter)
+    if not files and extra is None:
+        files = (".",)  # as linters do: the current folder
     paths = expand(files, "spec", max_bytes, exclude(), also="workload",
                    skip_unrelated=skip_unrelated)
-    extra = option_source(filter_path, pmu_filter)
-    if not paths and extra is None and not files:
-        raise UsageError("nothing to validate: give FILE..., a folder, --filter or --pmu-filter")
     spec = load_policy(PolicySource(), host)
     inputs: list[Any] = [*paths, *([extra] if extra is not None else [])]
     tally = Tally(len(inputs))

@@ -122,8 +122,9 @@ def lint(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | None
     """Find the filter API's traps in policies: file:line:col, a stable code, a fix.
 
     PATH is a spec, `-` (stdin) or a folder (its specs: *.yaml, *.yml, *.json, not
-    workloads). `# kvmpmu: noqa` on a line silences its findings, `# kvmpmu: noqa: KP001`
-    only those. Defaults come from [tool.kvmpmu] in pyproject.toml or .kvmpmu.toml.
+    workloads); without PATH, --filter or --pmu-filter, the current folder.
+    `# kvmpmu: noqa` on a line silences its findings, `# kvmpmu: noqa: KP001` only those.
+    Defaults come from [tool.kvmpmu] in pyproject.toml or .kvmpmu.toml.
     """
     from kvmpmu.cli.manyfiles import Tally
     from kvmpmu.policy.lint import lint as lint_spec
@@ -136,10 +137,10 @@ def lint(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | None
     failing = {"error", "warning"} if default(strict, "strict") else {"error"}
     host = host_choice(cpu, events_db, max_bytes)
     kernel = kernel_default(kernel)
+    if not files and filter_path is None and pmu_filter is None:
+        files = (".",)  # as linters do: the current folder
     paths = expand(files, "spec", max_bytes, exclude(), skip_unrelated=skip_unrelated)
     sources = policy_sources(paths, filter_path, pmu_filter)
-    if not files and not sources:
-        raise UsageError("nothing to lint: give FILE..., a folder, --filter or --pmu-filter")
     tally = Tally(len(sources))
     results: list[tuple[str, list[Any], KvmpmuError | None]] = []
     silenced = 0
