@@ -35,6 +35,7 @@ def test_an_unknown_rule_code_is_a_usage_error_with_a_suggestion():
     assert result.exit_code == ExitCode.USAGE
     assert "'KP0011' is not a rule code or prefix" in result.stderr
     assert "did you mean 'KP001'?" in result.stderr
+    assert run_cli("lint", CANCEL, "--select", ",").exit_code == ExitCode.USAGE
 
 
 def test_a_silenced_warning_no_longer_fails_strict():

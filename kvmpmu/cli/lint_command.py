@@ -45,9 +45,12 @@ def _codes(option: str | None, key: str, fallback: tuple[str, ...]) -> tuple[str
 
     if option is not None:
         try:
-            return parse_codes(option, f"--{key}")
+            codes = parse_codes(option, f"--{key}")
         except KvmpmuError as err:  # a bad option value: a usage error, as click's are
             raise UsageError(f"--{key}: {err.message}", hint=err.hint) from None
+        if not codes:
+            raise UsageError(f"--{key} names no rule: give codes or prefixes such as KP007,KP01")
+        return codes
     configured = current_config().get(key)
     if configured is None:
         return fallback
