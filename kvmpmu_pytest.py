@@ -68,9 +68,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Fil
         return None
     from kvmpmu.errors import KvmpmuError
     from kvmpmu.spec.discover import is_test, load_document
+    from kvmpmu.spec.yamlio import DEFAULT_MAX_BYTES
 
     try:
-        wanted = is_test(load_document(str(file_path), 16 << 20))
+        wanted = is_test(load_document(str(file_path), DEFAULT_MAX_BYTES))
     except KvmpmuError:
         wanted = True  # the item reports why it cannot be read
     return WorkloadFile.from_parent(parent, path=file_path) if wanted else None

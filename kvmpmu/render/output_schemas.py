@@ -5,6 +5,7 @@ command's output against them."""
 
 from __future__ import annotations
 
+from kvmpmu.render.jsonout import SCHEMA
 from kvmpmu.spec.schema_types import (
     AnyOf,
     Anything,
@@ -24,7 +25,7 @@ from kvmpmu.spec.schema_types import (
 STR, BOOL, ANY = Str(), Bool(), Anything()
 INT = Int(-(2**63), 2**64 - 1)
 HEX = Str(doc="a 0x hex string")
-VERSION = Int(1, 1, doc="the documents' format: fields are added, never renamed")
+VERSION = Int(SCHEMA, SCHEMA, doc="the documents' format: fields are added, never renamed")
 
 
 def nullable(kind: Type) -> Type:
