@@ -15,8 +15,8 @@ from kvmpmu.spec.sources import HostChoice, PolicySource
 def run_batch(given: PolicySource | None, paths: tuple[str, ...], host: HostChoice,
               kernel: str | None, machine: Any, quiet: bool, as_json: bool,
               limits: tuple[int | None, float | None]) -> Outcome:
-    from kvmpmu.cli.commands import expectation_failures
     from kvmpmu.cli.sources import exclude
+    from kvmpmu.cli.verdicts import expectation_failures
     from kvmpmu.render.jsonout import SCHEMA, maybe_error_json, run_json
     from kvmpmu.render.text import run_text
     from kvmpmu.spec.discover import expand

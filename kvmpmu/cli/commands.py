@@ -29,6 +29,7 @@ from kvmpmu.cli.sources import (
     pmu_filter_option,
     skip_unrelated_option,
 )
+from kvmpmu.cli.verdicts import run_outcome
 from kvmpmu.errors import KvmpmuError
 from kvmpmu.spec.sources import HostChoice, PolicySource
 
@@ -123,16 +124,6 @@ def _names_for(path: str, spec: Any, host: HostChoice) -> Any:
         spec.host.catalog()
 
 
-def expectation_failures(result: Any) -> list[str]:
-    lines = []
-    for e in result.expectations:
-        if not e.passed:
-            where = f"{e.loc}: " if e.loc else ""
-            text = " ".join(f"{k}={v}" for k, v in e.expect.items())
-            lines.append(f"{where}error: expectation failed: {text}: actual {e.actual}")
-    return lines
-
-
 @click.command(cls=Command)
 @filter_option
 @pmu_filter_option
@@ -202,17 +193,6 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_paths: tuple[s
 
         emit(run_text(result))
     return run_outcome(result)
-
-
-def run_outcome(result: Any) -> Outcome:
-    """A run's failed expectations and its error on stderr, and the outcome they make."""
-    failures = expectation_failures(result)
-    for line in failures:
-        note(line)
-    if result.error:
-        report_error(result.error)
-        return Outcome(errors=(result.error,))
-    return Outcome(failed=bool(failures))
 
 
 @click.command("show-pmceid", cls=Command)
