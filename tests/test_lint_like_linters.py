@@ -1,8 +1,11 @@
 """lint as linters are used: rule selection, noqa comments, configuration, folders, formats."""
 
 import json
+import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kvmpmu.cli.exitcodes import ExitCode
 from tests.clihelpers import ROOT, run_cli
@@ -225,3 +228,35 @@ def test_a_pyproject_without_the_table_is_passed_over(tmp_path, monkeypatch):
     (tmp_path / "inner" / "pyproject.toml").write_text('[tool.ruff]\nline-length = 100\n')
     monkeypatch.chdir(tmp_path / "inner")
     assert codes(str(ROOT / CANCEL))[0] == []
+
+
+# --- robustness --------------------------------------------------------------------------------
+
+KEYS = ["select", "ignore", "strict", "format", "exclude", "kernel", "cpu", "events-db",
+        "test-paths", "per-file-ignores", "selct", "tool"]
+VALUES = ['"KP0"', '["KP001", "KP9"]', "true", "tru", '"github"', '["drafts"]', '"6.1"', "1",
+          '{"a*" = ["KP002"]}', '[1, 2]', '"nonexistent.json"', '"', "[", "{}"]
+
+
+@settings(max_examples=60)
+@given(st.lists(st.tuples(st.sampled_from(KEYS), st.sampled_from(VALUES)), max_size=4),
+       st.sampled_from(["[tool.kvmpmu]", "[tool.kvmpmu.per-file-ignores]", "[tool]", ""]),
+       st.text(alphabet="KP0123,ALxy ", max_size=8))
+def test_any_configuration_or_rule_list_gets_an_exit_code_not_a_traceback(items, header, codes):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        lines = [header] + [f"{k} = {v}" for k, v in items]
+        (Path(folder) / "pyproject.toml").write_text("\n".join(lines) + "\n")
+        spec = Path(folder) / "p.yaml"
+        spec.write_text((ROOT / CANCEL).read_text())
+        cwd = os.getcwd()
+        os.chdir(folder)
+        try:
+            result = run_cli("lint", "p.yaml", "--select", codes) if codes.strip(", ") else \
+                run_cli("lint", "p.yaml")
+        finally:
+            os.chdir(cwd)
+    assert result.exit_code in (0, 1, 2, 3), result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
