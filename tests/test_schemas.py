@@ -235,3 +235,27 @@ def test_case_insensitive_names_are_accepted_by_both(tmp_path):
                     "nevents: 1, expect_errno: einval}\n")
     load_any(str(spec), 1 << 20)
     assert validator("spec").is_valid(document(spec))
+
+
+MODELINE = "# yaml-language-server: $schema="
+
+
+def modeline_files():
+    return sorted(os.path.relpath(p, ROOT) for p in (ROOT / "configs").rglob("*.yaml")
+                  if p.read_text().startswith(MODELINE))
+
+
+def test_the_example_repository_uses_the_modeline():
+    assert len(modeline_files()) >= 6
+
+
+@pytest.mark.parametrize("path", modeline_files())
+def test_a_modeline_names_a_shipped_schema_the_file_satisfies(path):
+    first = (ROOT / path).read_text().splitlines()[0]
+    target = (ROOT / path).parent / first.removeprefix(MODELINE)
+    assert target.resolve().parent == shipped_path("spec").parent
+    data = document(ROOT / path)
+    name = target.name.removesuffix(".schema.json")
+    assert jsonschema.Draft202012Validator(json.loads(target.read_text())).is_valid(data)
+    assert name == {"spec": "spec", "workload": "scenario" if "vmm" in data else "workload"}[
+        classify(data)]
