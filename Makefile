@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,guest]'
+	rm -rf kvmpmu.egg-info  # a by-product: pytest would take it for an installed kvmpmu
 	$(PY) -m compileall -q kvmpmu  # as pip does for a regular install
 	touch $(STAMP)
 
@@ -22,7 +23,7 @@ test: install
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check kvmpmu realkvm tests $(wildcard bench)
+	$(VENV)/bin/ruff check kvmpmu kvmpmu_pytest.py realkvm tests $(wildcard bench)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

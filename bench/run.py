@@ -324,10 +324,45 @@ def _guest_loop_speed(unicorn: Any, size: int, instructions: int,
     return instructions / median_of(ours, repeat), passes * size / median_of(bare, repeat)
 
 
+# --- 8. a policy repository ------------------------------------------------------------------
+
+def policy_repository(policies: int, repeat: int) -> None:
+    """Folders at once against one process per file, and the pytest plugin's cost where it
+    has nothing to do (this repository's own test run)."""
+    print("8. a policy repository", flush=True)
+    with tempfile.TemporaryDirectory(prefix="kvmpmu-bench-") as tmp:
+        folder = Path(tmp)
+        work = (ROOT / "configs" / "workload-basic.yaml").read_text()
+        for i in range(policies):
+            (folder / f"p{i}.yaml").write_text(f"vm: {{vcpus: 2}}\nfilters:\n  - deny: "
+                                               f"0x{0x30 + i % 16:x}\n  - deny: 0x{0x4000 + i:x}\n")
+            (folder / f"w{i}.yaml").write_text(f"policy: p{i}.yaml\n{work}")
+        one_lint = wall([*KVMPMU, "lint", str(folder / "p0.yaml")], repeat)
+        all_lint = wall([*KVMPMU, "lint", str(folder)], repeat)
+        row(f"`kvmpmu lint FOLDER` of {policies} policies / {policies} `kvmpmu lint FILE` runs",
+            f"{all_lint / (policies * one_lint):.2f}x ({all_lint:.2f} s vs "
+            f"{policies * one_lint:.2f} s)", "< 1x", all_lint < policies * one_lint)
+        one_run = wall([*KVMPMU, "run", "--workload", str(folder / "w0.yaml")], repeat)
+        all_run = wall([*KVMPMU, "run", "--quiet", "--workload", str(folder)], repeat)
+        row(f"`kvmpmu run --workload FOLDER` of {policies} workloads / {policies} `kvmpmu run` "
+            "runs", f"{all_run / (policies * one_run):.2f}x ({all_run:.2f} s vs "
+            f"{policies * one_run:.2f} s)", "< 1x", all_run < policies * one_run)
+    collect = [PY, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests"]
+    with_plugin = wall(collect, repeat)
+    without = wall([*collect, "-p", "no:kvmpmu"], repeat)
+    row("pytest --collect-only of tests/, plugin installed / disabled",
+        f"{with_plugin / without:.2f}x ({with_plugin:.2f} s vs {without:.2f} s)", "<= 1.05x",
+        with_plugin / without <= 1.05)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    parser.add_argument("--only", type=int, metavar="N", help="run section N alone")
     args = parser.parse_args()
+    if args.only == 8:
+        policy_repository(50 if not args.quick else 10, 3 if args.quick else 7)
+        return
     repeat = 3 if args.quick else 7
     sizes = [1000, 10000] if args.quick else [1000, 10000, 100000]
     print(f"kvmpmu benchmarks, {time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, "
@@ -338,6 +373,7 @@ def main() -> None:
     analytic_counting(repeat)
     filter_application(100_000 if not args.quick else 10_000, 3)
     guest_speed(4_000_000 if not args.quick else 400_000, 3)
+    policy_repository(50 if not args.quick else 10, repeat)
     print("\n| measurement | figure | target | |\n| --- | --- | --- | --- |")
     for what, value, target, verdict in ROWS:
         print(f"| {what} | {value} | {target} | {verdict} |")

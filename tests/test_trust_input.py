@@ -99,7 +99,7 @@ def test_lint_goes_on_after_a_bad_file_and_reports_every_file(tmp_path):
     doc = json.loads(run_kvmpmu("lint", "--json", bad, "configs/cancel.yaml").stdout)
     assert [f["file"] for f in doc["files"]] == [bad, "configs/cancel.yaml"]
     assert doc["files"][0]["error"]["kind"] == "spec" and doc["files"][1]["error"] is None
-    assert doc["summary"] == {"files": 2, "errors": 1, "warnings": 2}
+    assert doc["summary"] == {"files": 2, "errors": 1, "warnings": 2, "silenced": 0}
 
 
 def test_lint_exit_code_is_the_worst_finding(tmp_path):

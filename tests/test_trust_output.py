@@ -264,7 +264,7 @@ def test_stdout_on_a_full_disk_exits_74_with_one_message(args, tmp_path):
 @pytest.mark.parametrize("args,code,kind", [
     (["run", "--json", "--bogus"], 2, "usage"),
     (["run", "--json", "--kernel", "4.19"], 2, "usage"),
-    (["lint", "--json"], 2, "usage"),
+    (["lint", "--json", "--select", ","], 2, "usage"),  # `lint` alone lints the current folder
     (["run", "--json", "--filter", "configs/nope.yaml"], 3, "spec"),
     (["compile", "configs/cancel.yaml", "--json", "-o", "-"], 2, "usage"),
 ])

@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 
 import click
 
+from kvmpmu.cli.completion import complete_event, complete_path
 from kvmpmu.cli.exitcodes import OK, Outcome, UsageError
-from kvmpmu.cli.loading import load_spec, load_workload, one_stdin
+from kvmpmu.cli.loading import load_workload, one_stdin
 from kvmpmu.cli.machines import backend_option
 from kvmpmu.cli.options import (
     Command,
@@ -19,7 +20,18 @@ from kvmpmu.cli.options import (
     max_bytes_option,
 )
 from kvmpmu.cli.output import emit, emit_json, emit_text, note, report_error
+from kvmpmu.cli.sources import (
+    cpu_option,
+    filter_option,
+    host_choice,
+    kernel_default,
+    option_source,
+    pmu_filter_option,
+    skip_unrelated_option,
+)
+from kvmpmu.cli.verdicts import run_outcome
 from kvmpmu.errors import KvmpmuError
+from kvmpmu.spec.sources import HostChoice, PolicySource
 
 T = TypeVar("T")
 
@@ -52,30 +64,47 @@ def _with_positions(use: Callable[[Any], T], spec: Any, reread: Callable[[], Any
     return use(reread()) if _unlocated(getattr(result, "error", None)) else result
 
 
-def _spec_loader(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
-                 events_db: str | None) -> tuple[Any, Callable[[], Any]]:
+def _spec_loader(source: PolicySource, host: HostChoice) -> tuple[Any, Callable[[], Any]]:
     """The spec read fast, and how to read it again with positions."""
-    return (load_spec(filter_path, pmu_filter, max_bytes, events_db),
-            lambda: load_spec(filter_path, pmu_filter, max_bytes, events_db, fast_json=False))
+    from kvmpmu.spec.sources import load_policy
+
+    return (load_policy(source, host, fast_json=True),
+            lambda: load_policy(source, host, fast_json=False))
 
 
-def _expectation_failures(result: Any) -> list[str]:
-    lines = []
-    for e in result.expectations:
-        if not e.passed:
-            where = f"{e.loc}: " if e.loc else ""
-            text = " ".join(f"{k}={v}" for k, v in e.expect.items())
-            lines.append(f"{where}error: expectation failed: {text}: actual {e.actual}")
-    return lines
+def _policy(filter_path: str | None, pmu_filter: str | None,
+            workload_path: str | None, max_bytes: int) -> PolicySource:
+    """--filter/--pmu-filter, else the policy the workload names, else none."""
+    from kvmpmu.spec.sources import declared_policy
+
+    given = option_source(filter_path, pmu_filter)
+    if given is not None:
+        return given
+    declared = declared_policy(workload_path, max_bytes) if workload_path else None
+    return PolicySource(declared)
+
+
+def _names_for(path: str, spec: Any, host: HostChoice) -> Any:
+    """The catalog a file's event names resolve against: its own `policy:`'s host, else the
+    last spec's before it."""
+    from kvmpmu.spec.sources import declared_policy, load_policy
+
+    try:
+        declared = declared_policy(path, host.max_bytes)
+    except KvmpmuError:
+        declared = None  # load_any reports it
+    return load_policy(PolicySource(declared), host).host.catalog() if declared else \
+        spec.host.catalog()
 
 
 @click.command(cls=Command)
-@click.option("--filter", "filter_path", metavar="FILE", help="Filter spec (YAML; - for stdin).")
-@click.option("--pmu-filter", metavar="SPEC",
-              help="kvmtool syntax, e.g. 'A:0x11-0x11,D:0x30-0x3f'.")
-@click.option("--workload", "workload_path", metavar="FILE",
-              help="Scripted guest workload (YAML; - for stdin).")
-@click.option("--scenario", "scenario_path", metavar="FILE",
+@filter_option
+@pmu_filter_option
+@click.option("--workload", "workload_paths", metavar="FILE", multiple=True,
+              shell_complete=complete_path,
+              help="Scripted guest workload (YAML; - for stdin). Repeat it, or give a folder, "
+              "to run several against the policy: each is reported, with one exit code.")
+@click.option("--scenario", "scenario_path", metavar="FILE", shell_complete=complete_path,
               help="A workload with a `vmm:` section: exactly those KVM calls, in order.")
 @click.option("--max-instructions", type=click.IntRange(1), metavar="N",
               help="Instruction budget of a CPU-emulated guest (default: the workload's, "
@@ -83,20 +112,43 @@ def _expectation_failures(result: Any) -> list[str]:
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
               help="Wall-clock limit of a CPU-emulated guest (default: the workload's, else "
               "none); with --backend kvm, of each KVM_RUN (default: 10).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="With several workloads, print only the failing ones and the summary.")
 @backend_option
 @kernel_option
+@cpu_option
 @events_db_option
 @json_option
 @max_bytes_option
-def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | None,
+def run(filter_path: str | None, pmu_filter: str | None, workload_paths: tuple[str, ...],
         scenario_path: str | None, max_instructions: int | None, timeout: float | None,
-        backend: str, kernel: str | None, events_db: str | None, as_json: bool,
-        max_bytes: int) -> Outcome:
-    """Boot a VM with the filter, run the guest workload, report counters and PMCEID."""
+        quiet: bool, backend: str, kernel: str | None, cpu: str | None,
+        events_db: str | None, as_json: bool, max_bytes: int) -> Outcome:
+    """Boot a VM with the filter, run the guest workload, report counters and PMCEID.
+
+    Without --filter or --pmu-filter, a workload's `policy:` names its spec.
+    """
+    from pathlib import Path
+
     from kvmpmu.vmm.execution import run_spec
 
-    one_stdin(filter_path, workload_path, scenario_path)
-    spec, reread = _spec_loader(filter_path, pmu_filter, max_bytes, events_db)
+    one_stdin(filter_path, *workload_paths, scenario_path)
+    host = host_choice(cpu, events_db, max_bytes)
+    kernel = kernel_default(kernel) if backend == "emulated" else kernel  # kvm: the real one
+    if len(workload_paths) > 1 or any(Path(p).is_dir() for p in workload_paths):
+        from kvmpmu.cli.batch import run_batch
+
+        if scenario_path:
+            raise UsageError("give several --workload files or one --scenario, not both")
+        if backend == "both":
+            raise UsageError("--backend both compares one case: run `kvmpmu conform` per "
+                             "workload")
+        machine = _machine(backend, kernel, timeout)
+        return run_batch(option_source(filter_path, pmu_filter), workload_paths, host, kernel,
+                         machine, quiet, as_json, (max_instructions, timeout))
+    workload_path = workload_paths[0] if workload_paths else None
+    spec, reread = _spec_loader(_policy(filter_path, pmu_filter, workload_path or scenario_path,
+                                        max_bytes), host)
     workload = load_workload(spec, workload_path, scenario_path, max_bytes)
     if backend == "both":
         from kvmpmu.cli.conform_command import conform_case
@@ -113,30 +165,33 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_path: str | No
         from kvmpmu.render.text import run_text
 
         emit(run_text(result))
-    failures = _expectation_failures(result)
-    for line in result.warnings + failures:
-        note(line)
-    if result.error:
-        report_error(result.error)
-        return Outcome(errors=(result.error,))
-    return Outcome(failed=bool(failures))
+    return run_outcome(result)
 
 
 @click.command("show-pmceid", cls=Command)
-@click.option("--filter", "filter_path", metavar="FILE", help="Filter spec (YAML; - for stdin).")
-@click.option("--pmu-filter", metavar="SPEC", help="kvmtool syntax instead of a file.")
+@click.argument("file", metavar="[FILE]", required=False, shell_complete=complete_path)
+@filter_option
+@pmu_filter_option
 @backend_option
 @kernel_option
+@cpu_option
 @events_db_option
 @json_option
 @max_bytes_option
-def show_pmceid(filter_path: str | None, pmu_filter: str | None, backend: str,
-                kernel: str | None, events_db: str | None, as_json: bool,
-                max_bytes: int) -> Outcome:
-    """Host versus guest PMCEID0/1_EL0, decoded into event names."""
+def show_pmceid(file: str | None, filter_path: str | None, pmu_filter: str | None,
+                backend: str, kernel: str | None, cpu: str | None, events_db: str | None,
+                as_json: bool, max_bytes: int) -> Outcome:
+    """Host versus guest PMCEID0/1_EL0, decoded into event names.
+
+    The policy is FILE (`-`: stdin), --filter or --pmu-filter (or none: no filter).
+    """
     from kvmpmu.vmm import execution, session
 
-    spec, reread = _spec_loader(filter_path, pmu_filter, max_bytes, events_db)
+    if file is not None and filter_path is not None:
+        raise UsageError("give FILE or --filter, not both")
+    kernel = kernel_default(kernel) if backend == "emulated" else kernel  # kvm: the real one
+    spec, reread = _spec_loader(PolicySource(file or filter_path, pmu_filter),
+                                host_choice(cpu, events_db, max_bytes))
     if backend == "both":
         from kvmpmu.cli.conform_command import conform_case
 
@@ -162,36 +217,55 @@ def show_pmceid(filter_path: str | None, pmu_filter: str | None, backend: str,
 
 
 @click.command(cls=Command)
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.argument("files", nargs=-1, metavar="[PATH]...", shell_complete=complete_path)
+@filter_option
+@pmu_filter_option
+@skip_unrelated_option
 @kernel_option
+@cpu_option
 @events_db_option
 @json_option
 @max_bytes_option
-def validate(files: tuple[str, ...], kernel: str | None, events_db: str | None, as_json: bool,
-             max_bytes: int) -> Outcome:
+def validate(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | None,
+             skip_unrelated: bool, kernel: str | None, cpu: str | None,
+             events_db: str | None, as_json: bool, max_bytes: int) -> Outcome:
     """Check filter specs and workloads as `run` would, without running a guest.
 
     A spec gets every check `run` makes before its first ioctl, then its filters are applied
     to the emulated kernel (no guest runs). A workload's event names resolve against the host
     of the last spec before it on the command line (or --events-db), and its guest program is
-    loaded. Every file is checked; the exit code is the worst any file earned.
+    loaded. Every file is checked; the exit code is the worst any file earned. A folder
+    stands for its specs and workloads (no PATH: the current folder); --filter/--pmu-filter
+    add a policy.
     """
     from kvmpmu.cli.manyfiles import Tally
+    from kvmpmu.cli.sources import exclude
     from kvmpmu.render.jsonout import SCHEMA, maybe_error_json
+    from kvmpmu.spec.discover import expand
     from kvmpmu.spec.files import load_any
     from kvmpmu.spec.filterspec import FilterSpec
-    from kvmpmu.spec.hostspec import parse_host
+    from kvmpmu.spec.sources import load_policy
     from kvmpmu.spec.yamlio import source_name
     from kvmpmu.vmm import session
 
-    one_stdin(*files)
-    spec = FilterSpec(file="<no filter>", host=parse_host(None, events_db, max_bytes))
-    tally = Tally(len(files))
+    one_stdin(*files, filter_path)
+    host, kernel = host_choice(cpu, events_db, max_bytes), kernel_default(kernel)
+    extra = option_source(filter_path, pmu_filter)
+    if not files and extra is None:
+        files = (".",)  # as linters do: the current folder
+    paths = expand(files, "spec", max_bytes, exclude(), also="workload",
+                   skip_unrelated=skip_unrelated)
+    spec = load_policy(PolicySource(), host)
+    inputs: list[Any] = [*paths, *([extra] if extra is not None else [])]
+    tally = Tally(len(inputs))
     records = []
-    for path in files:
+    for item in inputs:
         kind = None
+        name = item.name if isinstance(item, PolicySource) else source_name(item)
         try:
-            loaded = load_any(path, max_bytes, events_db, spec.host.catalog())
+            own = host if isinstance(item, PolicySource) else host.for_file(item)
+            loaded = load_policy(item, host) if isinstance(item, PolicySource) else \
+                load_any(item, max_bytes, own.events_db, _names_for(item, spec, host), own.cpu)
             if isinstance(loaded, FilterSpec):
                 kind, spec = "spec", loaded
                 session.dry_boot(loaded, None, kernel)
@@ -200,12 +274,12 @@ def validate(files: tuple[str, ...], kernel: str | None, events_db: str | None, 
                 session.guest_program(loaded)
         except KvmpmuError as err:
             tally.failed(err)
-            records.append({"file": source_name(path), "kind": kind, "ok": False,
+            records.append({"file": name, "kind": kind, "ok": False,
                             "error": maybe_error_json(err)})
             continue
-        records.append({"file": source_name(path), "kind": kind, "ok": True, "error": None})
+        records.append({"file": name, "kind": kind, "ok": True, "error": None})
         if not as_json:
-            emit_text(f"{source_name(path)}: ok ({kind})")
+            emit_text(f"{name}: ok ({kind})")
     if as_json:
         emit_json({"schema": SCHEMA, "ok": tally.ok(), "files": records,
                    "summary": tally.json()})
@@ -217,8 +291,8 @@ def validate(files: tuple[str, ...], kernel: str | None, events_db: str | None, 
 @click.option("--cpu", metavar="MODEL", default="generic", show_default=True,
               help="CPU model whose events to list (see `kvmpmu cpus`).")
 @events_db_option
-@click.option("--search", metavar="TEXT", help="Only events whose number, name or description "
-              "matches (case-insensitive).")
+@click.option("--search", metavar="TEXT", shell_complete=complete_event,
+              help="Only events whose number, name or description matches (case-insensitive).")
 @click.option("--implemented", "implemented_only", is_flag=True,
               help="Only events the CPU implements.")
 @json_option

@@ -14,20 +14,14 @@ def one_stdin(*paths: str | None) -> None:
 
 
 def load_spec(filter_path: str | None, pmu_filter: str | None, max_bytes: int,
-              events_db: str | None = None, fast_json: bool = True) -> Any:
-    """--filter FILE, or --pmu-filter in kvmtool's syntax, or no filter."""
-    from kvmpmu.spec.filterspec import FilterSpec, load_filter_spec
-    from kvmpmu.spec.hostspec import parse_host
-    from kvmpmu.spec.kvmtool import parse_kvmtool
+              events_db: str | None = None, fast_json: bool = True,
+              cpu: str | None = None) -> Any:
+    """--filter FILE, --pmu-filter in kvmtool's syntax (both: the file's host and VM with the
+    string's filters), or no filter."""
+    from kvmpmu.spec.sources import HostChoice, PolicySource, load_policy
 
-    if filter_path and pmu_filter:
-        raise UsageError("give --filter or --pmu-filter, not both")
-    if filter_path:
-        return load_filter_spec(filter_path, max_bytes, events_db, fast_json=fast_json)
-    host = parse_host(None, events_db, max_bytes)
-    if pmu_filter is not None:
-        return parse_kvmtool(pmu_filter, host=host)
-    return FilterSpec(file="<no filter>", host=host)
+    return load_policy(PolicySource(filter_path, pmu_filter),
+                       HostChoice(cpu, events_db, max_bytes), fast_json)
 
 
 def load_workload(spec: Any, workload_path: str | None, scenario_path: str | None,

@@ -17,13 +17,16 @@ COMMANDS = {
     "validate": "kvmpmu.cli.commands:validate",
     "events": "kvmpmu.cli.commands:events",
     "cpus": "kvmpmu.cli.commands:cpus",
-    "lint": "kvmpmu.cli.policy_commands:lint",
+    "lint": "kvmpmu.cli.lint_command:lint",
     "explain": "kvmpmu.cli.policy_commands:explain",
     "diff": "kvmpmu.cli.policy_commands:diff",
     "compile": "kvmpmu.cli.policy_commands:compile_cmd",
     "import": "kvmpmu.cli.policy_commands:import_cmd",
     "presets": "kvmpmu.cli.policy_commands:presets",
     "conform": "kvmpmu.cli.conform_command:conform",
+    "test": "kvmpmu.cli.test_command:test",
+    "schema": "kvmpmu.cli.schema_command:schema",
+    "completion": "kvmpmu.cli.completion:completion",
 }
 
 

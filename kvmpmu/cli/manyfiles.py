@@ -10,7 +10,8 @@ from kvmpmu.cli.output import report_error
 from kvmpmu.errors import KvmpmuError
 
 
-def _count(n: int, word: str) -> str:
+def count(n: int, word: str) -> str:
+    """`1 file`, `2 files`."""
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
@@ -35,8 +36,8 @@ class Tally:
         return not self.errors and not self.verdict_failed
 
     def line(self) -> str:
-        return (f"{_count(self.files, 'file')}, {_count(self.error_count, 'error')}, "
-                f"{_count(self.warnings, 'warning')}")
+        return (f"{count(self.files, 'file')}, {count(self.error_count, 'error')}, "
+                f"{count(self.warnings, 'warning')}")
 
     def json(self) -> dict[str, Any]:
         return {"files": self.files, "errors": self.error_count, "warnings": self.warnings}

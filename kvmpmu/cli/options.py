@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from kvmpmu.cli.output import remember_json
 from kvmpmu.kvm.profiles import PROFILE_NAMES
@@ -52,7 +53,9 @@ json_option = click.option("--json", "as_json", is_flag=True, callback=remember_
 kernel_option = click.option("--kernel", type=click.Choice(PROFILE_NAMES),
                              help="Kernel profile (overrides the spec's `kernel`).")
 events_db_option = click.option(
-    "--events-db", metavar="FILE", help="CPU events from a JSON file (Arm's pmu/*.json or Linux "
+    "--events-db", metavar="FILE",
+    shell_complete=lambda ctx, param, incomplete: [CompletionItem(incomplete, type="file")],
+    help="CPU events from a JSON file (Arm's pmu/*.json or Linux "
     "perf's pmu-events format, or a perf per-CPU folder): the host's events and names.")
 max_bytes_option = click.option("--max-bytes", type=ByteSize(), default=DEFAULT_MAX_BYTES,
                                 metavar="SIZE", help="Refuse input files larger than this: "

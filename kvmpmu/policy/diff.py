@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from kvmpmu.arch import events as ev
 from kvmpmu.policy.evaluate import Evaluation
 from kvmpmu.policy.ranges import bits_to_ranges
+from kvmpmu.vmm.session import hidden_by_kvm_or_filter
+
+DecisionState = Literal["allowed", "denied", "outside-event-space"]
+PmceidState = Literal["visible", "hidden", "hidden-by-kvm", "not-implemented"]
 
 
 @dataclass(frozen=True)
@@ -14,12 +19,16 @@ class DecisionChange:
     first: int
     last: int
     allowed_in_a: bool  # and so not in B
+    a: DecisionState = "allowed"  # "outside-event-space": beyond that host's events
+    b: DecisionState = "denied"
 
 
 @dataclass(frozen=True)
 class PmceidChange:
     event: int
     visible_in_a: bool
+    a: PmceidState  # "hidden": by the filter
+    b: PmceidState
 
 
 @dataclass(frozen=True)
@@ -46,12 +55,42 @@ def allowed_bits(e: Evaluation, space: int) -> int:
 def diff(a: Evaluation, b: Evaluation) -> PolicyDiff:
     space = max(a.nr_events, b.nr_events)
     bits_a, bits_b = allowed_bits(a, space), allowed_bits(b, space)
-    changes = [DecisionChange(f, last, True) for f, last in bits_to_ranges(bits_a & ~bits_b)]
-    changes += [DecisionChange(f, last, False) for f, last in bits_to_ranges(bits_b & ~bits_a)]
+    cuts = sorted({a.nr_events, b.nr_events})
+    changes = [DecisionChange(f, last, allowed, _state(a, f, allowed), _state(b, f, not allowed))
+               for bits, allowed in ((bits_a & ~bits_b, True), (bits_b & ~bits_a, False))
+               for first, end in bits_to_ranges(bits) for f, last in _split(first, end, cuts)]
     changes.sort(key=lambda c: c.first)
     pa, pb = a.guest_pmceid(), b.guest_pmceid()
-    pmceid = [PmceidChange(x, ev.pmceid_says(*pa, x))
-              for reg in (0, 1) for x in ev.pmceid_events(reg)
+    pmceid = [PmceidChange(x, ev.pmceid_says(*pa, x), pmceid_state(a, x, bit),
+                           pmceid_state(b, x, bit))
+              for reg in (0, 1) for bit, x in enumerate(ev.pmceid_events(reg))
               if ev.pmceid_says(*pa, x) != ev.pmceid_says(*pb, x)]
     pmceid.sort(key=lambda c: c.event)
     return PolicyDiff(space, changes, pmceid, pa, pb)
+
+
+def _split(first: int, last: int, cuts: list[int]) -> list[tuple[int, int]]:
+    """The range cut where one side's event space ends."""
+    out = []
+    for cut in cuts:
+        if first < cut <= last:
+            out.append((first, cut - 1))
+            first = cut
+    return [*out, (first, last)]
+
+
+def _state(e: Evaluation, event: int, allowed: bool) -> DecisionState:
+    if event >= e.nr_events:
+        return "outside-event-space"
+    return "allowed" if allowed else "denied"
+
+
+def pmceid_state(e: Evaluation, event: int, bit: int) -> PmceidState:
+    """What the guest's PMCEID shows of `event` (its `bit` in the register), and why not:
+    the host does not implement it, the filter hides it, or KVM itself does."""
+    if ev.pmceid_says(*e.guest_pmceid(), event):
+        return "visible"
+    if not ev.pmceid_says(*e.host_pmceid(), event):
+        return "not-implemented"
+    return "hidden" if hidden_by_kvm_or_filter(e.vm, event, bit) == "filter" else \
+        "hidden-by-kvm"

@@ -106,5 +106,10 @@ class Evaluation:
         vcpu = self.vm.vcpus[0]
         return vcpu.guest_pmceid(0), vcpu.guest_pmceid(1)
 
+    def host_pmceid(self) -> tuple[int, int]:
+        """The PMCEID of the PMU the guest's view comes from (the VM's)."""
+        pmu = self.vm.pmceid_source(self.vm.vcpus[0])
+        return (pmu.pmceid(0), pmu.pmceid(1)) if pmu else (0, 0)
+
     def name(self, event: int) -> str | None:
         return self.catalog.name_of(event)

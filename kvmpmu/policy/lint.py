@@ -26,6 +26,23 @@ CODES = {
     "KP009": ("shared-resource-allowed", "warning"),
     "KP010": ("kernel-rejects", "error"),
 }
+SUMMARIES = {  # what each rule finds, in a line (SARIF's rule metadata, --help)
+    "KP001": "The first filter silently decides every other event's default",
+    "KP002": "An entry cancels an earlier one, but the default stays",
+    "KP003": "SW_INCR is never filtered",
+    "KP004": "CHAIN is not filtered: chained counters still chain",
+    "KP005": "Later entries decide every event of this entry",
+    "KP006": "Denies events no host CPU implements",
+    "KP007": "Events outside the host's event space: the VM does not start",
+    "KP008": "CPU_CYCLES denied: the cycle counter stops too",
+    "KP009": "purpose: isolation, but shared-resource events stay allowed",
+    "KP010": "The kernel refuses a call: the VM does not start",
+}
+
+
+def rules() -> list[tuple[str, str, str, str]]:
+    """Every rule: code, name, severity, what it finds."""
+    return [(code, name, severity, SUMMARIES[code]) for code, (name, severity) in CODES.items()]
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rich.console import Group, RenderableType
@@ -64,6 +65,10 @@ class DecisionChange(Protocol):
     def last(self) -> int: ...
     @property
     def allowed_in_a(self) -> bool: ...
+    @property
+    def a(self) -> str: ...  # "allowed", "denied" or "outside-event-space"
+    @property
+    def b(self) -> str: ...
 
 
 class PmceidChange(Protocol):
@@ -71,6 +76,10 @@ class PmceidChange(Protocol):
     def event(self) -> int: ...
     @property
     def visible_in_a(self) -> bool: ...
+    @property
+    def a(self) -> str: ...  # "visible", "hidden", "hidden-by-kvm" or "not-implemented"
+    @property
+    def b(self) -> str: ...
 
 
 class PolicyDiff(Protocol):
@@ -137,42 +146,68 @@ def explain_text(items: Sequence[Explanation]) -> RenderableType:
     return Group(*parts)
 
 
-def diff_json(a: str, b: str, d: PolicyDiff, catalog: Catalog) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DiffSide:
+    """One side of a diff as outputs name it: the policy, its kernel profile, its host."""
+
+    name: str
+    kernel: str
+    host: str
+    label: str  # the name, with the kernel and host when they tell the sides apart
+
+
+def diff_json(a: DiffSide, b: DiffSide, d: PolicyDiff, catalog: Catalog) -> dict[str, Any]:
     return {
-        "schema": SCHEMA, "ok": True, "same": d.same, "a": a, "b": b, "event_space": d.space,
+        "schema": SCHEMA, "ok": True, "same": d.same, "a": a.name, "b": b.name,
+        "kernels": {"a": a.kernel, "b": b.kernel}, "hosts": {"a": a.host, "b": b.host},
+        "event_space": d.space,
         "changes": [{"first": c.first, "last": c.last, "nevents": c.last - c.first + 1,
                      "first_name": catalog.name_of(c.first), "last_name": catalog.name_of(c.last),
-                     "a": "allowed" if c.allowed_in_a else "denied",
-                     "b": "denied" if c.allowed_in_a else "allowed"} for c in d.changes],
+                     "a": c.a, "b": c.b} for c in d.changes],
         "pmceid": {"a": {"pmceid0": hex64(d.pmceid_a[0]), "pmceid1": hex64(d.pmceid_a[1])},
                    "b": {"pmceid0": hex64(d.pmceid_b[0]), "pmceid1": hex64(d.pmceid_b[1])},
                    "changes": [{"event": c.event, "name": catalog.name_of(c.event),
-                                "a": "visible" if c.visible_in_a else "hidden",
-                                "b": "hidden" if c.visible_in_a else "visible"}
-                               for c in d.pmceid]},
+                                "a": c.a, "b": c.b} for c in d.pmceid]},
     }
 
 
-def diff_text(a: str, b: str, d: PolicyDiff, catalog: Catalog) -> RenderableType:
+def _decision_words(state: str) -> Text:
+    words = {"allowed": ("allowed", "green"), "denied": ("denied", "red"),
+             "outside-event-space": ("outside the event space", "yellow")}[state]
+    return Text(words[0], style=words[1])
+
+
+def _pmceid_words(state: str, side: DiffSide) -> Text:
+    words = {"visible": ("visible", "green"), "hidden": ("hidden by the filter", "red"),
+             "hidden-by-kvm": ("hidden by KVM", "yellow"),
+             "not-implemented": (f"not implemented by {side.host}", "yellow")}[state]
+    return Text(words[0], style=words[1])
+
+
+def diff_text(a: DiffSide, b: DiffSide, d: PolicyDiff, catalog: Catalog) -> RenderableType:
     if d.same:
-        return Text(f"{a} and {b} decide every event the same way and give the same PMCEID")
-    table = Table(title=f"Decisions that differ (A = {a}, B = {b})", title_justify="left")
-    for col in ("events", "names", "A", "B"):
-        table.add_column(col)
-    for c in d.changes:
-        events = f"0x{c.first:04x}" if c.first == c.last else f"0x{c.first:04x}..0x{c.last:04x}"
-        names = catalog.name_of(c.first) or "" if c.first == c.last else \
-            f"{catalog.name_of(c.first) or '?'}..{catalog.name_of(c.last) or '?'}"
-        a_text = Text("allowed", style="green") if c.allowed_in_a else Text("denied", style="red")
-        b_text = Text("denied", style="red") if c.allowed_in_a else Text("allowed", style="green")
-        table.add_row(events, names, a_text, b_text)
-    parts: list[RenderableType] = [table]
+        return Text(f"{a.label} and {b.label} decide every event the same way and give the "
+                    "same PMCEID")
+    parts: list[RenderableType] = []
+    if d.changes:
+        table = Table(title=f"Decisions that differ (A = {a.label}, B = {b.label})",
+                      title_justify="left")
+        for col in ("events", "names", "A", "B"):
+            table.add_column(col)
+        for c in d.changes:
+            events = f"0x{c.first:04x}" if c.first == c.last else \
+                f"0x{c.first:04x}..0x{c.last:04x}"
+            names = catalog.name_of(c.first) or "" if c.first == c.last else \
+                f"{catalog.name_of(c.first) or '?'}..{catalog.name_of(c.last) or '?'}"
+            table.add_row(events, names, _decision_words(c.a), _decision_words(c.b))
+        parts.append(table)
     if d.pmceid:
-        pm = Table(title="Guest PMCEID bits that change", title_justify="left")
+        title = "Guest PMCEID bits that change" + \
+            ("" if d.changes else f" (A = {a.label}, B = {b.label})")
+        pm = Table(title=title, title_justify="left")
         for col in ("event", "A", "B"):
             pm.add_column(col)
         for p in d.pmceid:
-            pm.add_row(catalog.label(p.event), "visible" if p.visible_in_a else "hidden",
-                       "hidden" if p.visible_in_a else "visible")
+            pm.add_row(catalog.label(p.event), _pmceid_words(p.a, a), _pmceid_words(p.b, b))
         parts.append(pm)
     return Group(*parts)

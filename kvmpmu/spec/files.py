@@ -8,18 +8,21 @@ from kvmpmu.spec.filterspec import FilterSpec, spec_from_node
 from kvmpmu.spec.schema import root
 from kvmpmu.spec.workload import Workload, workload_from_node
 
+WORKLOAD_KEYS = ("vcpus", "expect", "guest", "vmm")
+
 
 def kind_of(doc: object) -> str:
-    """A workload has `vcpus`, `guest` or `expect` at the top; anything else is a filter spec."""
-    return "workload" if isinstance(doc, dict) and any(k in doc for k in ("vcpus", "expect",
-                                                                          "guest")) else "spec"
+    """A workload has `vcpus`, `guest`, `expect` or (a scenario) `vmm` at the top; anything
+    else is a filter spec."""
+    return "workload" if isinstance(doc, dict) and any(k in doc for k in WORKLOAD_KEYS) \
+        else "spec"
 
 
 def load_any(path: str, max_bytes: int, events_db: str | None = None,
-             catalog: Catalog | None = None) -> FilterSpec | Workload:
+             catalog: Catalog | None = None, cpu: str | None = None) -> FilterSpec | Workload:
     """Load `path` as whichever it is; workload event names resolve against `catalog`."""
     doc = yamlio.load_file(path, max_bytes)
     name = yamlio.source_name(path)
     if kind_of(doc) == "workload":
         return workload_from_node(root(doc, name), name, catalog)
-    return spec_from_node(root(doc, name), name, events_db, max_bytes)
+    return spec_from_node(root(doc, name), name, events_db, max_bytes, cpu=cpu)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno as _errno
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -13,23 +12,24 @@ from kvmpmu.arch.cpus import impdef_owners
 from kvmpmu.arch.presets import PRESETS, resolve_preset
 from kvmpmu.errors import SourceLoc, SpecError
 from kvmpmu.gcpause import paused_gc
-from kvmpmu.kvm.profiles import DEFAULT_PROFILE, PROFILE_NAMES
+from kvmpmu.kvm.profiles import DEFAULT_PROFILE
+from kvmpmu.spec import schema_defs as defs
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.hostspec import HostSpec, parse_cpu_list, parse_host
 from kvmpmu.spec.schema import Errors, Node, root
+from kvmpmu.spec.schema_defs import U16_MAX as U16_MAX
+from kvmpmu.spec.schema_types import Enum
 from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY
 
-U16_MAX = 0xFFFF
 MAX_FILTER_ENTRIES = 1_000_000
-PURPOSES = ("isolation", "profiling")
-ACTIONS = {"allow": KVM_PMU_EVENT_ALLOW, "deny": KVM_PMU_EVENT_DENY}  # the spec's words
+ACTIONS = dict(zip(defs.ACTION_NAMES, (KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY), strict=True))
 _NUMBER = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)")
 _RANGE = re.compile(r"\s*([^\s.-][^-]*?)\s*(?:-|\.\.)\s*([^-]+?)\s*")  # A-B or A..B
 
 
 NO_PAD = b"\0\0\0"
 Irqchip = Literal["kernel", "userspace"]  # an in-kernel vGIC, or none (the VMM's own)
-IRQCHIPS: tuple[Irqchip, ...] = ("kernel", "userspace")
+IRQCHIPS: tuple[Irqchip, ...] = ("kernel", "userspace")  # as schema_defs.VM["irqchip"] lists
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,8 @@ class Term:
 
 @dataclass(frozen=True)
 class VmSpec:
-    vcpus: int = 1
-    pmu_irq: int = 23
+    vcpus: int = defs.DEFAULT_VCPUS
+    pmu_irq: int = defs.DEFAULT_PMU_IRQ
     counters: int | None = None
     counters_loc: SourceLoc | None = None
     pmu_version: int | None = None  # lower the guest's ID_AA64DFR0_EL1.PMUVer (v6.2+)
@@ -167,8 +167,8 @@ def calls_for_ranges(ranges: list[tuple[int, int]], action: int, loc: SourceLoc 
 
 
 Parsed = tuple[list[FilterCall], list[int], list[Term]]
-ENTRY_KEYS = ("allow", "deny", "action", "base_event", "nevents", "pad", "expect_errno")
-_RAW_KEYS = ("action", "base_event", "nevents", "pad")
+ENTRY_KEYS = defs.ENTRY.keys
+_RAW_KEYS = defs.RAW_ENTRY_KEYS
 
 
 def parse_errno_name(node: Node) -> str | None:
@@ -176,7 +176,7 @@ def parse_errno_name(node: Node) -> str | None:
     if node.value is None:
         return None
     name = node.string().upper()
-    if not hasattr(_errno, name) or not name.startswith("E"):
+    if name not in defs.ERRNO_NAMES:
         raise node.error(f"unknown errno name {node.value!r}", "an errno name such as EINVAL, "
                          "EBUSY or ENXIO, or null for success")
     return name
@@ -186,9 +186,10 @@ def _pad(node: Node | None) -> bytes:
     if node is None:
         return NO_PAD
     items = node.items()
-    if len(items) != 3:
+    pad = defs.ENTRY["pad"]
+    if len(items) != pad.min_items:
         raise node.error(f"pad is three bytes, got {len(items)}")
-    return bytes(i.integer(0, 0xFF, "a byte") for i in items)
+    return bytes(pad.item.read(i) for i in items)
 
 
 def parse_entry(node: Node, index: int, catalog: Catalog, max_event: int = U16_MAX,
@@ -232,12 +233,11 @@ def _parse_entry_body(node: Node, m: Any, index: int, catalog: Catalog,
                 [t.first for t in terms if t.preset is None], terms)
     action_node = node.require("action")
     if isinstance(action_node.value, str):  # any case: the call log prints ALLOW and DENY
-        lowered = Node(action_node.value.lower(), action_node.loc, action_node.path)
-        action = ACTIONS[lowered.choice(tuple(ACTIONS))]
+        action = ACTIONS[defs.ACTION_NAME.read(action_node)]
     else:
-        action = action_node.integer(0, 0xFF, "allow, deny or an integer")
-    base = node.require("base_event").integer(0, U16_MAX)
-    nevents = node.require("nevents").integer(0, U16_MAX)
+        action = defs.ACTION_NUMBER.read(action_node)
+    base = defs.ENTRY["base_event"].read(node.require("base_event"))
+    nevents = defs.ENTRY["nevents"].read(node.require("nevents"))
     call = FilterCall(base, nevents, action, node.loc, index, _pad(node.get("pad")))
     return [call], [base], _raw_terms(call, node.loc)
 
@@ -293,14 +293,15 @@ def parse_filters(node: Node, catalog: Catalog, max_event: int = U16_MAX,
 
 
 def _pmu_version(node: Node) -> int:
-    return sr.PMU_VERSIONS[node.choice(tuple(sr.PMU_VERSIONS))]
+    return sr.PMU_VERSIONS[defs.PMU_VERSION.read(node)]
 
 
 
 def _parse_vm(node: Node | None, host: HostSpec) -> VmSpec:
     if node is None:
         return VmSpec()
-    node.mapping(("vcpus", "pmu_irq", "counters", "pmu_version", "irqchip", "pmu", "cpus"))
+    vm = defs.VM
+    vm.check(node)
     pmu = node.get("pmu")
     if pmu is not None and host.pmu_named(pmu.string()) is None:
         names = tuple(p.name for p in host.pmus)
@@ -312,9 +313,9 @@ def _parse_vm(node: Node | None, host: HostSpec) -> VmSpec:
     version = node.get("pmu_version")
     irqchip = node.get("irqchip")
     return VmSpec(
-        vcpus=vcpus.integer(1, 512) if vcpus else 1,
-        pmu_irq=irq.integer(-(2**31), 2**31 - 1) if irq else 23,
-        counters=counters.integer(0, sr.MAX_GENERAL_COUNTERS) if counters else None,
+        vcpus=vm["vcpus"].read(vcpus) if vcpus else vm["vcpus"].default,
+        pmu_irq=vm["pmu_irq"].read(irq) if irq else vm["pmu_irq"].default,
+        counters=vm["counters"].read(counters) if counters else None,
         counters_loc=counters.loc if counters else None,
         pmu_version=_pmu_version(version) if version else None,
         pmu_version_loc=version.loc if version else None,
@@ -327,15 +328,16 @@ def _parse_vm(node: Node | None, host: HostSpec) -> VmSpec:
 
 
 def spec_from_node(doc: Node, file: str, events_db: str | None = None,
-                   max_bytes: int = yamlio.DEFAULT_MAX_BYTES) -> FilterSpec:
+                   max_bytes: int = yamlio.DEFAULT_MAX_BYTES, *,
+                   cpu: str | None = None) -> FilterSpec:
     """The spec, or SpecError(s) for every independent error: each top-level key, each filter
     entry (the vm section and the filters need a valid host, so they wait for one)."""
     doc.mapping()
     errors = Errors()
-    errors.check(lambda: doc.mapping(("kernel", "purpose", "host", "vm", "filters")), None)
-    kernel = errors.check(lambda: _optional_choice(doc.get("kernel"), PROFILE_NAMES), None)
-    purpose = errors.check(lambda: _optional_choice(doc.get("purpose"), PURPOSES), None)
-    host = errors.check(lambda: parse_host(doc.get("host"), events_db, max_bytes), None)
+    errors.check(lambda: defs.SPEC.check(doc), None)
+    kernel = errors.check(lambda: _optional(doc.get("kernel"), defs.SPEC["kernel"]), None)
+    purpose = errors.check(lambda: _optional(doc.get("purpose"), defs.SPEC["purpose"]), None)
+    host = errors.check(lambda: parse_host(doc.get("host"), events_db, max_bytes, cpu), None)
     vm = VmSpec()
     filters = doc.get("filters")
     calls: list[FilterCall] = []
@@ -363,25 +365,28 @@ def spec_from_node(doc: Node, file: str, events_db: str | None = None,
     )
 
 
-def _optional_choice(node: Node | None, choices: tuple[str, ...]) -> str | None:
-    return node.choice(choices) if node is not None else None
+def _optional(node: Node | None, kind: Enum) -> str | None:
+    return kind.read(node) if node is not None else None
 
 
 def load_filter_spec(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,
-                     events_db: str | None = None, fast_json: bool = False) -> FilterSpec:
+                     events_db: str | None = None, fast_json: bool = False, *,
+                     cpu: str | None = None) -> FilterSpec:
     """With `fast_json`, a `.json` spec is read by the C json module, without positions; if it
-    is not valid as such, it is read again the slow way so the error has its line and column."""
+    is not valid as such, it is read again the slow way so the error has its line and column.
+    `cpu` (--cpu) replaces the host's CPU model."""
     text = yamlio.read_text(path, max_bytes)
     with paused_gc():
-        return _load_text(text, yamlio.source_name(path), max_bytes, events_db, fast_json)
+        return _load_text(text, yamlio.source_name(path), max_bytes, events_db, fast_json, cpu)
 
 
 def _load_text(text: str, path: str, max_bytes: int, events_db: str | None,
-               fast_json: bool) -> FilterSpec:
+               fast_json: bool, cpu: str | None) -> FilterSpec:
     if fast_json and path.endswith(".json"):
         try:
             doc = yamlio.load_json_fast(text, path)
-            return spec_from_node(root(doc, path), path, events_db, max_bytes)
+            return spec_from_node(root(doc, path), path, events_db, max_bytes, cpu=cpu)
         except (ValueError, SpecError):
             pass
-    return spec_from_node(root(yamlio.load(text, path), path), path, events_db, max_bytes)
+    return spec_from_node(root(yamlio.load(text, path), path), path, events_db, max_bytes,
+                          cpu=cpu)

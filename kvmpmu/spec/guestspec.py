@@ -14,12 +14,10 @@ from kvmpmu.arch.cpuregs import (
     SCTLR_M,
 )
 from kvmpmu.errors import SourceLoc
+from kvmpmu.spec import schema_defs as defs
 from kvmpmu.spec.schema import Node
-
-DEFAULT_LOAD = 0x40080000  # where arm64 Linux images load, as in kvmtool
-DEFAULT_MAX_INSTRUCTIONS = 100_000_000
-MAX_INSTRUCTIONS = 2**40
-MAX_TIMEOUT = 86_400  # seconds
+from kvmpmu.spec.schema_defs import DEFAULT_LOAD as DEFAULT_LOAD
+from kvmpmu.spec.schema_defs import DEFAULT_MAX_INSTRUCTIONS as DEFAULT_MAX_INSTRUCTIONS
 
 
 @dataclass(frozen=True)
@@ -35,9 +33,9 @@ class GuestSpec:
 
 
 def parse_guest(node: Node) -> GuestSpec:
-    node.mapping(("binary", "elf", "asm", "load", "entry", "max_instructions", "regs",
-                  "timeout"))
-    kinds = [k for k in ("binary", "elf", "asm") if node.get(k) is not None]
+    guest = defs.GUEST
+    guest.check(node)
+    kinds = [k for k in guest.one_of[0] if node.get(k) is not None]
     if len(kinds) != 1:
         raise node.error("give exactly one of binary, elf or asm")
     source = node.require(kinds[0])
@@ -49,17 +47,17 @@ def parse_guest(node: Node) -> GuestSpec:
     if kinds[0] == "elf" and (load_node or entry_node):
         raise (load_node or entry_node or node).error("an ELF gives its own load address and "
                                                       "entry point")
-    load = load_node.integer(0, 2**48 - 1, "an address") if load_node else DEFAULT_LOAD
-    entry = entry_node.integer(0, 2**48 - 1, "an address") if entry_node else load
+    load = guest["load"].read(load_node) if load_node else guest["load"].default
+    entry = guest["entry"].read(entry_node) if entry_node else load
     budget, timeout, regs_node = node.get("max_instructions"), node.get("timeout"), \
         node.get("regs")
     regs = parse_regs(regs_node) if regs_node else ()
     if entry_node and any(name == "pc" for name, _ in regs):
         raise entry_node.error("give the first pc once: entry or regs.pc")
     return GuestSpec(kinds[0], str(path), load, entry,
-                     budget.integer(1, MAX_INSTRUCTIONS, "an instruction count") if budget
-                     else DEFAULT_MAX_INSTRUCTIONS, node.loc, regs,
-                     timeout.integer(1, MAX_TIMEOUT, "a number of seconds") if timeout else None)
+                     guest["max_instructions"].read(budget) if budget
+                     else guest["max_instructions"].default, node.loc, regs,
+                     guest["timeout"].read(timeout) if timeout else None)
 
 
 def parse_regs(node: Node) -> tuple[tuple[str, int], ...]:
@@ -72,7 +70,7 @@ def parse_regs(node: Node) -> tuple[tuple[str, int], ...]:
             raise value.error(f"unknown register {key!r} (known: x0..x30, "
                               + ", ".join(n for n in CPU_REGS if not n.startswith("x")) + ")",
                               f"did you mean {close[0]!r}?" if close else None)
-        number = value.integer(0, 2**64 - 1, "a 64-bit register value")
+        number = defs.GUEST["regs"].value.read(value)
         if name == "pstate" and number & PSTATE_M_MASK not in (PSTATE_EL0T, PSTATE_EL1T,
                                                                PSTATE_EL1H):
             raise value.error(f"PSTATE.M = 0x{number & PSTATE_M_MASK:x} is not EL0t (0), EL1t "

@@ -9,14 +9,15 @@ from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.arch.cpus import CPU_MODELS, CpuModel, cpu_by_midr, find_cpu, suggest_cpu
 from kvmpmu.arch.events import EVENT_MASK_V8P1, architected_event_mask
-from kvmpmu.errors import SourceLoc
+from kvmpmu.errors import SourceLoc, SpecError
+from kvmpmu.spec import schema_defs as defs
 from kvmpmu.spec.catalog_import import load_catalog
 from kvmpmu.spec.schema import Node
 
 DEFAULT_CPUS = frozenset(range(8))
-_CPU_LIST = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
-_PMU_KEYS = ("cpu", "midr", "catalog", "pmu_version", "counters", "type", "pmcr")
-FIRST_PMU_TYPE = 8  # perf types 0-5 are fixed, and kprobe/uprobe usually take 6 and 7
+_CPU_LIST = re.compile(defs.CPU_LIST)
+_PMU_KEYS = defs.PMU.keys
+FIRST_PMU_TYPE = defs.FIRST_PMU_TYPE
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,9 @@ def parse_cpu_list(node: Node) -> frozenset[int]:
     """'0-3', '0,2,4-5', 3 or [0, 1]: a set of physical CPU numbers."""
     v = node.value
     if isinstance(v, int) and not isinstance(v, bool):
-        return frozenset({node.integer(0, 4095, "a CPU number")})
+        return frozenset({defs.CPU_NUMBER.read(node)})
     if isinstance(v, list):
-        return frozenset(i.integer(0, 4095, "a CPU number") for i in node.items())
+        return frozenset(defs.CPU_NUMBER.read(i) for i in node.items())
     if not isinstance(v, str) or not _CPU_LIST.fullmatch(v.replace(" ", "")):
         raise node.error(f"{v!r} is not a CPU list such as '0-3' or '0,2,4-5'")
     cpus: set[int] = set()
@@ -92,28 +93,42 @@ def format_cpus(cpus: frozenset[int]) -> str:
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
-def _model(node: Node, events_db: str | None, max_bytes: int) -> CpuModel:
-    chosen = [k for k in ("cpu", "midr", "catalog") if node.get(k) is not None]
+def cpu_model_arg(name: str) -> CpuModel:
+    """`--cpu MODEL`: a built-in model, or an error suggesting the closest ones."""
+    model = find_cpu(name)
+    if model is None:
+        close = suggest_cpu(name)
+        raise SpecError(f"unknown CPU model {name!r}", path="--cpu",
+                        hint=f"did you mean {', '.join(close)}?" if close else
+                        f"known: {', '.join(CPU_MODELS)}")
+    return model
+
+
+def _model(node: Node, events_db: str | None, max_bytes: int,
+           cpu: str | None = None) -> CpuModel:
+    chosen = [k for k in defs.PMU.at_most_one[0] if node.get(k) is not None]
     if len(chosen) > 1:
         raise node.error(f"give one of cpu, midr or catalog, not {' and '.join(chosen)}")
+    if cpu is not None:  # the command line's host, as --kernel is its profile
+        return cpu_model_arg(cpu)
     if events_db:
         if chosen:
             raise node.require(chosen[0]).error(
                 f"--events-db and host.{chosen[0]} both give the host's events; --events-db "
                 f"would win, so give only one", f"drop --events-db to use host.{chosen[0]}")
         return load_catalog(events_db, max_bytes)
-    cpu = node.get("cpu")
-    if cpu is not None:
-        model = find_cpu(cpu.string())
+    cpu_node = node.get("cpu")
+    if cpu_node is not None:
+        model = find_cpu(cpu_node.string())
         if model is None:
-            close = suggest_cpu(cpu.string())
-            raise cpu.error(f"unknown CPU model {cpu.value!r}",
+            close = suggest_cpu(cpu_node.string())
+            raise cpu_node.error(f"unknown CPU model {cpu_node.value!r}",
                             f"did you mean {', '.join(close)}?" if close else
                             f"known: {', '.join(CPU_MODELS)}")
         return model
     midr = node.get("midr")
     if midr is not None:
-        value = midr.integer(0, 0xFFFFFFFF, "a 32-bit MIDR_EL1 value")
+        value = defs.PMU["midr"].read(midr)
         model = cpu_by_midr(value)
         if model is None:
             raise midr.error(f"no built-in CPU model has MIDR implementer 0x{value >> 24:02x} "
@@ -133,24 +148,25 @@ def _pmcr(node: Node | None) -> tuple[int, int] | None:
     """`pmcr: {imp: 0x41, idcode: 1}`: PMCR_EL0's implementer and identification code."""
     if node is None:
         return None
-    node.mapping(("imp", "idcode"))
-    return (node.require("imp").integer(0, 0xFF, "an 8-bit implementer code"),
-            node.require("idcode").integer(0, 0xFF, "an 8-bit identification code"))
+    defs.PMCR.check(node)
+    return (defs.PMCR["imp"].read(node.require("imp")),
+            defs.PMCR["idcode"].read(node.require("idcode")))
 
 
 def _pmu(node: Node, name: str, cpus: frozenset[int], events_db: str | None,
-         max_bytes: int, pmu_type: int, pmcr: tuple[int, int] | None) -> PmuSpec:
+         max_bytes: int, pmu_type: int, pmcr: tuple[int, int] | None,
+         cpu: str | None = None) -> PmuSpec:
     version = node.get("pmu_version")
     counters = node.get("counters")
     type_node = node.get("type")
     return PmuSpec(
         name=name,
-        model=_model(node, events_db, max_bytes),
-        pmu_version=sr.PMU_VERSIONS[version.choice(tuple(sr.PMU_VERSIONS))] if version else None,
-        counters=counters.integer(0, sr.MAX_GENERAL_COUNTERS) if counters else None,
+        model=_model(node, events_db, max_bytes, cpu),
+        pmu_version=sr.PMU_VERSIONS[defs.PMU_VERSION.read(version)] if version else None,
+        counters=defs.PMU["counters"].read(counters) if counters else None,
         cpus=cpus,
         loc=node.loc,
-        pmu_type=type_node.integer(0, 2**31 - 1, "a perf PMU type") if type_node else pmu_type,
+        pmu_type=defs.PMU["type"].read(type_node) if type_node else pmu_type,
         pmcr=_pmcr(node.get("pmcr")) or pmcr,
     )
 
@@ -168,28 +184,32 @@ def _distinct_types(node: Node, pmus: list[PmuSpec]) -> None:
 
 
 def parse_host(node: Node | None, events_db: str | None = None,
-               max_bytes: int = 16 << 20) -> HostSpec:
+               max_bytes: int = 16 << 20, cpu: str | None = None) -> HostSpec:
+    """`host:`; `events_db` (--events-db) or `cpu` (--cpu) give a single-PMU host's model."""
     if node is None or node.value is None:
         if events_db:
             return HostSpec((PmuSpec("armv8_pmuv3_0", load_catalog(events_db, max_bytes)),))
+        if cpu is not None:
+            return HostSpec((PmuSpec("armv8_pmuv3_0", cpu_model_arg(cpu)),))
         return HostSpec()
-    node.mapping(_PMU_KEYS + ("pmus", "id_aa64dfr0_el1"))
+    node.mapping(defs.HOST_KEYS)
     dfr0_node = node.get("id_aa64dfr0_el1")
-    dfr0 = dfr0_node.integer(0, 2**64 - 1, "a 64-bit register value") if dfr0_node else None
+    dfr0 = defs.DFR0.read(dfr0_node) if dfr0_node else None
     pmus_node = node.get("pmus")
     if pmus_node is None:
         return HostSpec((_pmu(node, "armv8_pmuv3_0", DEFAULT_CPUS, events_db, max_bytes,
-                              FIRST_PMU_TYPE, None),), dfr0)
+                              FIRST_PMU_TYPE, None, cpu),), dfr0)
     pmcr = _pmcr(node.get("pmcr"))  # for every PMU; a PMU's own pmcr wins
     if any(node.get(k) is not None for k in _PMU_KEYS if k != "pmcr"):
         raise node.error("with 'pmus', give cpu, midr, catalog, pmu_version, counters and "
                          "type per PMU")
-    if events_db:
-        raise pmus_node.error("--events-db applies to a single-PMU host only")
+    if events_db or cpu is not None:
+        option = "--events-db" if events_db else "--cpu"
+        raise pmus_node.error(f"{option} applies to a single-PMU host only")
     pmus: list[PmuSpec] = []
     seen: set[int] = set()
     for i, item in enumerate(pmus_node.items()):
-        item.mapping(_PMU_KEYS + ("name", "cpus"))
+        defs.NAMED_PMU.check(item)
         name_node = item.get("name")
         name = name_node.string() if name_node else f"armv8_pmuv3_{i}"
         if any(p.name == name for p in pmus):

@@ -11,27 +11,20 @@ from typing import Any, Literal
 
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import SourceLoc
+from kvmpmu.spec import schema_defs as defs
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.filterspec import U16_MAX, FilterCall, parse_entry, parse_errno_name
 from kvmpmu.spec.schema import Node
-from kvmpmu.uapi import kvm as uapi
-from kvmpmu.uapi.one_reg import ONE_REG_IDS
+from kvmpmu.spec.schema_types import Obj
 
 Call = Literal["create_vcpus", "vcpu_init", "vgic", "has", "get", "set_irq", "filter",
                "set_pmu", "set_nr_counters", "set_one_reg", "get_one_reg", "pmu_init", "run"]
-CALLS: tuple[str, ...] = ("create_vcpus", "vcpu_init", "vgic", "has", "get", "get_irq",
-                          "set_irq", "filter", "set_pmu", "set_nr_counters", "set_one_reg",
-                          "get_one_reg", "pmu_init", "run")
-EXPECT_KEYS = ("expect_errno", "expect_value", "expect_mask", "expect_exit")
-EXIT_REASONS = tuple(uapi.EXIT_REASON_NAMES.values())
-MAX_VCPUS = 512
-ATTRS = {
-    "IRQ": uapi.KVM_ARM_VCPU_PMU_V3_IRQ,
-    "INIT": uapi.KVM_ARM_VCPU_PMU_V3_INIT,
-    "FILTER": uapi.KVM_ARM_VCPU_PMU_V3_FILTER,
-    "SET_PMU": uapi.KVM_ARM_VCPU_PMU_V3_SET_PMU,
-    "SET_NR_COUNTERS": uapi.KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS,
-}
+CALLS: tuple[str, ...] = defs.CALL.keys
+EXPECT_KEYS = defs.EXPECT_KEYS
+EXIT_REASONS = defs.EXIT_REASONS
+MAX_VCPUS = defs.MAX_VCPUS
+ATTRS = defs.ATTRS
+ONE_REG_IDS = defs.ONE_REG_IDS
 
 
 @dataclass(frozen=True)
@@ -67,11 +60,11 @@ class ScenarioCall:
 def attr_number(node: Node) -> int:
     """IRQ, INIT, FILTER, SET_PMU, SET_NR_COUNTERS (or KVM_ARM_VCPU_PMU_V3_<name>) or a number."""
     if isinstance(node.value, str):
-        name = node.value.upper().removeprefix("KVM_ARM_VCPU_PMU_V3_")
+        name = node.value.upper().removeprefix(defs.ATTR_PREFIX)
         if name not in ATTRS:
             node.choice(tuple(ATTRS))  # raises with the closest name
         return ATTRS[name]
-    return node.integer(0, 2**64 - 1, "an attribute name or number")
+    return defs.ATTR_NUMBER.read(node)
 
 
 def one_reg(node: Node) -> tuple[int, str | None]:
@@ -81,7 +74,7 @@ def one_reg(node: Node) -> tuple[int, str | None]:
         if name not in ONE_REG_IDS:
             node.choice(tuple(ONE_REG_IDS))
         return ONE_REG_IDS[name], name
-    reg_id = node.integer(0, 2**64 - 1, "a register name or a 64-bit ONE_REG id")
+    reg_id = defs.ONE_REG_NUMBER.read(node)
     names = {v: k for k, v in ONE_REG_IDS.items()}
     return reg_id, names.get(reg_id)
 
@@ -94,7 +87,7 @@ class _Parser:
         self.vgic = False
 
     def item(self, node: Node) -> ScenarioCall:
-        m = node.mapping(CALLS + EXPECT_KEYS)
+        m = node.mapping(CALLS + EXPECT_KEYS)  # a call and the expectations beside it
         keys = [k for k in m if k in CALLS]
         if len(keys) != 1:
             raise node.error("a scenario item has exactly one call: " + ", ".join(CALLS))
@@ -123,101 +116,104 @@ class _Parser:
         exit_ = found.get("expect_exit")
         if mask is not None and value is None:
             raise mask.error("expect_mask selects the bits expect_value judges: give both")
+        kinds = defs.CALL_EXPECT
         return Expectation(
             errno=parse_errno_name(errno) if errno is not None else None,
             expecting=errno is not None,
-            value=value.integer(0, 2**64 - 1, "a 64-bit value") if value else None,
-            mask=mask.integer(0, 2**64 - 1, "a 64-bit mask") if mask else 2**64 - 1,
-            exit=exit_.choice(EXIT_REASONS) if exit_ else None)
+            value=kinds["expect_value"].read(value) if value else None,
+            mask=kinds["expect_mask"].read(mask) if mask else defs.U64_MAX,
+            exit=kinds["expect_exit"].read(exit_) if exit_ else None)
 
-    def _vcpu(self, arg: Node, keys: tuple[str, ...]) -> int:
-        arg.mapping(("vcpu",) + keys + EXPECT_KEYS)
+    def _vcpu(self, arg: Node, call: str) -> int:
+        kind = defs.CALL[call]
+        if isinstance(kind, Obj):
+            kind.check(arg)
         node = arg.require("vcpu")
-        index = node.integer(0, MAX_VCPUS - 1, "a vCPU index")
+        index = defs.VCPU.read(node)
         if index >= self.created:
             raise node.error(f"vCPU {index} has not been created by an earlier create_vcpus "
                              f"({self.created} created so far)")
         return index
 
     def _create_vcpus(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        count = arg.integer(1, MAX_VCPUS, "a number of vCPUs")
+        count = defs.CALL["create_vcpus"].read(arg)
         self.created = max(self.created, count)
         return ScenarioCall("create_vcpus", count=count, **base)
 
     def _vcpu_init(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        vcpu = self._vcpu(arg, ("pmu",))
-        pmu = arg.get("pmu")
-        return ScenarioCall("vcpu_init", vcpu=vcpu, pmu=pmu.boolean() if pmu else True, **base)
+        vcpu = self._vcpu(arg, "vcpu_init")
+        pmu, kind = arg.get("pmu"), defs.CALL["vcpu_init"]["pmu"]
+        return ScenarioCall("vcpu_init", vcpu=vcpu, pmu=kind.read(pmu) if pmu else kind.default,
+                            **base)
 
     def _vgic(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        action = arg.choice(("create", "init"))
+        action = defs.CALL["vgic"].read(arg)
         if action == "init" and not self.vgic:
             raise arg.error("vgic: init needs an earlier vgic: create (the device's fd)")
         self.vgic = True
         return ScenarioCall("vgic", vgic="create" if action == "create" else "init", **base)
 
     def _has(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        vcpu = self._vcpu(arg, ("attr",))
+        vcpu = self._vcpu(arg, "has")
         return ScenarioCall("has", vcpu=vcpu, attr=attr_number(arg.require("attr")), **base)
 
     def _get(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        vcpu = self._vcpu(arg, ("attr",))
+        vcpu = self._vcpu(arg, "get")
         return ScenarioCall("get", vcpu=vcpu, attr=attr_number(arg.require("attr")), **base)
 
     def _get_irq(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        return ScenarioCall("get", vcpu=self._vcpu(arg, ()), attr=ATTRS["IRQ"], **base)
+        return ScenarioCall("get", vcpu=self._vcpu(arg, "get_irq"), attr=ATTRS["IRQ"], **base)
 
     def _set_irq(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        vcpu = self._vcpu(arg, ("irq",))
-        irq = arg.require("irq").integer(-(2**31), 2**31 - 1, "an interrupt number")
+        vcpu = self._vcpu(arg, "set_irq")
+        irq = defs.CALL["set_irq"]["irq"].read(arg.require("irq"))
         return ScenarioCall("set_irq", vcpu=vcpu, value=irq, **base)
 
     def _filter(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        vcpu = self._vcpu(arg, tuple(k for k in ("allow", "deny", "action", "base_event",
-                                                  "nevents", "pad")))
+        vcpu = self._vcpu(arg, "filter")
         calls, _, _ = parse_entry(arg, 0, self.catalog, self.max_event,
-                                  extra_keys=("vcpu", "expect_value", "expect_exit"))
+                                  extra_keys=tuple(defs.SCENARIO_FILTER_EXTRA))
         return ScenarioCall("filter", vcpu=vcpu, filters=tuple(calls), **base)
 
     def _set_pmu(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        vcpu = self._vcpu(arg, ("pmu", "type"))
+        vcpu = self._vcpu(arg, "set_pmu")
         pmu, type_ = arg.get("pmu"), arg.get("type")
         if pmu is not None and isinstance(pmu.value, yamlio.YMap):
-            pmu.mapping(("type",))
+            defs.PMU_BY_TYPE.check(pmu)
             type_ = pmu.require("type")
             pmu = None
         if (pmu is None) == (type_ is None):
             raise arg.error("set_pmu takes pmu: NAME (a host PMU) or type: N (a perf type)")
         if type_ is not None:
-            value = type_.integer(-(2**31), 2**31 - 1, "a perf PMU type")
+            value = defs.PMU_BY_TYPE["type"].read(type_)
             return ScenarioCall("set_pmu", vcpu=vcpu, value=value, **base)
         assert pmu is not None
         return ScenarioCall("set_pmu", vcpu=vcpu, pmu_name=pmu.string(), **base)
 
     def _set_nr_counters(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        vcpu = self._vcpu(arg, ("n",))
-        n = arg.require("n").integer(0, 2**32 - 1, "a number of counters")
+        vcpu = self._vcpu(arg, "set_nr_counters")
+        n = defs.CALL["set_nr_counters"]["n"].read(arg.require("n"))
         return ScenarioCall("set_nr_counters", vcpu=vcpu, value=n, **base)
 
     def _set_one_reg(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        vcpu = self._vcpu(arg, ("reg", "value", "mask"))
+        vcpu = self._vcpu(arg, "set_one_reg")
+        kind = defs.CALL["set_one_reg"]
         reg_id, name = one_reg(arg.require("reg"))
-        value = arg.require("value").integer(0, 2**64 - 1, "a 64-bit value")
+        value = kind["value"].read(arg.require("value"))
         mask = arg.get("mask")
         return ScenarioCall("set_one_reg", vcpu=vcpu, reg_id=reg_id, reg_name=name, value=value,
-                            mask=mask.integer(0, 2**64 - 1, "a 64-bit mask") if mask else None,
-                            **base)
+                            mask=kind["mask"].read(mask) if mask else None, **base)
 
     def _get_one_reg(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        vcpu = self._vcpu(arg, ("reg",))
+        vcpu = self._vcpu(arg, "get_one_reg")
         reg_id, name = one_reg(arg.require("reg"))
         return ScenarioCall("get_one_reg", vcpu=vcpu, reg_id=reg_id, reg_name=name, **base)
 
     def _pmu_init(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        return ScenarioCall("pmu_init", vcpu=self._vcpu(arg, ()), **base)
+        return ScenarioCall("pmu_init", vcpu=self._vcpu(arg, "pmu_init"), **base)
 
     def _run(self, arg: Node, base: dict[str, Any]) -> ScenarioCall:
-        return ScenarioCall("run", vcpu=self._vcpu(arg, ()), **base)
+        return ScenarioCall("run", vcpu=self._vcpu(arg, "run"), **base)
 
 
 _ITEM_PARSERS = {key: getattr(_Parser, "_" + key) for key in CALLS}

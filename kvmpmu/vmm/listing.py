@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kvmpmu.arch import sysregs as sr
-from kvmpmu.arch.cpus import CPU_MODELS, CpuModel, find_cpu, suggest_cpu
+from kvmpmu.arch.cpus import CPU_MODELS, CpuModel
 from kvmpmu.arch.events import has_pmceid_bit, pmceid_says
 from kvmpmu.arch.presets import PRESETS, Preset, resolve_preset
-from kvmpmu.errors import SpecError
 from kvmpmu.spec.filterspec import merge_ranges
-from kvmpmu.spec.hostspec import HostSpec, PmuSpec
+from kvmpmu.spec.hostspec import HostSpec, PmuSpec, cpu_model_arg
 from kvmpmu.vmm.hosts import build_host
 
 
@@ -44,13 +43,7 @@ class CpuRow:
 
 
 def resolve_cpu(name: str) -> CpuModel:
-    model = find_cpu(name)
-    if model is None:
-        close = suggest_cpu(name)
-        raise SpecError(f"unknown CPU model {name!r}", path="--cpu",
-                        hint=f"did you mean {', '.join(close)}?" if close else
-                        f"known: {', '.join(CPU_MODELS)}")
-    return model
+    return cpu_model_arg(name)
 
 
 def _host_of(model: CpuModel) -> HostSpec:

@@ -145,7 +145,7 @@ def guest_program(workload: Workload | None, emulated: bool = True) -> Program |
                         hint=err.hint) from None
 
 
-def _hidden_by(vm: Vm, event: int, bit: int) -> HiddenBy:
+def hidden_by_kvm_or_filter(vm: Vm, event: int, bit: int) -> HiddenBy:
     """Why an implemented event is missing from the guest's PMCEID: the filter, or KVM itself."""
     if vm.filter_bitmap() is None:
         return "kvm"
@@ -222,7 +222,8 @@ def show_pmceid(spec: FilterSpec, kernel: str | None = None) -> PmceidView:
         for bit, event in enumerate(ev.pmceid_events(reg)):
             implemented = bool(host_regs[reg] >> bit & 1)
             visible = bool(guest[reg] >> bit & 1)
-            hidden_by = _hidden_by(vm, event, bit) if implemented and not visible else None
+            hidden_by = hidden_by_kvm_or_filter(vm, event, bit) if implemented and not visible \
+                else None
             events.append(PmceidEvent(event, catalog.name_of(event), implemented, visible,
                                       hidden_by))
     events.sort(key=lambda e: e.event)

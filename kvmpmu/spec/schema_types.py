@@ -1,0 +1,269 @@
+"""A small declarative description of input formats: each type knows its JSON Schema (draft
+2020-12) and how a loader reads a value of it from a located `Node`, so the schema and the
+loaders share one source of truth for keys, types, ranges and enums."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kvmpmu.spec.schema import Node
+
+Schema = dict[str, Any]
+
+
+class Type:
+    doc: str = ""
+
+    def schema(self) -> Schema:
+        raise TypeError(f"{type(self).__name__} has no JSON Schema")  # every subclass has one
+
+    def json(self) -> Schema:
+        out = self.schema()
+        if self.doc:
+            out["description"] = self.doc
+        return out
+
+
+@dataclass(frozen=True)
+class Int(Type):
+    lo: int
+    hi: int
+    what: str = "an integer"
+    default: int | None = None
+    doc: str = ""
+
+    def schema(self) -> Schema:
+        out: Schema = {"type": "integer", "minimum": self.lo, "maximum": self.hi}
+        if self.default is not None:
+            out["default"] = self.default
+        return out
+
+    def read(self, node: Node) -> int:
+        return node.integer(self.lo, self.hi, self.what)
+
+
+@dataclass(frozen=True)
+class Enum(Type):
+    choices: tuple[str, ...]
+    default: str | None = None
+    doc: str = ""
+    any_case: bool = False  # the loader reads it case-insensitively
+
+    def schema(self) -> Schema:
+        exact: Schema = {"enum": list(self.choices)}
+        if self.default is not None:
+            exact["default"] = self.default
+        if not self.any_case:
+            return exact
+        return {"anyOf": [exact, {"type": "string", "pattern": any_case_pattern(self.choices)}]}
+
+    def read(self, node: Node) -> str:
+        if self.any_case and isinstance(node.value, str):
+            node = Node(node.value.upper() if self.choices[0].isupper() else
+                        node.value.lower(), node.loc, node.path)
+        return node.choice(self.choices)
+
+
+def any_case_pattern(choices: tuple[str, ...]) -> str:
+    """An ECMA-262 pattern for the choices in any letter case (it has no (?i))."""
+    def word(text: str) -> str:
+        return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c)
+                       for c in text)
+    return "^(?:" + "|".join(word(c) for c in choices) + ")$"
+
+
+@dataclass(frozen=True)
+class Str(Type):
+    doc: str = ""
+    examples: tuple[str, ...] = ()
+    pattern: str | None = None  # ECMA-262, for the schema (the loader checks it its way)
+
+    def schema(self) -> Schema:
+        out: Schema = {"type": "string"}
+        if self.pattern is not None:
+            out["pattern"] = self.pattern
+        if self.examples:
+            out["examples"] = list(self.examples)
+        return out
+
+    def read(self, node: Node) -> str:
+        return node.string()
+
+
+@dataclass(frozen=True)
+class Bool(Type):
+    default: bool | None = None
+    doc: str = ""
+
+    def schema(self) -> Schema:
+        out: Schema = {"type": "boolean"}
+        if self.default is not None:
+            out["default"] = self.default
+        return out
+
+    def read(self, node: Node) -> bool:
+        return node.boolean()
+
+
+@dataclass(frozen=True)
+class Null(Type):
+    doc: str = ""
+
+    def schema(self) -> Schema:
+        return {"type": "null"}
+
+
+@dataclass(frozen=True)
+class Const(Type):
+    value: Any
+    doc: str = ""
+
+    def schema(self) -> Schema:
+        return {"const": self.value}
+
+
+@dataclass(frozen=True)
+class Anything(Type):
+    doc: str = ""
+
+    def schema(self) -> Schema:
+        return {}
+
+
+_NAMED: dict[str, Type] = {}
+
+
+class Named(Type):
+    """A type the schema names once in `$defs` and refers to wherever it is used (a long
+    enum, say); everything else (reading, its choices) is the type's own."""
+
+    def __init__(self, name: str, kind: Type) -> None:
+        self.name, self.kind = name, kind
+        _NAMED[name] = kind
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.kind, attr)
+
+    def json(self) -> Schema:
+        return {"$ref": f"#/$defs/{self.name}"}
+
+
+@dataclass(frozen=True)
+class Ref(Type):
+    """A named definition (`$defs`), for shared and recursive parts."""
+
+    name: str
+    doc: str = ""
+
+    def schema(self) -> Schema:
+        return {"$ref": f"#/$defs/{self.name}"}
+
+
+@dataclass(frozen=True)
+class ListOf(Type):
+    item: Type
+    min_items: int = 0
+    max_items: int | None = None
+    doc: str = ""
+
+    def schema(self) -> Schema:
+        out: Schema = {"type": "array", "items": self.item.json()}
+        if self.min_items:
+            out["minItems"] = self.min_items
+        if self.max_items is not None:
+            out["maxItems"] = self.max_items
+        return out
+
+
+@dataclass(frozen=True)
+class MapOf(Type):
+    """A mapping of free keys (matching `keys`, a pattern) to values of one type."""
+
+    value: Type
+    keys: str | None = None
+    doc: str = ""
+
+    def schema(self) -> Schema:
+        if self.keys is None:
+            return {"type": "object", "additionalProperties": self.value.json()}
+        return {"type": "object", "patternProperties": {self.keys: self.value.json()},
+                "additionalProperties": False}
+
+
+@dataclass(frozen=True)
+class AnyOf(Type):
+    options: tuple[Type, ...]
+    doc: str = ""
+
+    def schema(self) -> Schema:
+        return {"anyOf": [o.json() for o in self.options]}
+
+
+@dataclass(frozen=True)
+class Obj(Type):
+    """A mapping with known keys. `one_of`: groups of keys of which exactly one is given;
+    `at_most_one`: groups of which at most one is; `required`: keys always given."""
+
+    fields: Mapping[str, Type]
+    required: tuple[str, ...] = ()
+    one_of: tuple[tuple[str, ...], ...] = ()
+    at_most_one: tuple[tuple[str, ...], ...] = ()
+    doc: str = ""
+    extra: Schema = field(default_factory=dict)  # further JSON Schema constraints
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.fields)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields[key]
+
+    def schema(self) -> Schema:
+        out: Schema = {"type": "object",
+                       "properties": {k: t.json() for k, t in self.fields.items()},
+                       "additionalProperties": False}
+        if self.required:
+            out["required"] = list(self.required)
+        rules: list[Schema] = [{"oneOf": [{"required": [k]} for k in group]}
+                               for group in self.one_of]
+        rules += [{"not": {"anyOf": [{"required": [a, b]} for i, a in enumerate(group)
+                                     for b in group[i + 1:]]}} for group in self.at_most_one]
+        if rules:
+            out["allOf"] = rules
+        out.update(self.extra)
+        return out
+
+    def check(self, node: Node) -> Any:
+        """The mapping, its keys checked against the fields (unknown keys named)."""
+        return node.mapping(self.keys)
+
+
+def document(title: str, root_type: Type, defs: Mapping[str, Type],
+             doc: str = "") -> Schema:
+    """A whole draft 2020-12 schema with the definitions its `Ref`s name."""
+    out: Schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title}
+    if doc:
+        out["description"] = doc
+    out.update(root_type.json())
+    named = {name: t.json() for name, t in defs.items()}
+    while True:  # the named types the schema refers to, and those they refer to
+        missing = sorted(_refs(out) | _refs(named) - named.keys())
+        missing = [m for m in missing if m not in named]
+        if not missing:
+            break
+        named.update({m: _NAMED[m].json() for m in missing})
+    if named:
+        out["$defs"] = named
+    return out
+
+
+def _refs(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        found = {value["$ref"].removeprefix("#/$defs/")} if "$ref" in value else set()
+        return found.union(*(_refs(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_refs(v) for v in value))
+    return set()

@@ -1,0 +1,97 @@
+"""Where a command's policy comes from: a spec file (`-`: standard input), kvmtool's
+`--pmu-filter` string, or both (the file's host, VM and kernel with the string's filters);
+and the host the command line chooses for it (`--cpu`, `--events-db`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from kvmpmu.errors import SpecError
+from kvmpmu.spec import yamlio
+from kvmpmu.spec.filterspec import FilterSpec, load_filter_spec
+from kvmpmu.spec.hostspec import parse_host
+from kvmpmu.spec.kvmtool import parse_kvmtool
+
+NO_FILTER = "<no filter>"
+PMU_FILTER = "--pmu-filter"
+
+
+@dataclass(frozen=True)
+class HostChoice:
+    """The command line's host: a built-in CPU model or an events file (not both). With
+    `fallback` (a configuration's), only for specs that do not name a host model."""
+
+    cpu: str | None = None
+    events_db: str | None = None
+    max_bytes: int = yamlio.DEFAULT_MAX_BYTES
+    fallback: bool = False
+
+    def for_file(self, path: str) -> HostChoice:
+        """The choice as it applies to the spec in `path`."""
+        if not self.fallback or (self.cpu is None and self.events_db is None):
+            return self
+        return HostChoice(max_bytes=self.max_bytes) if names_host(path, self.max_bytes) \
+            else self
+
+
+HOST_MODEL_KEYS = ("cpu", "midr", "catalog", "pmus")
+
+
+def names_host(path: str, max_bytes: int) -> bool:
+    """Whether the spec's `host:` names a model (or PMUs) of its own."""
+    try:
+        doc = yamlio.load_file(path, max_bytes)
+    except SpecError:
+        return False  # its loader reports it
+    host = doc.get("host") if isinstance(doc, dict) else None
+    return isinstance(host, dict) and any(k in host for k in HOST_MODEL_KEYS)
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    path: str | None = None  # a spec file; "-" for standard input
+    pmu_filter: str | None = None  # kvmtool's syntax
+
+    @property
+    def name(self) -> str:
+        """How outputs name the policy."""
+        if self.path is not None and self.pmu_filter is not None:
+            return f"{yamlio.source_name(self.path)} with {PMU_FILTER}"
+        if self.pmu_filter is not None:
+            return PMU_FILTER
+        return yamlio.source_name(self.path) if self.path is not None else NO_FILTER
+
+
+def load_policy(source: PolicySource, host: HostChoice = HostChoice(),
+                fast_json: bool = False) -> FilterSpec:
+    """The spec the source describes, on the host the command line chose."""
+    if source.path is None:
+        host_spec = parse_host(None, host.events_db, host.max_bytes, host.cpu)
+        if source.pmu_filter is None:
+            return FilterSpec(file=NO_FILTER, host=host_spec)
+        return parse_kvmtool(source.pmu_filter, host=host_spec)
+    host = host.for_file(source.path)
+    spec = load_filter_spec(source.path, host.max_bytes, host.events_db, fast_json,
+                            cpu=host.cpu)
+    if source.pmu_filter is None:
+        return spec
+    if spec.filters:
+        raise SpecError(f"{PMU_FILTER} gives the filters, and this file has its own: give a "
+                        "file with only host, vm and kernel, or drop --pmu-filter",
+                        loc=spec.filters[0].loc, path="filters")
+    strings = parse_kvmtool(source.pmu_filter, host=spec.host)
+    return replace(spec, filters=strings.filters, named_events=strings.named_events,
+                   terms=strings.terms)
+
+
+def declared_policy(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES) -> str | None:
+    """The spec a workload names with `policy:` (relative to its folder), read before the
+    workload itself (whose event names resolve against that spec's host). None without one,
+    or when it is not a string (the workload's loader then says what is wrong)."""
+    doc = yamlio.load_file(path, max_bytes)
+    value = doc.get("policy") if isinstance(doc, dict) else None
+    if not isinstance(value, str):
+        return None
+    folder = Path(yamlio.source_name(path)).parent if path != yamlio.STDIN else Path()
+    return str(Path(value) if Path(value).is_absolute() else folder / value)
