@@ -7,6 +7,11 @@ import realkvm
 CHECKOUT = Path(__file__).resolve().parent.parent
 PAIRS = [(k, c) for k in realkvm.PROFILES for c in realkvm.CONFIGS]
 IDS = [f"{k}-{c}" for k, c in PAIRS]
+# 5.10 predates kvm-arm.mode: its max-nvhe boot is the max-vhe machine again (the probe shows
+# it runs VHE), so the corpus, the longest payload, runs in every other boot.
+SAME_MACHINE = {("5.10", "max-nvhe")}
+CORPUS_PAIRS = [pair for pair in PAIRS if pair not in SAME_MACHINE]
+CORPUS_IDS = [f"{k}-{c}" for k, c in CORPUS_PAIRS]
 
 SHIPPED_SPEC = "configs/deny-shared-cache.yaml"
 POLICY = "/deny-cycles.yaml"  # CPU_CYCLES (which QEMU's PMU implements) and an L3 event,
@@ -18,7 +23,8 @@ ONE_BOOT = ["6.12-max-vhe"]  # what needs showing once, not per kernel
 
 PAYLOADS: dict[str, list[str] | dict[str, list[str]]] = {
     "probe": [realkvm.PROBE],
-    "corpus": ["-m", "kvmpmu", "conform", "--corpus", "--json"],
+    "corpus": {"argv": ["-m", "kvmpmu", "conform", "--corpus", "--json"],
+               "only": CORPUS_IDS},
     "policy": ["-m", "kvmpmu", "run", "--backend", "kvm", "--filter", POLICY, "--json"],
     "inside": {"argv": ["-m", "kvmpmu", *INSIDE_ARGS], "only": ONE_BOOT},
     "synthetic": {"argv": ["-m", "kvmpmu", "run", "--backend", "kvm", "--workload",

@@ -8,7 +8,15 @@ user's own command, `kvmpmu run --backend kvm`, applies a policy on the real ker
 
 import pytest
 
-from tests.realkvm_payloads import CHECKOUT, IDS, ONE_BOOT, PAIRS, payload
+from tests.realkvm_payloads import (
+    CHECKOUT,
+    CORPUS_IDS,
+    CORPUS_PAIRS,
+    IDS,
+    ONE_BOOT,
+    PAIRS,
+    payload,
+)
 
 pytestmark = [pytest.mark.realkvm, pytest.mark.allowed_skip]  # no QEMU: skip (CI fails)
 
@@ -30,11 +38,11 @@ def policy(real_boots, request):
     return boot, payload(boot, "policy")
 
 
-def by_pair(fixture):
-    return lambda test: pytest.mark.parametrize(fixture, PAIRS, ids=IDS, indirect=True)(test)
+def by_pair(fixture, pairs=PAIRS, ids=IDS):
+    return lambda test: pytest.mark.parametrize(fixture, pairs, ids=ids, indirect=True)(test)
 
 
-@by_pair("corpus")
+@by_pair("corpus", CORPUS_PAIRS, CORPUS_IDS)
 def test_model_and_kernel_agree_on_every_case(corpus):
     _, _, result = corpus
     doc = result.stdout_json()
@@ -44,7 +52,7 @@ def test_model_and_kernel_agree_on_every_case(corpus):
     assert (result.exit_status, result.stderr) == (0, "")
 
 
-@by_pair("corpus")
+@by_pair("corpus", CORPUS_PAIRS, CORPUS_IDS)
 def test_corpus_is_judged_at_the_kernels_own_profile(corpus):
     kernel, boot, result = corpus
     doc = result.stdout_json()
@@ -53,7 +61,7 @@ def test_corpus_is_judged_at_the_kernels_own_profile(corpus):
     assert doc["backends"] == {"real": "kvm", "emulated": "emulated"}
 
 
-@by_pair("corpus")
+@by_pair("corpus", CORPUS_PAIRS, CORPUS_IDS)
 def test_corpus_covers_every_shipped_file_and_every_family(corpus):
     doc = corpus[2].stdout_json()
     names = [c["name"] for c in doc["cases"]]
