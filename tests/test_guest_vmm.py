@@ -330,3 +330,15 @@ patchable:
         ret
 """
     assert reports(run_asm(tmp_path, source)) == [3 + 4]
+
+
+def test_one_reg_of_a_scenario_reaches_the_cpu_emulated_guest(tmp_path):
+    """`set_one_reg` of core registers before the first run sets the guest's registers, over
+    the workload's presets; the presets the VMM leaves alone hold (the same scenario runs on
+    real kernels in tests/test_realkvm_conform.py)."""
+    from tests.realkvm_payloads import REGS_REPORTED, regs_guest
+
+    scenario = regs_guest(tmp_path / "regs")
+    code, doc = run_json("--scenario", str(scenario))
+    assert code == 0, doc["error"]
+    assert doc["vcpus"][0]["reports"] == REGS_REPORTED == [0x1234, 0x5678, 0x99]

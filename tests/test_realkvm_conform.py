@@ -15,6 +15,7 @@ from tests.realkvm_payloads import (
     IDS,
     ONE_BOOT,
     PAIRS,
+    REGS_REPORTED,
     payload,
 )
 
@@ -109,3 +110,15 @@ def test_synthetic_events_are_refused_before_any_call(real_boots):
     assert error["location"] == "/configs/workload-basic.yaml:13:7"
     assert "synthetic events" in error["message"] and result.stderr.startswith(
         error["location"])
+
+
+def test_one_reg_and_presets_reach_a_guest_program_on_the_real_kernel(real_boots):
+    """The scenario of tests/realkvm_payloads.py on /dev/kvm: the binary guest reports what
+    the VMM's KVM_SET_ONE_REG and the workload's presets put in x0-x2, as on the model
+    (tests/test_guest_vmm.py)."""
+    result = payload(real_boots[tuple(ONE_BOOT[0].split("-", 1))], "regs")
+    assert (result.exit_status, result.stderr) == (0, "")
+    doc = result.stdout_json()
+    assert doc["backend"] == "kvm" and doc["vcpus"][0]["reports"] == REGS_REPORTED
+    (run,) = [c for c in doc["ioctls"] if c["ioctl"] == "KVM_RUN"]
+    assert run["exit"]["reason"] == "MMIO" and all(e["passed"] for e in doc["expectations"])

@@ -47,6 +47,7 @@ class Vcpu:
         self.cpu = arch.vmm_cpu  # physical CPU this vCPU's thread runs on (the VMM places it)
         self.vpmu = Vpmu(self)
         self.regs: dict[str, int] = {}  # core and EL1 registers as ONE_REG sets them
+        self.regs_set: set[str] = set()  # those the VMM set since KVM_ARM_VCPU_INIT
         self.run_device_irq_level = 0  # kvm_run->s.regs.device_irq_level, userspace's copy
 
     @property
@@ -124,6 +125,7 @@ class Vcpu:
         self.initialized = True
         self.regs = dict.fromkeys(STORED_REGS, 0)
         self.regs["PSTATE"] = PSTATE_RESET_EL1
+        self.regs_set = set()
         self.vpmu.reset()
 
     def _check_group(self, attr: uapi.kvm_device_attr) -> None:
@@ -178,6 +180,7 @@ class Vcpu:
             self.arch.set_id_aa64dfr0(self.has_pmu, value)
         else:
             self.regs[name] = value
+            self.regs_set.add(name)
 
     # --- KVM_RUN -----------------------------------------------------------------------------
 

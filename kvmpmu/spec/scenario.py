@@ -122,7 +122,8 @@ class _Parser:
             expecting=errno is not None,
             value=kinds["expect_value"].read(value) if value else None,
             mask=kinds["expect_mask"].read(mask) if mask else defs.U64_MAX,
-            exit=kinds["expect_exit"].read(exit_) if exit_ else None)
+            exit=kinds["expect_exit"].read(exit_).removeprefix(defs.EXIT_PREFIX) if exit_
+            else None)
 
     def _vcpu(self, arg: Node, call: str) -> int:
         kind = defs.CALL[call]

@@ -62,6 +62,7 @@ ATTRS = {
 ATTR_PREFIX = "KVM_ARM_VCPU_PMU_V3_"
 ONE_REG_IDS = one_reg.ONE_REG_IDS  # every register a scenario names
 EXIT_REASONS = tuple(uapi.EXIT_REASON_NAMES.values())
+EXIT_PREFIX = "KVM_EXIT_"  # expect_exit takes MMIO or KVM_EXIT_MMIO
 
 # --- shared parts --------------------------------------------------------------------------
 
@@ -214,7 +215,8 @@ CALL_EXPECT = Obj({
     "expect_errno": ERRNO,
     "expect_value": Int(0, U64_MAX, "a 64-bit value"),
     "expect_mask": Int(0, U64_MAX, "a 64-bit mask"),
-    "expect_exit": Enum(EXIT_REASONS),
+    "expect_exit": Enum(EXIT_REASONS + tuple(EXIT_PREFIX + r for r in EXIT_REASONS),
+                        doc="the exit reason a `run` must end with: MMIO or KVM_EXIT_MMIO"),
 })
 EXPECT_KEYS = CALL_EXPECT.keys
 

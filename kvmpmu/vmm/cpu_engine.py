@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kvmpmu.errors import GuestError
 from kvmpmu.kvm.vcpu import Vcpu
+from kvmpmu.uapi.one_reg import CORE_CPU_REG
 from kvmpmu.vmm import mailbox
 from kvmpmu.vmm.backend import GuestOutput, ProgramImage, record
 from kvmpmu.vmm.guest import END, GuestStop
@@ -20,9 +21,11 @@ class CpuEngine:
 
         self.vcpu = vcpu
         self.output = GuestOutput()
-        guest = image.guest
+        # the workload's presets, then what the VMM set through KVM_SET_ONE_REG (it wins)
+        regs = image.guest.regs + tuple((CORE_CPU_REG.get(name, name.lower()), vcpu.regs[name])
+                                        for name in sorted(vcpu.regs_set))
         self._guest = EmulatedGuest(vcpu, image.program, image.max_instructions, image.timeout,
-                                    exit_on_irq_change=exit_on_irq_change, regs=guest.regs)
+                                    exit_on_irq_change=exit_on_irq_change, regs=regs)
         self._undefined_seen = 0
 
     def resume(self) -> GuestStop:

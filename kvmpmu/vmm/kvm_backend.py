@@ -19,6 +19,7 @@ from types import FrameType
 
 from kvmpmu.arch import events as ev
 from kvmpmu.arch.catalog import Catalog
+from kvmpmu.arch.cpuregs import PSTATE_RESET
 from kvmpmu.arch.sysregs import CYCLE_IDX
 from kvmpmu.devkvm.fds import DeviceFd, KvmFd, VcpuFd
 from kvmpmu.devkvm.run import RunState, complete_mmio_read, read_run
@@ -26,7 +27,7 @@ from kvmpmu.errors import GuestError, KvmError, KvmUnavailable
 from kvmpmu.kvm.host import Host, HostPmu
 from kvmpmu.kvm.profiles import KernelProfile, profile_for_release
 from kvmpmu.uapi import kvm as uapi
-from kvmpmu.uapi.one_reg import ONE_REG_IDS
+from kvmpmu.uapi.one_reg import ONE_REG_IDS, cpu_reg_one_reg_id
 from kvmpmu.vmm import mailbox
 from kvmpmu.vmm.backend import (
     DefaultImage,
@@ -60,6 +61,23 @@ def kvm_machine(timeout: float = DEFAULT_TIMEOUT) -> KvmMachine:
         raise KvmUnavailable(f"cannot open /dev/kvm: {err.message}",
                              hint="is KVM enabled, and may this user open /dev/kvm?") from None
     return KvmMachine(kvm, timeout)
+
+
+_EXCEPTION_REGS = tuple((name.upper(), cpu_reg_one_reg_id(name, PSTATE_RESET))
+                        for name in ("elr_el1", "esr_el1", "far_el1", "vbar_el1"))
+
+
+def _where(vcpu: VcpuFd) -> str:
+    """The PC, and the registers of the last exception the guest took (a guest stuck in its
+    vectors shows why it got there)."""
+    def read(reg_id: int) -> str:
+        try:
+            return f"0x{vcpu.one_reg(uapi.KVM_GET_ONE_REG, reg_id):x}"
+        except KvmError:
+            return "?"
+
+    return ", ".join([f"pc {read(_PC)}"] + [f"{name} {read(reg)}" for name, reg in
+                                             _EXCEPTION_REGS])
 
 
 class KvmMachine:
@@ -97,6 +115,7 @@ class KvmBackend:
         self.vcpu_cpus = vcpu_cpus
         self._images: dict[int, GuestImage] = {}
         self._guests: dict[int, _Guest] = {}
+        self._set_by_vmm: dict[int, set[int]] = {}  # ONE_REG ids the VMM's calls set
         self._expired = False
 
     def _vcpu(self, index: int) -> VcpuFd:
@@ -130,7 +149,10 @@ class KvmBackend:
                                              payload)
 
     def one_reg(self, request: int, index: int, reg_id: int, value: int = 0) -> int:
-        return self._vcpu(index).one_reg(request, reg_id, value)
+        result = self._vcpu(index).one_reg(request, reg_id, value)
+        if request == uapi.KVM_SET_ONE_REG:
+            self._set_by_vmm.setdefault(index, set()).add(reg_id)
+        return result
 
     # --- guests -------------------------------------------------------------------------------
 
@@ -197,10 +219,7 @@ class KvmBackend:
         vcpu = self._vcpu(index)
         guest = self._guest(index)
         if not guest.started:
-            try:  # plumbing, not one of the VMM's calls: KVM_RUN answers if this fails
-                vcpu.one_reg(uapi.KVM_SET_ONE_REG, _PC, guest.entry)
-            except KvmError:
-                pass
+            self._start(index, vcpu, guest)
             guest.started = True
         self._pin(index)
         self._expired = False
@@ -211,6 +230,23 @@ class KvmBackend:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+
+    def _start(self, index: int, vcpu: VcpuFd, guest: _Guest) -> None:
+        """Plumbing before the first KVM_RUN, not one of the VMM's calls (KVM_RUN answers if
+        it fails): PC at the entry, then a `guest:` program's presets; neither where the VMM
+        set that register itself."""
+        set_by_vmm = self._set_by_vmm.get(index, set())
+        image = self._images.get(index)
+        presets = image.guest.regs if isinstance(image, ProgramImage) else ()
+        pstate = dict(presets).get("pstate", PSTATE_RESET)
+        writes = [(_PC, guest.entry)] + [(cpu_reg_one_reg_id(name, pstate), value)
+                                        for name, value in presets]
+        for reg_id, value in writes:
+            if reg_id not in set_by_vmm:
+                try:
+                    vcpu.one_reg(uapi.KVM_SET_ONE_REG, reg_id, value)
+                except KvmError:
+                    pass
 
     def _alarm(self, signum: int, frame: FrameType | None) -> None:
         self._expired = True
@@ -233,9 +269,8 @@ class KvmBackend:
                 if err.errno != errno.EINTR:
                     raise
                 if self._expired:
-                    pc = vcpu.one_reg(uapi.KVM_GET_ONE_REG, _PC)
                     raise GuestError(f"vcpu{index}: the guest did not exit to the VMM within "
-                                     f"{self.machine.timeout:g} s (pc 0x{pc:x})",
+                                     f"{self.machine.timeout:g} s ({_where(vcpu)})",
                                      hint="--timeout raises it") from None
                 state = read_run(vcpu.run_area)
                 return VcpuExit("INTR", device_irq_level=state.device_irq_level,
