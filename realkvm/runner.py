@@ -71,6 +71,7 @@ class PayloadResult:
     stdout: str
     stderr: str
     seconds: float
+    retried: str | None = None  # the first attempt's stderr, if QEMU's first-fetch abort ended it
 
     def stdout_json(self) -> Any:
         return json.loads(self.stdout)

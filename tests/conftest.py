@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from typing import Any
 
 import pytest
@@ -56,4 +57,11 @@ def real_boots(qemu: None, tmp_path_factory: pytest.TempPathFactory) -> dict[tup
     results = realkvm.run_series(list(payloads.PAYLOADS.values()),
                                  out=tmp_path_factory.mktemp("realkvm"),
                                  files=payloads.guest_files(tmp_path_factory.mktemp("files")))
+    for boot in results:
+        for done in boot.series() if boot.ok else ():
+            if done.retried is not None:
+                first = done.retried.strip()
+                warnings.warn(f"{boot.kernel}-{boot.config}: {' '.join(done.argv[2:])} ran "
+                              f"twice, QEMU's first-fetch abort ended the first run: {first}",
+                              stacklevel=1)
     return {(r.kernel, r.config): r for r in results}

@@ -383,3 +383,34 @@ def test_a_series_runs_every_payload_in_order_and_keeps_each_result():
     assert [(r.exit_status, r.stdout, r.stderr) for r in results] == [
         (0, "one\n", ""), (3, "", "two"), (0, "42\n", "")]
     assert results[2].stdout_json() == 42 and all(r.seconds >= 0 for r in results)
+
+
+FIRST_FETCH_ABORT = ("error: vcpu0: the guest did not exit to the VMM within 10 s (pc 0x200, "
+                     "ELR_EL1 0x200, ESR_EL1 0x86000010, FAR_EL1 0x200, VBAR_EL1 0x0)\n")
+
+
+def test_a_payload_that_took_the_first_fetch_abort_runs_once_more_and_says_so(tmp_path):
+    """QEMU's first-fetch abort (and only it) costs one more attempt; the first one's stderr is
+    kept in `retried`, and a second failure is the result."""
+    import json
+
+    from realkvm.guest import series
+    from realkvm.runner import BootResult
+
+    marker = tmp_path / "attempts"
+    flaky = ("import pathlib, sys; m = pathlib.Path(sys.argv[1]); n = len(m.read_text()) "
+             "if m.exists() else 0; m.write_text('x' * (n + 1)); "
+             f"sys.exit(0 if n else (sys.stderr.write({FIRST_FETCH_ABORT!r}), 5)[1])")
+    always = f"import sys; sys.stderr.write({FIRST_FETCH_ABORT!r}); sys.exit(5)"
+    other = "import sys; sys.stderr.write('error: vcpu0: something else\\n'); sys.exit(5)"
+    payloads = [["-c", flaky, str(marker)], ["-c", always], ["-c", other]]
+    done = subprocess.run([sys.executable, series.__file__, json.dumps(payloads)],
+                          capture_output=True, text=True, check=True)
+    boot = BootResult("6.12", "max-vhe", "pkg", "1", "6.12.0", "completed", 0, done.stdout, "",
+                      1.0, None, None, None, "")
+    recovered, failed_twice, not_retried = boot.series()
+    assert (recovered.exit_status, recovered.retried) == (0, FIRST_FETCH_ABORT)
+    assert marker.read_text() == "xx"
+    assert (failed_twice.exit_status, failed_twice.stderr) == (5, FIRST_FETCH_ABORT)
+    assert failed_twice.retried == FIRST_FETCH_ABORT
+    assert (not_retried.exit_status, not_retried.retried) == (5, None)

@@ -6,6 +6,11 @@ argv[1] is a JSON list of payloads for this Python: an argv, or {"argv": [...], 
 name this one). stdout is one JSON list with, for each payload that ran, its argv, exit status,
 stdout, stderr and seconds. Exit status 0 once they ran (their own statuses are in the list).
 Standard library only, like the probe.
+
+Under QEMU's TCG a new L2 VM now and then takes an external abort at its first instruction
+fetch and spins in its vector table (README, "What the real kernels showed"); a payload whose
+kvmpmu run ends that way runs once more, and the first attempt's stderr stays in the result
+(`retried`), so a retry is seen, never hidden.
 """
 
 from __future__ import annotations
@@ -29,6 +34,18 @@ def run_one(argv: list[str]) -> dict[str, object]:
     }
 
 
+# kvmpmu's watchdog message for a vCPU stuck at VBAR_EL1 0 + 0x200 after an instruction abort
+TCG_FIRST_FETCH_ABORT = ("pc 0x200,", "ESR_EL1 0x86000010,", "VBAR_EL1 0x0)")
+
+
+def run_with_retry(argv: list[str]) -> dict[str, object]:
+    result = run_one(argv)
+    stderr = str(result["stderr"])
+    if result["exit_status"] != 0 and all(mark in stderr for mark in TCG_FIRST_FETCH_ABORT):
+        return {**run_one(argv), "retried": stderr}
+    return result
+
+
 def here(payload: list[str] | dict[str, list[str]]) -> list[str] | None:
     """The payload's argv, if it runs in this boot."""
     if isinstance(payload, list):
@@ -39,7 +56,7 @@ def here(payload: list[str] | dict[str, list[str]]) -> list[str] | None:
 
 def main() -> int:
     payloads = [here(p) for p in json.loads(sys.argv[1])]
-    json.dump([run_one(argv) for argv in payloads if argv is not None], sys.stdout)
+    json.dump([run_with_retry(argv) for argv in payloads if argv is not None], sys.stdout)
     return 0
 
 
