@@ -440,7 +440,7 @@ def main() -> None:
         3: partial(filter_application, 100_000 if not quick else 10_000, 3),
         7: partial(guest_speed, 4_000_000 if not quick else 400_000, 3),
         8: partial(policy_repository, 50 if not quick else 10, repeat),
-        9: partial(many_specs, 1000 if not quick else 200, 3, 1 if not quick else 4),
+        9: partial(many_specs, 1000 if not quick else 200, 3, 4 if not quick else 10),
     }
     print(f"kvmpmu benchmarks, {time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs", flush=True)
