@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from kvmpmu.arch import sysregs as sr
@@ -13,6 +12,7 @@ from kvmpmu.arch.presets import PRESETS, resolve_preset
 from kvmpmu.errors import SourceLoc, SpecError
 from kvmpmu.gcpause import paused_gc
 from kvmpmu.kvm.profiles import DEFAULT_PROFILE
+from kvmpmu.records import Record
 from kvmpmu.spec import schema_defs as defs
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.hostspec import HostSpec, parse_cpu_list, parse_host
@@ -32,59 +32,67 @@ Irqchip = Literal["kernel", "userspace"]  # an in-kernel vGIC, or none (the VMM'
 IRQCHIPS: tuple[Irqchip, ...] = ("kernel", "userspace")  # as schema_defs.VM["irqchip"] lists
 
 
-@dataclass(frozen=True)
-class FilterCall:
+class FilterCall(Record):
     """One KVM_ARM_VCPU_PMU_V3_FILTER call and the spec entry it came from; with
     `expecting`, its errno is an expectation (`expect_errno`, None: success); the VMM goes on."""
 
-    base_event: int
-    nevents: int
-    action: int
-    loc: SourceLoc | None = None
-    entry: int = 0
-    pad: bytes = NO_PAD
-    expect_errno: str | None = None
-    expecting: bool = False
+    __slots__ = ("base_event", "nevents", "action", "loc", "entry", "pad", "expect_errno",
+                 "expecting")
+
+    def __init__(self, base_event: int, nevents: int, action: int,
+                 loc: SourceLoc | None = None, entry: int = 0, pad: bytes = NO_PAD,
+                 expect_errno: str | None = None, expecting: bool = False) -> None:
+        self.base_event, self.nevents, self.action = base_event, nevents, action
+        self.loc, self.entry, self.pad = loc, entry, pad
+        self.expect_errno, self.expecting = expect_errno, expecting
 
 
-@dataclass(frozen=True)
-class Term:
+class Term(Record):
     """One event, range or preset range of an allow/deny entry, where the spec wrote it."""
 
-    entry: int
-    first: int
-    last: int
-    action: int
-    loc: SourceLoc
-    preset: str | None = None
+    __slots__ = ("entry", "first", "last", "action", "loc", "preset")
+
+    def __init__(self, entry: int, first: int, last: int, action: int, loc: SourceLoc,
+                 preset: str | None = None) -> None:
+        self.entry, self.first, self.last, self.action = entry, first, last, action
+        self.loc, self.preset = loc, preset
 
 
-@dataclass(frozen=True)
-class VmSpec:
-    vcpus: int = defs.DEFAULT_VCPUS
-    pmu_irq: int = defs.DEFAULT_PMU_IRQ
-    counters: int | None = None
-    counters_loc: SourceLoc | None = None
-    pmu_version: int | None = None  # lower the guest's ID_AA64DFR0_EL1.PMUVer (v6.2+)
-    pmu_version_loc: SourceLoc | None = None
-    irqchip: Irqchip = "kernel"
-    pmu: str | None = None  # KVM_ARM_VCPU_PMU_V3_SET_PMU to this host PMU
-    pmu_loc: SourceLoc | None = None
-    cpus: frozenset[int] | None = None  # physical CPUs the vCPU threads run on
-    cpus_loc: SourceLoc | None = None
+class VmSpec(Record):
+    __slots__ = ("vcpus", "pmu_irq", "counters", "counters_loc", "pmu_version",
+                 "pmu_version_loc", "irqchip", "pmu", "pmu_loc", "cpus", "cpus_loc")
+
+    def __init__(self, vcpus: int = defs.DEFAULT_VCPUS, pmu_irq: int = defs.DEFAULT_PMU_IRQ,
+                 counters: int | None = None, counters_loc: SourceLoc | None = None,
+                 pmu_version: int | None = None, pmu_version_loc: SourceLoc | None = None,
+                 irqchip: Irqchip = "kernel", pmu: str | None = None,
+                 pmu_loc: SourceLoc | None = None, cpus: frozenset[int] | None = None,
+                 cpus_loc: SourceLoc | None = None) -> None:
+        self.vcpus, self.pmu_irq = vcpus, pmu_irq
+        self.counters, self.counters_loc = counters, counters_loc
+        self.pmu_version = pmu_version  # lower the guest's ID_AA64DFR0_EL1.PMUVer (v6.2+)
+        self.pmu_version_loc = pmu_version_loc
+        self.irqchip = irqchip
+        self.pmu, self.pmu_loc = pmu, pmu_loc  # KVM_ARM_VCPU_PMU_V3_SET_PMU to this host PMU
+        self.cpus, self.cpus_loc = cpus, cpus_loc  # physical CPUs the vCPU threads run on
 
 
-@dataclass(frozen=True)
-class FilterSpec:
-    file: str
-    kernel: str = DEFAULT_PROFILE
-    host: HostSpec = field(default_factory=HostSpec)
-    vm: VmSpec = field(default_factory=VmSpec)
-    filters: tuple[FilterCall, ...] = ()
-    named_events: tuple[int, ...] = ()  # events the entries name, in order (default workload)
-    terms: tuple[Term, ...] = ()
-    purpose: str | None = None  # "isolation" or "profiling": what lint holds the policy to
-    sections: dict[str, Any] = field(default_factory=dict)  # host and vm as written, for export
+class FilterSpec(Record):
+    __slots__ = ("file", "kernel", "host", "vm", "filters", "named_events", "terms", "purpose",
+                 "sections")
+
+    def __init__(self, file: str, kernel: str = DEFAULT_PROFILE, host: HostSpec | None = None,
+                 vm: VmSpec | None = None, filters: tuple[FilterCall, ...] = (),
+                 named_events: tuple[int, ...] = (), terms: tuple[Term, ...] = (),
+                 purpose: str | None = None, sections: dict[str, Any] | None = None) -> None:
+        self.file, self.kernel = file, kernel
+        self.host = host if host is not None else HostSpec()
+        self.vm = vm if vm is not None else VmSpec()
+        self.filters = filters
+        self.named_events = named_events  # events the entries name, in order (default workload)
+        self.terms = terms
+        self.purpose = purpose  # "isolation" or "profiling": what lint holds the policy to
+        self.sections = sections if sections is not None else {}  # host and vm as written
 
 
 def action_word(action: int) -> str:
@@ -201,7 +209,7 @@ def parse_entry(node: Node, index: int, catalog: Catalog, max_event: int = U16_M
     expect = node.get("expect_errno")
     if expect is not None:
         name = parse_errno_name(expect)
-        calls = [replace(c, expect_errno=name, expecting=True) for c in calls]
+        calls = [c.replace(expect_errno=name, expecting=True) for c in calls]
     return calls, named, terms
 
 

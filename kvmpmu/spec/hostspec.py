@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.arch.cpus import CPU_MODELS, CpuModel, cpu_by_midr, find_cpu, suggest_cpu
 from kvmpmu.arch.events import EVENT_MASK_V8P1, architected_event_mask
 from kvmpmu.errors import SourceLoc, SpecError
+from kvmpmu.records import Record
 from kvmpmu.spec import schema_defs as defs
 from kvmpmu.spec.catalog_import import load_catalog
 from kvmpmu.spec.schema import Node
@@ -20,16 +20,17 @@ _PMU_KEYS = defs.PMU.keys
 FIRST_PMU_TYPE = defs.FIRST_PMU_TYPE
 
 
-@dataclass(frozen=True)
-class PmuSpec:
-    name: str
-    model: CpuModel
-    pmu_version: int | None = None
-    counters: int | None = None
-    cpus: frozenset[int] = DEFAULT_CPUS
-    loc: SourceLoc | None = None
-    pmu_type: int = FIRST_PMU_TYPE  # its perf type (/sys/bus/event_source/devices/*/type)
-    pmcr: tuple[int, int] | None = None  # PMCR_EL0 IMP and IDCODE, else the CPU model's
+class PmuSpec(Record):
+    __slots__ = ("name", "model", "pmu_version", "counters", "cpus", "loc", "pmu_type", "pmcr")
+
+    def __init__(self, name: str, model: CpuModel, pmu_version: int | None = None,
+                 counters: int | None = None, cpus: frozenset[int] = DEFAULT_CPUS,
+                 loc: SourceLoc | None = None, pmu_type: int = FIRST_PMU_TYPE,
+                 pmcr: tuple[int, int] | None = None) -> None:
+        self.name, self.model, self.pmu_version, self.counters = name, model, pmu_version, counters
+        self.cpus, self.loc = cpus, loc
+        self.pmu_type = pmu_type  # its perf type (/sys/bus/event_source/devices/*/type)
+        self.pmcr = pmcr  # PMCR_EL0 IMP and IDCODE, else the CPU model's
 
     @property
     def pmuver(self) -> int:
@@ -41,11 +42,14 @@ class PmuSpec:
                                                           self.model.pmcr_idcode)
 
 
-@dataclass(frozen=True)
-class HostSpec:
-    pmus: tuple[PmuSpec, ...] = field(
-        default_factory=lambda: (PmuSpec("armv8_pmuv3_0", CPU_MODELS["generic"]),))
-    id_aa64dfr0: int | None = None  # host.id_aa64dfr0_el1, else the first PMU's CPU model's
+class HostSpec(Record):
+    __slots__ = ("pmus", "id_aa64dfr0")
+
+    def __init__(self, pmus: tuple[PmuSpec, ...] | None = None,
+                 id_aa64dfr0: int | None = None) -> None:
+        self.pmus = pmus if pmus is not None else \
+            (PmuSpec("armv8_pmuv3_0", CPU_MODELS["generic"]),)
+        self.id_aa64dfr0 = id_aa64dfr0  # host.id_aa64dfr0_el1, else the first PMU's model's
 
     def catalog(self) -> Catalog:
         extra = {}

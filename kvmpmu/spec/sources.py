@@ -4,10 +4,10 @@ and the host the command line chooses for it (`--cpu`, `--events-db`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kvmpmu.errors import SpecError
+from kvmpmu.records import Record
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.filterspec import FilterSpec, load_filter_spec
 from kvmpmu.spec.hostspec import parse_host
@@ -17,15 +17,16 @@ NO_FILTER = "<no filter>"
 PMU_FILTER = "--pmu-filter"
 
 
-@dataclass(frozen=True)
-class HostChoice:
+class HostChoice(Record):
     """The command line's host: a built-in CPU model or an events file (not both). With
     `fallback` (a configuration's), only for specs that do not name a host model."""
 
-    cpu: str | None = None
-    events_db: str | None = None
-    max_bytes: int = yamlio.DEFAULT_MAX_BYTES
-    fallback: bool = False
+    __slots__ = ("cpu", "events_db", "max_bytes", "fallback")
+
+    def __init__(self, cpu: str | None = None, events_db: str | None = None,
+                 max_bytes: int = yamlio.DEFAULT_MAX_BYTES, fallback: bool = False) -> None:
+        self.cpu, self.events_db, self.max_bytes, self.fallback = \
+            cpu, events_db, max_bytes, fallback
 
     def for_file(self, path: str) -> HostChoice:
         """The choice as it applies to the spec in `path`."""
@@ -48,10 +49,12 @@ def names_host(path: str, max_bytes: int) -> bool:
     return isinstance(host, dict) and any(k in host for k in HOST_MODEL_KEYS)
 
 
-@dataclass(frozen=True)
-class PolicySource:
-    path: str | None = None  # a spec file; "-" for standard input
-    pmu_filter: str | None = None  # kvmtool's syntax
+class PolicySource(Record):
+    __slots__ = ("path", "pmu_filter")
+
+    def __init__(self, path: str | None = None, pmu_filter: str | None = None) -> None:
+        self.path = path  # a spec file; "-" for standard input
+        self.pmu_filter = pmu_filter  # kvmtool's syntax
 
     @property
     def name(self) -> str:
@@ -63,7 +66,10 @@ class PolicySource:
         return yamlio.source_name(self.path) if self.path is not None else NO_FILTER
 
 
-def load_policy(source: PolicySource, host: HostChoice = HostChoice(),
+SPEC_HOST = HostChoice()  # each spec's own host
+
+
+def load_policy(source: PolicySource, host: HostChoice = SPEC_HOST,
                 fast_json: bool = False) -> FilterSpec:
     """The spec the source describes, on the host the command line chose."""
     if source.path is None:
@@ -81,8 +87,8 @@ def load_policy(source: PolicySource, host: HostChoice = HostChoice(),
                         "file with only host, vm and kernel, or drop --pmu-filter",
                         loc=spec.filters[0].loc, path="filters")
     strings = parse_kvmtool(source.pmu_filter, host=spec.host)
-    return replace(spec, filters=strings.filters, named_events=strings.named_events,
-                   terms=strings.terms)
+    return spec.replace(filters=strings.filters, named_events=strings.named_events,
+                        terms=strings.terms)
 
 
 def declared_policy(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES) -> str | None:

@@ -8,7 +8,6 @@ integers and true/false are typed; everything else stays a string for the schema
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -286,6 +285,8 @@ def load_json_fast(text: str, file: str) -> Any:
     """JSON through the C `json` module, as YMap/YSeq whose locations name only the file.
     Raises ValueError for anything the YAML reader would judge differently (syntax errors,
     duplicate keys): the caller then reads the file the slow way, with positions."""
+    import json  # not on the path of YAML specs
+
     same = _SameLoc(SourceLoc(file, 0, 0))
 
     def mapping(pairs: list[tuple[str, Any]]) -> YMap:

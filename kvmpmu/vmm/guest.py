@@ -9,23 +9,24 @@ memory does not grow with `repeat`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from kvmpmu.kvm import sysreg_access
 from kvmpmu.kvm.vcpu import Vcpu
 from kvmpmu.kvm.vpmu import Undefined
+from kvmpmu.records import Record
 from kvmpmu.spec.workload import Access, Execute, Exit, Repeat, SetEl, Step, VmmCall, vmm_steps
 from kvmpmu.vmm.backend import GuestOutput, record
 from kvmpmu.vmm.state import read_state
 
 
-@dataclass(frozen=True)
-class GuestStop:
+class GuestStop(Record):
     """Why the guest stopped: "exit", "vmm" (with the step's index), "irq", "end" or (a
     CPU-emulated guest's PSCI call) "system_event"."""
 
-    kind: str
-    index: int = 0
+    __slots__ = ("kind", "index")
+
+    def __init__(self, kind: str, index: int = 0) -> None:
+        self.kind, self.index = kind, index
 
 
 END = GuestStop("end")

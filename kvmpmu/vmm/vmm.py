@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import FailEntryError, KvmCallError, KvmError, SourceLoc, errno_name
+from kvmpmu.records import Record
 from kvmpmu.spec.filterspec import FilterCall, FilterSpec
 from kvmpmu.spec.hostspec import format_cpus
 from kvmpmu.spec.workload import VmmCall
@@ -36,12 +36,16 @@ class VmmStopped(Exception):
         self.error = error
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(Record):
     """What in the spec placed the vCPU threads, for a KVM_EXIT_FAIL_ENTRY to point at."""
 
-    loc: SourceLoc | None = None
-    path: str | None = None
+    __slots__ = ("loc", "path")
+
+    def __init__(self, loc: SourceLoc | None = None, path: str | None = None) -> None:
+        self.loc, self.path = loc, path
+
+
+UNPLACED = Placement()
 
 
 def placement(spec: FilterSpec) -> Placement:
@@ -58,7 +62,7 @@ def attr_name(attr: int) -> str:
 
 class Vmm:
     def __init__(self, backend: Backend, catalog: Catalog | None = None,
-                 placed_by: Placement = Placement()) -> None:
+                 placed_by: Placement = UNPLACED) -> None:
         self.backend = backend
         self.catalog = catalog
         self.placed_by = placed_by
