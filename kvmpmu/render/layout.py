@@ -15,33 +15,36 @@ Justify = Literal["left", "center", "right"]
 class Text:
     """rich.text.Text's calls kvmpmu makes: a base style, appended pieces, a final rstrip."""
 
-    __slots__ = ("style", "ops")
+    __slots__ = ("style", "ops", "_pieces")
 
     def __init__(self, text: str = "", style: str = "") -> None:
         self.style = style
-        self.ops: list[tuple[str, object, str | None]] = [("append", text, None)] if text \
-            else []
+        self.ops: list[tuple[str, str | Text, str | None]] = [("append", text, None)] \
+            if text else []
+        self._pieces = [text]  # the plain text, joined when read
 
     def append(self, text: str, style: str | None = None) -> Text:
         self.ops.append(("append", text, style))
+        self._pieces.append(text)
         return self
 
     def append_text(self, text: Text) -> Text:
-        self.ops.append(("append_text", text, None))
+        """As rich: `text` as it is now (a later change to it does not show here)."""
+        copy = Text(style=text.style)
+        copy.ops, copy._pieces = text.ops[:], [text.plain]
+        self.ops.append(("append_text", copy, None))
+        self._pieces.append(copy.plain)
         return self
 
     def rstrip(self) -> None:
         self.ops.append(("rstrip", "", None))
+        self._pieces = [self.plain.rstrip()]
 
     @property
     def plain(self) -> str:
-        out = ""
-        for op, value, _ in self.ops:
-            if op == "rstrip":
-                out = out.rstrip()
-            else:
-                out += value.plain if isinstance(value, Text) else str(value)
-        return out
+        if len(self._pieces) != 1:
+            self._pieces = ["".join(self._pieces)]
+        return self._pieces[0]
 
 
 Cell = Union[str, Text]  # noqa: UP007 - a runtime alias on 3.10

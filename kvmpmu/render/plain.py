@@ -32,11 +32,16 @@ def columns(title: str, headers: list[str], rows: list[list[Cell]]) -> Text:
                style="bold")
     for row in rows:
         line = Text()
+        last = len(row) - 1
         for i, cell in enumerate(row):
-            text = cell if isinstance(cell, Text) else Text(cell)
-            line.append_text(text)
-            if i < len(row) - 1:
-                line.append(" " * (widths[i] - len(text.plain) + 2))
+            if isinstance(cell, Text):
+                line.append_text(cell)
+                size = len(cell.plain)
+            else:  # as rich appends an unstyled Text
+                line.append(cell)
+                size = len(cell)
+            if i < last:
+                line.append(" " * (widths[i] - size + 2))
         line.rstrip()
         out.append("\n")
         out.append_text(line)

@@ -26,10 +26,10 @@ def to_rich(renderable: Renderable) -> Any:
         return out
     rich_text = text.Text(style=renderable.style)
     for op, value, style in renderable.ops:
-        if op == "append":
-            rich_text.append(str(value), style=style)
-        elif op == "append_text":
-            rich_text.append_text(to_rich(value))  # type: ignore[arg-type]
+        if isinstance(value, Text):
+            rich_text.append_text(to_rich(value))
+        elif op == "append":
+            rich_text.append(value, style=style)
         else:
             rich_text.rstrip()
     return rich_text
