@@ -9,9 +9,10 @@ equality, hashing, repr and `replace()` come from those fields, as a dataclass's
 from __future__ import annotations
 
 from operator import attrgetter
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-R = TypeVar("R", bound="Record")
+if TYPE_CHECKING:  # a string bound compiles at runtime
+    R = TypeVar("R", bound="Record")
 
 
 class Record:

@@ -29,7 +29,6 @@ from kvmpmu.cli.sources import (
     pmu_filter_option,
     skip_unrelated_option,
 )
-from kvmpmu.cli.verdicts import run_outcome
 from kvmpmu.errors import KvmpmuError
 from kvmpmu.spec.sources import HostChoice, PolicySource
 
@@ -165,6 +164,8 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_paths: tuple[s
         from kvmpmu.render.text import run_text
 
         emit(run_text(result))
+    from kvmpmu.cli.verdicts import run_outcome
+
     return run_outcome(result)
 
 
@@ -185,7 +186,7 @@ def show_pmceid(file: str | None, filter_path: str | None, pmu_filter: str | Non
 
     The policy is FILE (`-`: stdin), --filter or --pmu-filter (or none: no filter).
     """
-    from kvmpmu.vmm import execution, session
+    from kvmpmu.vmm import session
 
     if file is not None and filter_path is not None:
         raise UsageError("give FILE or --filter, not both")
@@ -197,9 +198,12 @@ def show_pmceid(file: str | None, filter_path: str | None, pmu_filter: str | Non
 
         return conform_case(spec, None, kernel, "json" if as_json else "text")
     machine = _machine(backend, kernel)
-    view = _with_positions(
-        lambda s: session.show_pmceid(s, kernel) if machine is None else
-        execution.show_pmceid_on(s, machine), spec, reread)
+    if machine is None:
+        view = _with_positions(lambda s: session.show_pmceid(s, kernel), spec, reread)
+    else:
+        from kvmpmu.vmm.execution import show_pmceid_on
+
+        view = _with_positions(lambda s: show_pmceid_on(s, machine), spec, reread)
     if as_json:
         from kvmpmu.render.jsonout import pmceid_json
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import KvmpmuError, SourceLoc
+from kvmpmu.records import Record
 from kvmpmu.render.jsonout import SCHEMA, hex64, maybe_error_json, position
 from kvmpmu.render.layout import Group, Renderable, Table, Text
+
+if TYPE_CHECKING:
+    from kvmpmu.arch.catalog import Catalog
 
 # What these renderers read of the policy tools' results (kvmpmu/policy/: lint.Finding,
 # explain.Explanation, diff.PolicyDiff); rendering does not depend on the analyses.
@@ -143,14 +145,14 @@ def explain_text(items: Sequence[Explanation]) -> Renderable:
     return Group(*parts)
 
 
-@dataclass(frozen=True)
-class DiffSide:
+class DiffSide(Record):
     """One side of a diff as outputs name it: the policy, its kernel profile, its host."""
 
-    name: str
-    kernel: str
-    host: str
-    label: str  # the name, with the kernel and host when they tell the sides apart
+    __slots__ = ("name", "kernel", "host", "label")
+
+    def __init__(self, name: str, kernel: str, host: str, label: str) -> None:
+        self.name, self.kernel, self.host = name, kernel, host
+        self.label = label  # the name, with the kernel and host when they tell the sides apart
 
 
 def diff_json(a: DiffSide, b: DiffSide, d: PolicyDiff, catalog: Catalog) -> dict[str, Any]:

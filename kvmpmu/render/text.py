@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvmpmu.arch.sysregs import CYCLE_IDX
 from kvmpmu.render.jsonout import hex64
 from kvmpmu.render.layout import Cell, Group, Renderable, Table, Text
 from kvmpmu.render.plain import columns
 from kvmpmu.vmm import mailbox
-from kvmpmu.vmm.results import CallRecord, HostPmuInfo, PmceidView, RunResult, VcpuResult
+
+if TYPE_CHECKING:
+    from kvmpmu.vmm.results import CallRecord, HostPmuInfo, PmceidView, RunResult, VcpuResult
 
 MAX_ROWS = 40
 MAILBOX_SLOTS = {mailbox.END: "mailbox END", mailbox.EXIT: "mailbox EXIT"}

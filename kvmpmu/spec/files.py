@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from kvmpmu.arch.catalog import Catalog
+from typing import TYPE_CHECKING
+
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.filterspec import FilterSpec, spec_from_node
 from kvmpmu.spec.schema import root
-from kvmpmu.spec.workload import Workload, workload_from_node
+
+if TYPE_CHECKING:
+    from kvmpmu.arch.catalog import Catalog
+    from kvmpmu.spec.workload import Workload
 
 WORKLOAD_KEYS = ("vcpus", "expect", "guest", "vmm")
 
@@ -24,5 +28,7 @@ def load_any(path: str, max_bytes: int, events_db: str | None = None,
     doc = yamlio.load_file(path, max_bytes)
     name = yamlio.source_name(path)
     if kind_of(doc) == "workload":
+        from kvmpmu.spec.workload import workload_from_node  # specs alone do not need it
+
         return workload_from_node(root(doc, name), name, catalog)
     return spec_from_node(root(doc, name), name, events_db, max_bytes, cpu=cpu)

@@ -11,7 +11,6 @@ from kvmpmu.arch.events import EVENT_MASK_V8P1, architected_event_mask
 from kvmpmu.errors import SourceLoc, SpecError
 from kvmpmu.records import Record
 from kvmpmu.spec import schema_defs as defs
-from kvmpmu.spec.catalog_import import load_catalog
 from kvmpmu.spec.schema import Node
 
 DEFAULT_CPUS = frozenset(range(8))
@@ -68,6 +67,12 @@ class HostSpec(Record):
         return next((p for p in self.pmus if p.name == name), None)
 
 
+def _load_catalog(path: str, max_bytes: int) -> CpuModel:
+    from kvmpmu.spec.catalog_import import load_catalog  # hosts from a file only
+
+    return load_catalog(path, max_bytes)
+
+
 def parse_cpu_list(node: Node) -> frozenset[int]:
     """'0-3', '0,2,4-5', 3 or [0, 1]: a set of physical CPU numbers."""
     v = node.value
@@ -120,7 +125,7 @@ def _model(node: Node, events_db: str | None, max_bytes: int,
             raise node.require(chosen[0]).error(
                 f"--events-db and host.{chosen[0]} both give the host's events; --events-db "
                 f"would win, so give only one", f"drop --events-db to use host.{chosen[0]}")
-        return load_catalog(events_db, max_bytes)
+        return _load_catalog(events_db, max_bytes)
     cpu_node = node.get("cpu")
     if cpu_node is not None:
         model = find_cpu(cpu_node.string())
@@ -144,7 +149,7 @@ def _model(node: Node, events_db: str | None, max_bytes: int,
         if not path.exists():
             raise catalog.error(f"catalog {catalog.value!r} not found (looked for {path})",
                                 "a relative path is relative to the spec's folder")
-        return load_catalog(str(path), max_bytes)
+        return _load_catalog(str(path), max_bytes)
     return CPU_MODELS["generic"]
 
 
@@ -192,7 +197,7 @@ def parse_host(node: Node | None, events_db: str | None = None,
     """`host:`; `events_db` (--events-db) or `cpu` (--cpu) give a single-PMU host's model."""
     if node is None or node.value is None:
         if events_db:
-            return HostSpec((PmuSpec("armv8_pmuv3_0", load_catalog(events_db, max_bytes)),))
+            return HostSpec((PmuSpec("armv8_pmuv3_0", _load_catalog(events_db, max_bytes)),))
         if cpu is not None:
             return HostSpec((PmuSpec("armv8_pmuv3_0", cpu_model_arg(cpu)),))
         return HostSpec()

@@ -191,17 +191,20 @@ class ListOf(Type):
 
 
 class MapOf(Type):
-    """A mapping of free keys (matching `keys`, a pattern) to values of one type."""
+    """A mapping of free keys (matching `keys`, a pattern, or `names` in any case) to values
+    of one type."""
 
-    __slots__ = ("value", "keys")
+    __slots__ = ("value", "keys", "names")
 
-    def __init__(self, value: Type, keys: str | None = None, doc: str = "") -> None:
-        self.value, self.keys, self.doc = value, keys, doc
+    def __init__(self, value: Type, keys: str | None = None, doc: str = "",
+                 names: tuple[str, ...] = ()) -> None:
+        self.value, self.keys, self.doc, self.names = value, keys, doc, names
 
     def schema(self) -> Schema:
-        if self.keys is None:
+        keys = any_case_pattern(self.names) if self.names else self.keys  # made when asked
+        if keys is None:
             return {"type": "object", "additionalProperties": self.value.json()}
-        return {"type": "object", "patternProperties": {self.keys: self.value.json()},
+        return {"type": "object", "patternProperties": {keys: self.value.json()},
                 "additionalProperties": False}
 
 

@@ -10,8 +10,7 @@ from kvmpmu.errors import SpecError
 from kvmpmu.records import Record
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.filterspec import FilterSpec, load_filter_spec
-from kvmpmu.spec.hostspec import parse_host
-from kvmpmu.spec.kvmtool import parse_kvmtool
+from kvmpmu.spec.hostspec import HostSpec, parse_host
 
 NO_FILTER = "<no filter>"
 PMU_FILTER = "--pmu-filter"
@@ -69,6 +68,12 @@ class PolicySource(Record):
 SPEC_HOST = HostChoice()  # each spec's own host
 
 
+def _kvmtool(pmu_filter: str, host: HostSpec) -> FilterSpec:
+    from kvmpmu.spec.kvmtool import parse_kvmtool  # --pmu-filter only
+
+    return parse_kvmtool(pmu_filter, host=host)
+
+
 def load_policy(source: PolicySource, host: HostChoice = SPEC_HOST,
                 fast_json: bool = False) -> FilterSpec:
     """The spec the source describes, on the host the command line chose."""
@@ -76,7 +81,7 @@ def load_policy(source: PolicySource, host: HostChoice = SPEC_HOST,
         host_spec = parse_host(None, host.events_db, host.max_bytes, host.cpu)
         if source.pmu_filter is None:
             return FilterSpec(file=NO_FILTER, host=host_spec)
-        return parse_kvmtool(source.pmu_filter, host=host_spec)
+        return _kvmtool(source.pmu_filter, host=host_spec)
     host = host.for_file(source.path)
     spec = load_filter_spec(source.path, host.max_bytes, host.events_db, fast_json,
                             cpu=host.cpu)
@@ -86,7 +91,7 @@ def load_policy(source: PolicySource, host: HostChoice = SPEC_HOST,
         raise SpecError(f"{PMU_FILTER} gives the filters, and this file has its own: give a "
                         "file with only host, vm and kernel, or drop --pmu-filter",
                         loc=spec.filters[0].loc, path="filters")
-    strings = parse_kvmtool(source.pmu_filter, host=spec.host)
+    strings = _kvmtool(source.pmu_filter, host=spec.host)
     return spec.replace(filters=strings.filters, named_events=strings.named_events,
                         terms=strings.terms)
 

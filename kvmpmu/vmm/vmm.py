@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import FailEntryError, KvmCallError, KvmError, SourceLoc, errno_name
 from kvmpmu.records import Record
 from kvmpmu.spec.filterspec import FilterCall, FilterSpec
 from kvmpmu.spec.hostspec import format_cpus
-from kvmpmu.spec.workload import VmmCall
 from kvmpmu.uapi import kvm as uapi
 from kvmpmu.vmm import mailbox
 from kvmpmu.vmm.backend import Backend, GuestImage, ScriptImage
 from kvmpmu.vmm.memmap import GICD_BASE, GICR_BASE
 from kvmpmu.vmm.results import CallRecord, VcpuExit
+
+if TYPE_CHECKING:
+    from kvmpmu.spec.workload import VmmCall
 
 PMU_V3_FEATURE = 1 << uapi.KVM_ARM_VCPU_PMU_V3
 
