@@ -52,8 +52,8 @@ def _unlocated(err: KvmpmuError | None) -> bool:
 
 
 def _with_positions(use: Callable[[Any], T], spec: Any, reread: Callable[[], Any]) -> T:
-    """`use(spec)`, where a .json spec was read fast, without line numbers: an error that only
-    names the file is worked out again from the spec `reread` with positions."""
+    """`use(spec)`, where the spec was read fast, without every line number: an error that
+    only names the file is worked out again from the spec `reread` with positions."""
     try:
         result = use(spec)
     except KvmpmuError as err:
@@ -67,8 +67,8 @@ def _spec_loader(source: PolicySource, host: HostChoice) -> tuple[Any, Callable[
     """The spec read fast, and how to read it again with positions."""
     from kvmpmu.spec.sources import load_policy
 
-    return (load_policy(source, host, fast_json=True),
-            lambda: load_policy(source, host, fast_json=False))
+    return (load_policy(source, host, fast_json=True, compact=True),
+            lambda: load_policy(source, host))
 
 
 def _policy(filter_path: str | None, pmu_filter: str | None,

@@ -116,7 +116,7 @@ def _located(value: Any, loc: SourceLoc) -> Any:
         return out
     if isinstance(value, list):
         seq = YSeq(_located(v, loc) for v in value)
-        seq.loc, seq.item_loc = loc, [loc] * len(value)
+        seq.loc, seq.item_loc, seq.compact = loc, [loc] * len(value), False
         return seq
     return value
 

@@ -75,8 +75,9 @@ def _kvmtool(pmu_filter: str, host: HostSpec) -> FilterSpec:
 
 
 def load_policy(source: PolicySource, host: HostChoice = SPEC_HOST,
-                fast_json: bool = False) -> FilterSpec:
-    """The spec the source describes, on the host the command line chose."""
+                fast_json: bool = False, compact: bool = False) -> FilterSpec:
+    """The spec the source describes, on the host the command line chose (`fast_json`,
+    `compact`: as load_filter_spec reads it)."""
     if source.path is None:
         host_spec = parse_host(None, host.events_db, host.max_bytes, host.cpu)
         if source.pmu_filter is None:
@@ -84,7 +85,7 @@ def load_policy(source: PolicySource, host: HostChoice = SPEC_HOST,
         return _kvmtool(source.pmu_filter, host=host_spec)
     host = host.for_file(source.path)
     spec = load_filter_spec(source.path, host.max_bytes, host.events_db, fast_json,
-                            cpu=host.cpu)
+                            cpu=host.cpu, compact=compact)
     if source.pmu_filter is None:
         return spec
     if spec.filters:

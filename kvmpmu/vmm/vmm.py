@@ -21,7 +21,7 @@ from kvmpmu.uapi import kvm as uapi
 from kvmpmu.vmm import mailbox
 from kvmpmu.vmm.backend import Backend, GuestImage, ScriptImage
 from kvmpmu.vmm.memmap import GICD_BASE, GICR_BASE
-from kvmpmu.vmm.results import CallRecord, VcpuExit
+from kvmpmu.vmm.results import CallRecord, FilterRecord, VcpuExit
 
 if TYPE_CHECKING:
     from kvmpmu.spec.workload import VmmCall
@@ -160,14 +160,16 @@ class Vmm:
     def filter(self, index: int, call: FilterCall, has_first: bool = False,
                loc: SourceLoc | None = None, expecting: bool = False,
                expected: str | None = None) -> CallRecord:
-        flt = uapi.kvm_pmu_event_filter(call.base_event, call.nevents, call.action, call.pad)
-        args: dict[str, Any] = {"base_event": call.base_event, "nevents": call.nevents,
-                                "action": call.action}
-        if call.pad != b"\0\0\0":
-            args["pad"] = list(call.pad)
-        names = self.catalog.range_names(call.base_event, call.nevents) if self.catalog else None
-        return self.set_attr(index, uapi.KVM_ARM_VCPU_PMU_V3_FILTER, args, flt.pack(),
-                             loc or call.loc, has_first, expecting, expected, names)
+        attr = uapi.KVM_ARM_VCPU_PMU_V3_FILTER
+        payload = uapi.kvm_pmu_event_filter(call.base_event, call.nevents, call.action,
+                                            call.pad).pack()
+        loc = loc or call.loc
+        if has_first:
+            self.has_attr(index, attr, loc)
+        record = FilterRecord(index, attr_name(attr), call, self.catalog, loc, expecting,
+                              expected)
+        return self.call(record, lambda: self._attr(uapi.KVM_SET_DEVICE_ATTR, index, attr,
+                                                    payload))
 
     # --- ONE_REG ------------------------------------------------------------------------------
 
