@@ -275,6 +275,28 @@ def analytic_counting(repeat: int) -> None:
         "~233,000 times each)", f"{huge / small:.2f}x", "<= 1.1x", huge / small <= 1.1)
 
 
+# --- 6. bounded memory (issue 13) -----------------------------------------------------------
+
+def bounded_memory() -> None:
+    """Peak RSS of `run --json` of a workload repeating a read 10^8 times against the same
+    with 10^3: consecutive identical reads are one record with a count."""
+    print("6. bounded memory", flush=True)
+    with tempfile.TemporaryDirectory(prefix="kvmpmu-bench-") as tmp:
+        rss = {}
+        for times in (10**3, 10**8):
+            path = Path(tmp) / f"repeat{times}.yaml"
+            path.write_text(f"vcpus:\n  all:\n    - repeat: {{times: {times}, steps: [{{read: "
+                            "PMCCNTR_EL0}]}\n")
+            cmd = [*KVMPMU, "run", "--json", "--workload", str(path)]
+            rss[times] = min(peak_rss_kib(cmd) for _ in range(3))
+            out = json.loads(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                                            check=False).stdout)
+            assert out["ok"], out
+    ratio = rss[10**8] / rss[10**3]
+    row("peak RSS, `run --json` of 10^8 repeated reads / of 10^3", f"{ratio:.2f}x "
+        f"({rss[10**8] // 1024} MiB vs {rss[10**3] // 1024} MiB)", "<= 1.5x", ratio <= 1.5)
+
+
 GUEST_LOOP = """
         movz    x9, #0x0900, lsl #16
         mov     x0, #0x6
@@ -437,6 +459,7 @@ def main() -> None:
         2: partial(large_specs, sizes, repeat if quick else 3),
         4: partial(workload_engine, 1_000_000 if not quick else 100_000, 3),
         5: partial(analytic_counting, repeat),
+        6: bounded_memory,
         3: partial(filter_application, 100_000 if not quick else 10_000, 3),
         7: partial(guest_speed, 4_000_000 if not quick else 400_000, 3),
         8: partial(policy_repository, 50 if not quick else 10, repeat),
