@@ -11,7 +11,7 @@ from kvmpmu.cli.output import remember_json
 from kvmpmu.kvm.profiles import PROFILE_NAMES
 from kvmpmu.spec.yamlio import DEFAULT_MAX_BYTES
 
-_SIZE = re.compile(r"\s*([0-9]+)\s*([KMG]?)(i?B)?\s*", re.IGNORECASE)
+_SIZE = r"\s*([0-9]+)\s*([KMG]?)(i?B)?\s*"  # compiled by `re` when a size is given
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
@@ -24,7 +24,7 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
                 ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
-        match = _SIZE.fullmatch(str(value))
+        match = re.fullmatch(_SIZE, str(value), re.IGNORECASE)
         if not match or int(match.group(1)) < 1:
             self.fail(f"{value!r} is not a size such as 4096, 64K, 16M or 1G", param, ctx)
         return int(match.group(1)) * _UNITS[match.group(2).upper()]

@@ -12,7 +12,7 @@ import re
 
 from kvmpmu.render.layout import Cell, Group, Renderable, Table, Text
 
-_EMOJI_CODE = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")  # rich's own pattern
+_EMOJI_CODE = r"(:(\S*?)(?:(?:\-)(emoji|text))?:)"  # rich's own pattern, compiled when used
 ELLIPSIS = "…"  # one cell wide, like every printable ASCII character
 
 
@@ -72,10 +72,10 @@ def _literal(text: str) -> str:
     _check_cells(text)
     if "[" in text:
         raise NotPlain(text)
-    if ":" in text and _EMOJI_CODE.search(text):
+    if ":" in text and re.search(_EMOJI_CODE, text):
         from rich._emoji_codes import EMOJI  # the names only: a dict, not rich's console
 
-        if any(m.group(2).lower() in EMOJI for m in _EMOJI_CODE.finditer(text)):
+        if any(m.group(2).lower() in EMOJI for m in re.finditer(_EMOJI_CODE, text)):
             raise NotPlain(text)
     return text
 

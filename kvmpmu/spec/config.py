@@ -16,7 +16,7 @@ from kvmpmu.spec.yamlio import YMap, YSeq
 
 OWN_FILE = ".kvmpmu.toml"
 PYPROJECT = "pyproject.toml"
-_TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TOML_AT = r"\(at line (\d+), column (\d+)\)"  # compiled by `re` on first use
 
 
 class Config(Record):
@@ -61,10 +61,10 @@ def _table(path: Path) -> tuple[dict[str, Any], tuple[str, ...]] | None:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        at = _TOML_AT.search(str(exc))
+        at = re.search(_TOML_AT, str(exc))
         loc = SourceLoc(str(path), int(at.group(1)), int(at.group(2))) if at else \
             SourceLoc(str(path), 1, 1)
-        raise SpecError(f"TOML syntax: {_TOML_AT.sub('', str(exc)).strip()}", loc=loc) from None
+        raise SpecError(f"TOML syntax: {re.sub(_TOML_AT, '', str(exc)).strip()}", loc=loc) from None
     if path.name == OWN_FILE:
         return data, ()
     table = data.get("tool", {}).get("kvmpmu")

@@ -23,8 +23,9 @@ from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY
 
 MAX_FILTER_ENTRIES = 1_000_000
 ACTIONS = dict(zip(defs.ACTION_NAMES, (KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY), strict=True))
-_NUMBER = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)")
-_RANGE = re.compile(r"\s*([^\s.-][^-]*?)\s*(?:-|\.\.)\s*([^-]+?)\s*")  # A-B or A..B
+# compiled by `re` on first use: specs of names or of {action, base_event, nevents} need neither
+_NUMBER = r"(0[xX][0-9a-fA-F]+|[0-9]+)"
+_RANGE = r"\s*([^\s.-][^-]*?)\s*(?:-|\.\.)\s*([^-]+?)\s*"  # A-B or A..B
 
 
 NO_PAD = b"\0\0\0"
@@ -117,7 +118,7 @@ def parse_event(node: Node, catalog: Catalog) -> int:
     if isinstance(v, int) and not isinstance(v, bool):
         return node.integer(0, U16_MAX, "an event number")
     if isinstance(v, str):
-        if _NUMBER.fullmatch(v.strip()):
+        if re.fullmatch(_NUMBER, v.strip()):
             return Node(int(v.strip(), 0), node.loc, node.path).integer(0, U16_MAX)
         code = catalog.lookup(v.strip())
         if code is None:
@@ -139,7 +140,7 @@ def _parse_term(node: Node, catalog: Catalog, max_event: int) -> list[tuple[int,
         events = resolve_preset(PRESETS[preset.choice(tuple(PRESETS))], catalog, max_event)
         return merge_ranges([(e, e) for e in events])
     if isinstance(node.value, str):
-        match = _RANGE.fullmatch(node.value)
+        match = re.fullmatch(_RANGE, node.value)
         if match:
             first = parse_event(Node(match.group(1), node.loc, node.path), catalog)
             last = parse_event(Node(match.group(2), node.loc, node.path), catalog)

@@ -14,7 +14,6 @@ from kvmpmu.spec import schema_defs as defs
 from kvmpmu.spec.schema import Node
 
 DEFAULT_CPUS = frozenset(range(8))
-_CPU_LIST = re.compile(defs.CPU_LIST)
 _PMU_KEYS = defs.PMU.keys
 FIRST_PMU_TYPE = defs.FIRST_PMU_TYPE
 
@@ -80,7 +79,7 @@ def parse_cpu_list(node: Node) -> frozenset[int]:
         return frozenset({defs.CPU_NUMBER.read(node)})
     if isinstance(v, list):
         return frozenset(defs.CPU_NUMBER.read(i) for i in node.items())
-    if not isinstance(v, str) or not _CPU_LIST.fullmatch(v.replace(" ", "")):
+    if not isinstance(v, str) or not re.fullmatch(defs.CPU_LIST, v.replace(" ", "")):
         raise node.error(f"{v!r} is not a CPU list such as '0-3' or '0,2,4-5'")
     cpus: set[int] = set()
     for part in v.replace(" ", "").split(","):
