@@ -4,6 +4,7 @@ outcome (the boundary turns it into the exit code)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import click
@@ -269,7 +270,8 @@ def validate(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | 
         try:
             own = host if isinstance(item, PolicySource) else host.for_file(item)
             loaded = load_policy(item, host) if isinstance(item, PolicySource) else \
-                load_any(item, max_bytes, own.events_db, _names_for(item, spec, host), own.cpu)
+                load_any(item, max_bytes, own.events_db,
+                         partial(_names_for, item, spec, host), own.cpu)
             if isinstance(loaded, FilterSpec):
                 kind, spec = "spec", loaded
                 session.dry_boot(loaded, None, kernel)

@@ -9,6 +9,8 @@ from kvmpmu.spec.filterspec import FilterSpec, spec_from_node
 from kvmpmu.spec.schema import root
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kvmpmu.arch.catalog import Catalog
     from kvmpmu.spec.workload import Workload
 
@@ -23,12 +25,15 @@ def kind_of(doc: object) -> str:
 
 
 def load_any(path: str, max_bytes: int, events_db: str | None = None,
-             catalog: Catalog | None = None, cpu: str | None = None) -> FilterSpec | Workload:
-    """Load `path` as whichever it is; workload event names resolve against `catalog`."""
+             catalog: Catalog | Callable[[], Catalog] | None = None,
+             cpu: str | None = None) -> FilterSpec | Workload:
+    """Load `path` as whichever it is; workload event names resolve against `catalog` (a
+    function: called for a workload only, so that a spec is not read again to find it)."""
     doc = yamlio.load_file(path, max_bytes)
     name = yamlio.source_name(path)
     if kind_of(doc) == "workload":
         from kvmpmu.spec.workload import workload_from_node  # specs alone do not need it
 
-        return workload_from_node(root(doc, name), name, catalog)
+        names = catalog() if callable(catalog) else catalog
+        return workload_from_node(root(doc, name), name, names)
     return spec_from_node(root(doc, name), name, events_db, max_bytes, cpu=cpu)
