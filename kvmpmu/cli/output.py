@@ -101,9 +101,19 @@ def emit_text(text: str, nl: bool = True) -> None:
 
 
 def emit_json(document: dict[str, Any]) -> None:
+    """The document as json.dumps(indent=2) writes it, in pieces of about 64 KiB: a call
+    log of 100,000 records is never held as one string."""
     import json  # not on the path of `kvmpmu --version`
 
-    emit_text(json.dumps(document, indent=2))
+    piece: list[str] = []
+    size = 0
+    for chunk in json.JSONEncoder(indent=2).iterencode(document):
+        piece.append(chunk)
+        size += len(chunk)
+        if size >= 1 << 16:
+            emit_text("".join(piece), nl=False)
+            piece, size = [], 0
+    emit_text("".join(piece))
 
 
 def emit(renderable: Renderable) -> None:

@@ -276,13 +276,14 @@ def _raw_call(value: Any, loc: SourceLoc, index: int) -> FilterCall | None:
 def parse_filters(node: Node, catalog: Catalog, max_event: int = U16_MAX,
                   errors: Errors | None = None) -> Parsed:
     """Every entry's calls; with `errors`, a bad entry's error is kept there and the other
-    entries are still checked."""
+    entries are still checked. From a compact read (yamlio), no terms: they are lint's."""
     seq = node.seq()
     if len(seq) > MAX_FILTER_ENTRIES:
         raise node.error(f"{len(seq)} filter entries exceed the limit of {MAX_FILTER_ENTRIES}")
     calls: list[FilterCall] = []
     named: list[int] = []
     terms: list[Term] = []
+    keep_terms = not seq.compact  # a compact read is for commands that never lint
     for i, value in enumerate(seq):
         loc = seq.item_loc[i]
         if seq.compact:  # read once: the entry goes as it becomes calls
@@ -291,7 +292,8 @@ def parse_filters(node: Node, catalog: Catalog, max_event: int = U16_MAX,
         if raw is not None:  # the generators' form, checked inline: same result, 10x faster
             calls.append(raw)
             named.append(raw.base_event)
-            terms.extend(_raw_terms(raw, loc))
+            if keep_terms:
+                terms.extend(_raw_terms(raw, loc))
             continue
         item = Node(value, loc, f"{node.path}[{i}]")
         if errors is None:
@@ -301,7 +303,8 @@ def parse_filters(node: Node, catalog: Catalog, max_event: int = U16_MAX,
                 lambda: parse_entry(item, i, catalog, max_event), ([], [], []))  # noqa: B023
         calls.extend(entry_calls)
         named.extend(entry_events)
-        terms.extend(entry_terms)
+        if keep_terms:
+            terms.extend(entry_terms)
     return calls, named, terms
 
 
@@ -386,9 +389,10 @@ def load_filter_spec(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,
                      events_db: str | None = None, fast_json: bool = False, *,
                      cpu: str | None = None, compact: bool = False) -> FilterSpec:
     """With `fast_json`, a `.json` spec is read by the C json module, without positions; with
-    `compact`, a YAML spec's entries keep only their own positions (yamlio.load). If the spec
-    is not valid so read, it is read again the slow way so the error has its line and column;
-    an error found later names only the file (line 0), and the caller reads it again too.
+    `compact`, a YAML spec's entries keep only their own positions (yamlio.load). Either way
+    the spec has no terms (what lint reads, with their positions). If the spec is not valid
+    so read, it is read again the slow way so the error has its line and column; an error
+    found later names only the file (line 0), and the caller reads it again too.
     `cpu` (--cpu) replaces the host's CPU model."""
     text = yamlio.read_text(path, max_bytes)
     with paused_gc():
