@@ -114,6 +114,7 @@ class WorkloadItem(pytest.Item):
 
         from rich.console import Console
 
+        from kvmpmu.render.terminal import to_rich
         from kvmpmu.render.text import expectations_table
 
         out = io.StringIO()
@@ -122,7 +123,7 @@ class WorkloadItem(pytest.Item):
             console.print(f"{run.file} (policy {run.policy}, kernel {run.kernel or 'default'})",
                           markup=False)
             if run.result is not None and run.result.expectations:
-                console.print(expectations_table(run.result))  # as `kvmpmu run` shows it
+                console.print(to_rich(expectations_table(run.result)))  # as `run` shows it
             if run.error is not None:
                 console.print(run.error.render(), markup=False)
         return out.getvalue().rstrip()

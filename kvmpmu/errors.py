@@ -7,19 +7,22 @@ the kind's text) to an exit code in `kvmpmu/cli/exitcodes.py`.
 from __future__ import annotations
 
 import errno as _errno
-from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
+
+from kvmpmu.records import Record
 
 # The `error.kind` values of the JSON documents (README, "Errors and exit codes").
 ErrorKind = Literal["error", "usage", "spec", "kvm", "guest", "internal", "output",
                     "interrupted", "unavailable"]
 
 
-@dataclass(frozen=True)
-class SourceLoc:
-    file: str
-    line: int  # 1-based; 0 when only the file is known (JSON read by the fast path)
-    col: int  # 1-based
+class SourceLoc(Record):
+    __slots__ = ("file", "line", "col")
+
+    def __init__(self, file: str, line: int, col: int) -> None:
+        self.file = file
+        self.line = line  # 1-based; 0 when only the file is known (JSON read by the fast path)
+        self.col = col  # 1-based
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}" if self.line else self.file

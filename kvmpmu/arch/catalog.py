@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 
 from kvmpmu.arch.events import EventInfo, common_events
@@ -29,6 +28,8 @@ class Catalog:
         return self._by_name.get(name.upper())
 
     def suggest(self, name: str) -> list[str]:
+        import difflib
+
         return difflib.get_close_matches(name.upper(), list(self._by_name), n=3, cutoff=0.6)
 
     def name_of(self, code: int) -> str | None:

@@ -4,7 +4,7 @@ lives in KVM's ONE_REG space (a field of struct kvm_regs, or a system-register e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from kvmpmu.records import Record
 
 # PSTATE (SPSR layout): M[3:0] is the exception level and stack pointer, M[4] AArch32.
 PSTATE_M_MASK = 0x1F
@@ -17,11 +17,14 @@ SCTLR_M = 1 << 0  # the EL1&0 stage 1 MMU
 DAIF_ENCODING = (3, 3, 4, 2, 1)  # MSR/MRS DAIF
 
 
-@dataclass(frozen=True)
-class CpuReg:
-    name: str  # as users write it
-    kvm: str  # where KVM_{GET,SET}_ONE_REG finds it: a kvm_regs field or "sysreg"
-    encoding: tuple[int, int, int, int, int] | None = None  # op0, op1, CRn, CRm, op2
+class CpuReg(Record):
+    __slots__ = ("name", "kvm", "encoding")
+
+    def __init__(self, name: str, kvm: str,
+                 encoding: tuple[int, int, int, int, int] | None = None) -> None:
+        self.name = name  # as users write it
+        self.kvm = kvm  # where KVM_{GET,SET}_ONE_REG finds it: a kvm_regs field or "sysreg"
+        self.encoding = encoding  # op0, op1, CRn, CRm, op2
 
 
 def _sysreg(name: str, *encoding: int) -> CpuReg:

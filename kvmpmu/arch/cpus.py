@@ -8,11 +8,9 @@ documented PMCEID reset values (0x63FFFFFF / 0x00000001) where Arm's table diffe
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass
-
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.events import EventInfo, architected_in_pmceid_range
+from kvmpmu.records import Record
 
 _A57 = ("0x0-0x5, 0x8-0xB, 0x10-0x1E, 0x40-0x43, 0x46-0x48, 0x4C-0x4D, 0x50-0x53, 0x56-0x58, "
         "0x60-0x6A, 0x6C-0x6E, 0x70-0x7A, 0x7C-0x7E, 0x81-0x84, 0x86-0x88, 0x8A-0x91")
@@ -66,21 +64,21 @@ def parse_ranges(text: str) -> frozenset[int]:
     return frozenset(out)
 
 
-@dataclass(frozen=True)
-class CpuModel:
-    name: str
-    display: str
-    implementer: int
-    part: int
-    pmuver: int
-    counters: int
-    events: frozenset[int]
-    impdef: dict[int, EventInfo]
-    aarch32_el0: bool = True
-    pmcr_idcode: int = 0  # PMCR_EL0.IDCODE as the CPU's manual documents it (0: not documented)
-    id_aa64dfr0: int = 0  # ID_AA64DFR0_EL1 reset value
-    pmcr_imp: int = 0x41  # PMCR_EL0.IMP
-    el3: bool = True  # a host of this CPU runs firmware at EL3 (QEMU's virt board: none)
+class CpuModel(Record):
+    __slots__ = ("name", "display", "implementer", "part", "pmuver", "counters", "events",
+                 "impdef", "aarch32_el0", "pmcr_idcode", "id_aa64dfr0", "pmcr_imp", "el3")
+
+    def __init__(self, name: str, display: str, implementer: int, part: int, pmuver: int,
+                 counters: int, events: frozenset[int], impdef: dict[int, EventInfo],
+                 aarch32_el0: bool = True, pmcr_idcode: int = 0, id_aa64dfr0: int = 0,
+                 pmcr_imp: int = 0x41, el3: bool = True) -> None:
+        self.name, self.display, self.implementer, self.part = name, display, implementer, part
+        self.pmuver, self.counters, self.events, self.impdef = pmuver, counters, events, impdef
+        self.aarch32_el0 = aarch32_el0
+        self.pmcr_idcode = pmcr_idcode  # PMCR_EL0.IDCODE as its manual documents it (0: not)
+        self.id_aa64dfr0 = id_aa64dfr0  # ID_AA64DFR0_EL1 reset value
+        self.pmcr_imp = pmcr_imp  # PMCR_EL0.IMP
+        self.el3 = el3  # a host of this CPU runs firmware at EL3 (QEMU's virt board: none)
 
     @property
     def midr(self) -> int:
@@ -145,6 +143,8 @@ def find_cpu(name: str) -> CpuModel | None:
 
 
 def suggest_cpu(name: str) -> list[str]:
+    import difflib
+
     return difflib.get_close_matches(name.lower(), list(CPU_MODELS), n=3, cutoff=0.5)
 
 

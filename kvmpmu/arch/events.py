@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from importlib import resources
 
+from kvmpmu import data
 from kvmpmu.arch import sysregs as sr
+from kvmpmu.records import Record
 
 SW_INCR = 0x00
 LD_RETIRED = 0x06
@@ -56,17 +56,17 @@ def pmceid_says(pmceid0: int, pmceid1: int, event: int) -> bool:
     return bool((pmceid1 if event & 0x20 else pmceid0) >> bit & 1)
 
 
-@dataclass(frozen=True)
-class EventInfo:
-    code: int
-    name: str
-    description: str
+class EventInfo(Record):
+    __slots__ = ("code", "name", "description")
+
+    def __init__(self, code: int, name: str, description: str) -> None:
+        self.code, self.name, self.description = code, name, description
 
 
 @functools.cache
 def common_events() -> dict[int, EventInfo]:
     """Every common event the architecture defines, plus the Arm-recommended 0x40-0xBF ones."""
-    text = resources.files("kvmpmu.data").joinpath("events.tsv").read_text(encoding="utf-8")
+    text = data.read_bytes("events.tsv").decode("utf-8")
     table: dict[int, EventInfo] = {}
     for line in text.splitlines():
         if not line or line.startswith("#"):

@@ -7,10 +7,9 @@ cluster shares (Cortex-A53/A57/A72) or that leak when tenants time-share a physi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.arch.cpus import parse_ranges
+from kvmpmu.records import Record
 
 _TIER1 = ("0x19, 0x29-0x2C, 0x31-0x33, 0x36-0x38, 0x45, 0x60-0x65, 0xA0-0xA3, 0xA6-0xA8, "
           "0x4005, 0x4009-0x400B, 0x8121-0x8123, 0x8150-0x8153, 0x8156, 0x815B")
@@ -22,12 +21,13 @@ _TIER2_IMPDEF = ("PREFETCH_LINEFILL",)
 _BASIC = "0x01-0x05, 0x08, 0x10-0x12, 0x14, 0x1B, 0x21-0x22, 0x25-0x26"
 
 
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    summary: str
-    events: frozenset[int]
-    impdef_names: tuple[str, ...] = ()
+class Preset(Record):
+    __slots__ = ("name", "summary", "events", "impdef_names")
+
+    def __init__(self, name: str, summary: str, events: frozenset[int],
+                 impdef_names: tuple[str, ...] = ()) -> None:
+        self.name, self.summary, self.events = name, summary, events
+        self.impdef_names = impdef_names
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from kvmpmu.records import Record
 
 CYCLE_IDX = 31  # ARMV8_PMU_CYCLE_IDX: bit 31 of PMCNTEN*/PMINTEN*/PMOVS* is the cycle counter
 MAX_GENERAL_COUNTERS = 31
@@ -77,14 +77,12 @@ RESET_UNKNOWN_PATTERN = 0x1DE7EC7EDBADC0DE
 PMCR_RESET_PATTERN = 0xDECAFBAD
 
 
-@dataclass(frozen=True)
-class SysReg:
-    name: str
-    op0: int
-    op1: int
-    crn: int
-    crm: int
-    op2: int
+class SysReg(Record):
+    __slots__ = ("name", "op0", "op1", "crn", "crm", "op2")
+
+    def __init__(self, name: str, op0: int, op1: int, crn: int, crm: int, op2: int) -> None:
+        self.name = name
+        self.op0, self.op1, self.crn, self.crm, self.op2 = op0, op1, crn, crm, op2
 
 
 def _reg(name: str, op0: int, op1: int, crn: int, crm: int, op2: int) -> SysReg:

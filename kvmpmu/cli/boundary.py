@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,6 +75,8 @@ def run_main(group: click.Group, args: Sequence[str]) -> int:
             raise
         except Exception as exc:
             if os.environ.get("KVMPMU_DEBUG"):
+                import traceback
+
                 traceback.print_exc()
             bug = InternalError(f"internal error: {type(exc).__name__}: {exc} "
                                 "(set KVMPMU_DEBUG=1 for details)")

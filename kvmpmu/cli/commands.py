@@ -4,6 +4,7 @@ outcome (the boundary turns it into the exit code)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import click
@@ -29,7 +30,6 @@ from kvmpmu.cli.sources import (
     pmu_filter_option,
     skip_unrelated_option,
 )
-from kvmpmu.cli.verdicts import run_outcome
 from kvmpmu.errors import KvmpmuError
 from kvmpmu.spec.sources import HostChoice, PolicySource
 
@@ -53,8 +53,8 @@ def _unlocated(err: KvmpmuError | None) -> bool:
 
 
 def _with_positions(use: Callable[[Any], T], spec: Any, reread: Callable[[], Any]) -> T:
-    """`use(spec)`, where a .json spec was read fast, without line numbers: an error that only
-    names the file is worked out again from the spec `reread` with positions."""
+    """`use(spec)`, where the spec was read fast, without every line number: an error that
+    only names the file is worked out again from the spec `reread` with positions."""
     try:
         result = use(spec)
     except KvmpmuError as err:
@@ -68,8 +68,8 @@ def _spec_loader(source: PolicySource, host: HostChoice) -> tuple[Any, Callable[
     """The spec read fast, and how to read it again with positions."""
     from kvmpmu.spec.sources import load_policy
 
-    return (load_policy(source, host, fast_json=True),
-            lambda: load_policy(source, host, fast_json=False))
+    return (load_policy(source, host, fast_json=True, compact=True),
+            lambda: load_policy(source, host))
 
 
 def _policy(filter_path: str | None, pmu_filter: str | None,
@@ -165,6 +165,8 @@ def run(filter_path: str | None, pmu_filter: str | None, workload_paths: tuple[s
         from kvmpmu.render.text import run_text
 
         emit(run_text(result))
+    from kvmpmu.cli.verdicts import run_outcome
+
     return run_outcome(result)
 
 
@@ -185,7 +187,7 @@ def show_pmceid(file: str | None, filter_path: str | None, pmu_filter: str | Non
 
     The policy is FILE (`-`: stdin), --filter or --pmu-filter (or none: no filter).
     """
-    from kvmpmu.vmm import execution, session
+    from kvmpmu.vmm import session
 
     if file is not None and filter_path is not None:
         raise UsageError("give FILE or --filter, not both")
@@ -197,9 +199,12 @@ def show_pmceid(file: str | None, filter_path: str | None, pmu_filter: str | Non
 
         return conform_case(spec, None, kernel, "json" if as_json else "text")
     machine = _machine(backend, kernel)
-    view = _with_positions(
-        lambda s: session.show_pmceid(s, kernel) if machine is None else
-        execution.show_pmceid_on(s, machine), spec, reread)
+    if machine is None:
+        view = _with_positions(lambda s: session.show_pmceid(s, kernel), spec, reread)
+    else:
+        from kvmpmu.vmm.execution import show_pmceid_on
+
+        view = _with_positions(lambda s: show_pmceid_on(s, machine), spec, reread)
     if as_json:
         from kvmpmu.render.jsonout import pmceid_json
 
@@ -265,7 +270,8 @@ def validate(files: tuple[str, ...], filter_path: str | None, pmu_filter: str | 
         try:
             own = host if isinstance(item, PolicySource) else host.for_file(item)
             loaded = load_policy(item, host) if isinstance(item, PolicySource) else \
-                load_any(item, max_bytes, own.events_db, _names_for(item, spec, host), own.cpu)
+                load_any(item, max_bytes, own.events_db,
+                         partial(_names_for, item, spec, host), own.cpu)
             if isinstance(loaded, FilterSpec):
                 kind, spec = "spec", loaded
                 session.dry_boot(loaded, None, kernel)

@@ -4,22 +4,32 @@ such as --kernel and --format complete by themselves.)"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
-from click.shell_completion import CompletionItem, get_completion_class
 
 from kvmpmu.cli.exitcodes import OK, Outcome
 from kvmpmu.cli.options import Command
 from kvmpmu.cli.output import emit_text
 
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_KVMPMU_COMPLETE"
+
+
+def _item(value: str, **kwargs: Any) -> CompletionItem:
+    from click.shell_completion import CompletionItem  # only while completing
+
+    return CompletionItem(value, **kwargs)
 
 
 def complete_cpu(ctx: click.Context, param: click.Parameter,
                  incomplete: str) -> list[CompletionItem]:
     from kvmpmu.arch.cpus import CPU_MODELS
 
-    return [CompletionItem(name, help=model.display) for name, model in CPU_MODELS.items()
+    return [_item(name, help=model.display) for name, model in CPU_MODELS.items()
             if name.startswith(incomplete.lower())]
 
 
@@ -37,14 +47,14 @@ def complete_event(ctx: click.Context, param: click.Parameter,
                    incomplete: str) -> list[CompletionItem]:
     cpu = ctx.params.get("cpu")
     prefix = incomplete.upper()
-    return [CompletionItem(name) for name in event_names(cpu if isinstance(cpu, str) else None)
+    return [_item(name) for name in event_names(cpu if isinstance(cpu, str) else None)
             if name.startswith(prefix)]
 
 
 def complete_path(ctx: click.Context, param: click.Parameter,
                   incomplete: str) -> list[CompletionItem]:
     """Files and folders: the shell completes the path itself."""
-    return [CompletionItem(incomplete, type="file")]
+    return [_item(incomplete, type="file")]
 
 
 def complete_file_then_events(ctx: click.Context, param: click.Parameter,
@@ -54,7 +64,7 @@ def complete_file_then_events(ctx: click.Context, param: click.Parameter,
     given = ctx.params.get(param.name or "") or ()
     if not given and ctx.params.get("filter_path") is None and \
             ctx.params.get("pmu_filter") is None:
-        return [CompletionItem(incomplete, type="file")]
+        return [_item(incomplete, type="file")]
     return complete_event(ctx, param, incomplete)
 
 
@@ -65,7 +75,7 @@ def complete_codes(ctx: click.Context, param: click.Parameter,
 
     head, _, last = incomplete.rpartition(",")
     lead = head + "," if head else ""
-    return [CompletionItem(lead + code, help=name) for code, (name, _) in CODES.items()
+    return [_item(lead + code, help=name) for code, (name, _) in CODES.items()
             if code.startswith(last.upper())]
 
 
@@ -79,6 +89,8 @@ def completion(shell: str) -> Outcome:
     zsh:   kvmpmu completion zsh > "${fpath[1]}/_kvmpmu"
     fish:  kvmpmu completion fish > ~/.config/fish/completions/kvmpmu.fish
     """
+    from click.shell_completion import get_completion_class
+
     root = click.get_current_context().find_root().command
     script = get_completion_class(shell)(root, {}, "kvmpmu", COMPLETE_VAR)  # type: ignore[misc]
     emit_text(script.source())

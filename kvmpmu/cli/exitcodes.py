@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 
 from kvmpmu.errors import (
@@ -16,6 +15,7 @@ from kvmpmu.errors import (
     RejectedError,
     SpecError,
 )
+from kvmpmu.records import Record
 
 
 class ExitCode(IntEnum):
@@ -39,13 +39,15 @@ class UsageError(KvmpmuError):
     kind = "usage"
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Record):
     """What a command ended with, its report written: `failed` when an expectation failed,
     lint found an error or diff a difference; `errors` that the report already carries."""
 
-    failed: bool = False
-    errors: tuple[KvmpmuError, ...] = ()
+    __slots__ = ("failed", "errors")
+
+    def __init__(self, failed: bool = False, errors: tuple[KvmpmuError, ...] = ()) -> None:
+        self.failed = failed
+        self.errors = errors
 
 
 OK = Outcome()

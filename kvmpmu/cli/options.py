@@ -6,13 +6,12 @@ import re
 from typing import Any
 
 import click
-from click.shell_completion import CompletionItem
 
 from kvmpmu.cli.output import remember_json
 from kvmpmu.kvm.profiles import PROFILE_NAMES
 from kvmpmu.spec.yamlio import DEFAULT_MAX_BYTES
 
-_SIZE = re.compile(r"\s*([0-9]+)\s*([KMG]?)(i?B)?\s*", re.IGNORECASE)
+_SIZE = r"\s*([0-9]+)\s*([KMG]?)(i?B)?\s*"  # compiled by `re` when a size is given
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
@@ -25,7 +24,7 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
                 ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
-        match = _SIZE.fullmatch(str(value))
+        match = re.fullmatch(_SIZE, str(value), re.IGNORECASE)
         if not match or int(match.group(1)) < 1:
             self.fail(f"{value!r} is not a size such as 4096, 64K, 16M or 1G", param, ctx)
         return int(match.group(1)) * _UNITS[match.group(2).upper()]
@@ -52,9 +51,14 @@ json_option = click.option("--json", "as_json", is_flag=True, callback=remember_
                            is_eager=True, help="Print one JSON document on stdout.")
 kernel_option = click.option("--kernel", type=click.Choice(PROFILE_NAMES),
                              help="Kernel profile (overrides the spec's `kernel`).")
+def _complete_file(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem  # only while completing
+
+    return [CompletionItem(incomplete, type="file")]
+
+
 events_db_option = click.option(
-    "--events-db", metavar="FILE",
-    shell_complete=lambda ctx, param, incomplete: [CompletionItem(incomplete, type="file")],
+    "--events-db", metavar="FILE", shell_complete=_complete_file,
     help="CPU events from a JSON file (Arm's pmu/*.json or Linux "
     "perf's pmu-events format, or a perf per-CPU folder): the host's events and names.")
 max_bytes_option = click.option("--max-bytes", type=ByteSize(), default=DEFAULT_MAX_BYTES,

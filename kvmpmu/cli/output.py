@@ -11,14 +11,14 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kvmpmu.errors import KvmpmuError, OutputError
 
-PIPE_WIDTH = 1 << 20  # off a terminal no line is wrapped or cut: rich never reaches this
-
+if TYPE_CHECKING:
+    from kvmpmu.render.layout import Renderable
 
 class _Mode:
     json: bool | None = None  # --json as the running command parsed it; None before that
@@ -64,20 +64,23 @@ def is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
-def _render(renderable: Any) -> str:
-    """Rich's rendering for stdout, as text: a terminal gets its width and colours, anything
-    else one unwrapped line per row."""
-    import io
+def _render(renderable: Renderable) -> str:
+    """The text for stdout: a terminal gets rich's width and colours; anything else the plain
+    text rich would print there (one unwrapped line per row), made by rich only when it could
+    differ (markup, emoji codes, wide characters)."""
+    from kvmpmu.render.plain import NotPlain, plain_text
 
-    from rich.console import Console
+    tty = is_terminal()
+    if not tty:
+        try:
+            return plain_text(renderable)
+        except NotPlain:
+            pass
+    from kvmpmu.render.terminal import render
 
     ctx = click.get_current_context(silent=True)
     no_color = bool(ctx and ctx.find_root().params.get("no_color"))
-    tty = is_terminal()
-    buffer = io.StringIO()
-    Console(file=buffer, force_terminal=tty, width=None if tty else PIPE_WIDTH,
-            no_color=no_color or None, highlight=False, soft_wrap=not tty).print(renderable)
-    return buffer.getvalue()
+    return render(renderable, tty, no_color)
 
 
 def emit_bytes(data: bytes) -> None:
@@ -98,12 +101,22 @@ def emit_text(text: str, nl: bool = True) -> None:
 
 
 def emit_json(document: dict[str, Any]) -> None:
+    """The document as json.dumps(indent=2) writes it, in pieces of about 64 KiB: a call
+    log of 100,000 records is never held as one string."""
     import json  # not on the path of `kvmpmu --version`
 
-    emit_text(json.dumps(document, indent=2))
+    piece: list[str] = []
+    size = 0
+    for chunk in json.JSONEncoder(indent=2).iterencode(document):
+        piece.append(chunk)
+        size += len(chunk)
+        if size >= 1 << 16:
+            emit_text("".join(piece), nl=False)
+            piece, size = [], 0
+    emit_text("".join(piece))
 
 
-def emit(renderable: Any) -> None:
+def emit(renderable: Renderable) -> None:
     emit_text(_render(renderable), nl=False)
 
 

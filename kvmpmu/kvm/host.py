@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 from kvmpmu.arch import sysregs as sr
@@ -11,23 +10,25 @@ from kvmpmu.arch.events import (
     architected_event_mask,
     architected_in_pmceid_range,
 )
+from kvmpmu.records import Record
 
 FIRST_PMU_TYPE = 8  # perf types 0-5 are fixed, and kprobe/uprobe usually take 6 and 7
 
 
-@dataclass(frozen=True)
-class HostPmu:
+class HostPmu(Record):
     """One host PMU as KVM sees it: perf type id, PMUVer, counters, implemented events, CPUs."""
 
-    name: str
-    pmu_type: int
-    pmuver: int
-    counters: int
-    events: frozenset[int]
-    cpus: frozenset[int]
-    pmcr_imp: int = 0x41  # PMCR_EL0.IMP and IDCODE of this PMU's CPUs
-    pmcr_idcode: int = 0
-    model: str = ""  # the CPU model behind it, for the user
+    __slots__ = ("name", "pmu_type", "pmuver", "counters", "events", "cpus", "pmcr_imp",
+                 "pmcr_idcode", "model")
+
+    def __init__(self, name: str, pmu_type: int, pmuver: int, counters: int,
+                 events: frozenset[int], cpus: frozenset[int], pmcr_imp: int = 0x41,
+                 pmcr_idcode: int = 0, model: str = "") -> None:
+        self.name, self.pmu_type, self.pmuver, self.counters = name, pmu_type, pmuver, counters
+        self.events, self.cpus = events, cpus
+        self.pmcr_imp = pmcr_imp  # PMCR_EL0.IMP and IDCODE of this PMU's CPUs
+        self.pmcr_idcode = pmcr_idcode
+        self.model = model  # the CPU model behind it, for the user
 
     def implements(self, event: int) -> bool:
         return event in self.events
@@ -49,13 +50,17 @@ def _pmceid(events: frozenset[int], extended: bool, reg: int) -> int:
     return value
 
 
-@dataclass(frozen=True)
-class Host:
-    pmus: tuple[HostPmu, ...]
-    aarch32_el0: bool = False
-    cpus: frozenset[int] = field(default_factory=frozenset)
-    id_aa64dfr0: int = 0x10305609  # the system-wide ID_AA64DFR0_EL1 (PMUVer comes from pmus)
-    el3: bool = True  # ID_AA64PFR0_EL1.EL3: firmware at EL3 (QEMU's virt board has none)
+class Host(Record):
+    __slots__ = ("pmus", "aarch32_el0", "cpus", "id_aa64dfr0", "el3", "__dict__")
+
+    def __init__(self, pmus: tuple[HostPmu, ...], aarch32_el0: bool = False,
+                 cpus: frozenset[int] = frozenset(), id_aa64dfr0: int = 0x10305609,
+                 el3: bool = True) -> None:
+        self.pmus = pmus
+        self.aarch32_el0 = aarch32_el0
+        self.cpus = cpus
+        self.id_aa64dfr0 = id_aa64dfr0  # the system-wide one (PMUVer comes from pmus)
+        self.el3 = el3  # ID_AA64PFR0_EL1.EL3: firmware at EL3 (QEMU's virt board has none)
 
     def pmu_for_cpu(self, cpu: int) -> HostPmu | None:
         for pmu in self.pmus:

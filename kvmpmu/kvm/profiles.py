@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from functools import cached_property
 
 from kvmpmu.arch import events as ev
 from kvmpmu.arch import sysregs as sr
+from kvmpmu.records import Record
 
 
 class StallSlotRule(enum.Enum):
@@ -18,13 +18,15 @@ class StallSlotRule(enum.Enum):
     ALL = "all"  # STALL_SLOT_BACKEND, STALL_SLOT_FRONTEND and STALL_SLOT (0x3D-0x3F)
 
 
-@dataclass(frozen=True)
-class KernelProfile:
+class KernelProfile(Record):
     """One kernel release; every version-dependent rule is a property derived from `version`
     (computed once: the vPMU consults them on every register access)."""
 
-    name: str
-    version: tuple[int, int]
+    __slots__ = ("name", "version", "__dict__")  # the rules are cached in __dict__
+
+    def __init__(self, name: str, version: tuple[int, int]) -> None:
+        self.name = name
+        self.version = version
 
     def at_least(self, major: int, minor: int) -> bool:
         return self.version >= (major, minor)

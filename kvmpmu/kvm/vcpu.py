@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.errors import KvmError
@@ -12,6 +11,7 @@ from kvmpmu.kvm.host import HostPmu
 from kvmpmu.kvm.kvm_arch import KvmArch
 from kvmpmu.kvm.memory import UserMemory
 from kvmpmu.kvm.vpmu import Vpmu
+from kvmpmu.records import Record
 from kvmpmu.uapi import kvm as uapi
 from kvmpmu.uapi.one_reg import CORE_REG_IDS, ONE_REG_NAMES
 
@@ -22,17 +22,20 @@ STORED_REGS = frozenset(CORE_REG_IDS) | {"VBAR_EL1"}
 MODELLED_ONE_REGS = STORED_REGS | {"PMCR_EL0", "ID_AA64DFR0_EL1"}
 
 
-@dataclass(frozen=True)
-class RunExit:
+class RunExit(Record):
     """What KVM_RUN left in `struct kvm_run` before the guest runs: KVM_EXIT_GUEST (enter it),
     or an exit: KVM_EXIT_FAIL_ENTRY with the CPU, KVM_EXIT_INTR (errno EINTR) with the
     PMU's line in `device_irq_level`."""
 
-    exit_reason: str
-    hardware_entry_failure_reason: int = 0
-    cpu: int | None = None
-    device_irq_level: int = 0
-    errno: int | None = None
+    __slots__ = ("exit_reason", "hardware_entry_failure_reason", "cpu", "device_irq_level",
+                 "errno")
+
+    def __init__(self, exit_reason: str, hardware_entry_failure_reason: int = 0,
+                 cpu: int | None = None, device_irq_level: int = 0,
+                 errno: int | None = None) -> None:
+        self.exit_reason = exit_reason
+        self.hardware_entry_failure_reason = hardware_entry_failure_reason
+        self.cpu, self.device_irq_level, self.errno = cpu, device_irq_level, errno
 
 
 class Vcpu:

@@ -3,24 +3,25 @@ built, every call's errno, the entry that set the default, the guest's PMCEID.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kvmpmu.arch import events as ev
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import RejectedError
 from kvmpmu.kvm.host import HostPmu
 from kvmpmu.kvm.profiles import KernelProfile
 from kvmpmu.kvm.system import Vm
+from kvmpmu.records import Record
 from kvmpmu.spec.filterspec import FilterCall, FilterSpec
 from kvmpmu.vmm.boot import boot
 from kvmpmu.vmm.session import emulated_vmm, pmu_types, profile_for, validate
 from kvmpmu.vmm.vmm import VmmStopped
 
 
-@dataclass(frozen=True)
-class AppliedCall:
-    call: FilterCall
-    errno: str | None  # None: the kernel accepted it
+class AppliedCall(Record):
+    __slots__ = ("call", "errno")
+
+    def __init__(self, call: FilterCall, errno: str | None) -> None:
+        self.call = call
+        self.errno = errno  # None: the kernel accepted it
 
 
 class Evaluation:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
 
 from kvmpmu.arch import events as ev
 from kvmpmu.arch.presets import PRESETS, resolve_preset
 from kvmpmu.errors import KvmCallError, SourceLoc
 from kvmpmu.policy.evaluate import Evaluation
 from kvmpmu.policy.ranges import bits_to_ranges, describe_ranges, span
+from kvmpmu.records import Record
 from kvmpmu.spec.filterspec import FilterCall, FilterSpec, action_word
 from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY
 
@@ -45,13 +45,12 @@ def rules() -> list[tuple[str, str, str, str]]:
     return [(code, name, severity, SUMMARIES[code]) for code, (name, severity) in CODES.items()]
 
 
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    loc: SourceLoc | None
-    message: str
-    fix: str
-    entry: int | None = None
+class Finding(Record):
+    __slots__ = ("code", "loc", "message", "fix", "entry")
+
+    def __init__(self, code: str, loc: SourceLoc | None, message: str, fix: str,
+                 entry: int | None = None) -> None:
+        self.code, self.loc, self.message, self.fix, self.entry = code, loc, message, fix, entry
 
     @property
     def name(self) -> str:
@@ -129,14 +128,13 @@ def _unfilterable(e: Evaluation) -> list[Finding]:
     return out
 
 
-@dataclass
-class _Entry:
-    index: int
-    action: int
-    bits: int
-    first: int
-    last: int
-    loc: SourceLoc | None
+class _Entry(Record):
+    __slots__ = ("index", "action", "bits", "first", "last", "loc")
+
+    def __init__(self, index: int, action: int, bits: int, first: int, last: int,
+                 loc: SourceLoc | None) -> None:
+        self.index, self.action, self.bits, self.first, self.last, self.loc = \
+            index, action, bits, first, last, loc
 
 
 def _entries(calls: list[FilterCall]) -> list[_Entry]:

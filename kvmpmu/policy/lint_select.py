@@ -4,14 +4,13 @@ on a spec line."""
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from kvmpmu.errors import SpecError
 from kvmpmu.policy.lint import CODES, Finding
+from kvmpmu.records import Record
 
 ALL = "ALL"
 _NOQA = re.compile(r"(?:^|\s)#\s*kvmpmu:\s*noqa(?::\s*(?P<codes>[A-Za-z0-9]+(?:[\s,]+"
@@ -23,6 +22,8 @@ def check_code(text: str, where: str) -> str:
     code = text.strip().upper()
     if code == ALL or any(c.startswith(code) for c in CODES) and code.startswith("KP"):
         return code
+    import difflib
+
     close = difflib.get_close_matches(code, list(CODES), n=1)
     raise SpecError(f"{text.strip()!r} is not a rule code or prefix (KP001..KP"
                     f"{len(CODES):03d})", path=where,
@@ -41,11 +42,12 @@ def _matches(code: str, pattern: str) -> int:
     return len(pattern) + 1 if code.startswith(pattern) else 0
 
 
-@dataclass(frozen=True)
-class RuleSelection:
-    select: tuple[str, ...] = (ALL,)
-    ignore: tuple[str, ...] = ()
-    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+class RuleSelection(Record):
+    __slots__ = ("select", "ignore", "per_file_ignores")
+
+    def __init__(self, select: tuple[str, ...] = (ALL,), ignore: tuple[str, ...] = (),
+                 per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> None:
+        self.select, self.ignore, self.per_file_ignores = select, ignore, per_file_ignores
 
     def enabled(self, code: str, file: str) -> bool:
         ignore = self.ignore + tuple(c for glob, codes in self.per_file_ignores

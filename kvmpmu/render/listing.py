@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
-
 from kvmpmu.arch.cpus import CpuModel
 from kvmpmu.render.jsonout import SCHEMA, hex64
-from kvmpmu.render.plain import Cell, columns
+from kvmpmu.render.layout import Cell, Group, Renderable, Table, Text
+from kvmpmu.render.plain import columns
 from kvmpmu.vmm.listing import CpuRow, EventRow, PresetRow
 
 
@@ -39,7 +36,7 @@ def _pmceid_cell(row: EventRow) -> Text:
     return Text("set", style="green") if row.pmceid_visible else Text("clear", style="red")
 
 
-def events_text(model: CpuModel, rows: list[EventRow]) -> RenderableType:
+def events_text(model: CpuModel, rows: list[EventRow]) -> Renderable:
     cells: list[list[Cell]] = [
         [f"0x{r.event:04x}", r.name,
          Text("yes", style="green") if r.implemented else Text("no", style="red"),
@@ -65,7 +62,7 @@ def cpus_json(rows: list[CpuRow]) -> dict[str, Any]:
     }
 
 
-def cpus_text(rows: list[CpuRow]) -> RenderableType:
+def cpus_text(rows: list[CpuRow]) -> Renderable:
     table = Table(title="Built-in CPU models", title_justify="left")
     for col in ("name", "MIDR", "PMU", "counters", "events", "PMCEID0_EL0", "PMCEID1_EL0"):
         table.add_column(col, no_wrap=True)
@@ -87,7 +84,7 @@ def presets_json(cpu: str, rows: list[PresetRow]) -> dict[str, Any]:
                          "ranges": [[a, b] for a, b in r.ranges]} for r in rows]}
 
 
-def presets_text(cpu: str, rows: list[PresetRow]) -> RenderableType:
+def presets_text(cpu: str, rows: list[PresetRow]) -> Renderable:
     table = Table(title=f"Presets (resolved for {cpu})", title_justify="left")
     for col in ("preset", "events", "what", "ranges"):
         table.add_column(col)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
-
-from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import KvmpmuError, SourceLoc
+from kvmpmu.records import Record
 from kvmpmu.render.jsonout import SCHEMA, hex64, maybe_error_json, position
+from kvmpmu.render.layout import Group, Renderable, Table, Text
+
+if TYPE_CHECKING:
+    from kvmpmu.arch.catalog import Catalog
 
 # What these renderers read of the policy tools' results (kvmpmu/policy/: lint.Finding,
 # explain.Explanation, diff.PolicyDiff); rendering does not depend on the analyses.
@@ -131,8 +130,8 @@ def explain_json(file: str, kernel: str, space: int,
             "events": [explanation_json(x) for x in items]}
 
 
-def explain_text(items: Sequence[Explanation]) -> RenderableType:
-    parts: list[RenderableType] = []
+def explain_text(items: Sequence[Explanation]) -> Renderable:
+    parts: list[Renderable] = []
     for x in items:
         head = Text(f"0x{x.event:04x} {x.name or '(no name)'}: ", style="bold")
         head.append("allowed" if x.allowed else "denied",
@@ -146,14 +145,14 @@ def explain_text(items: Sequence[Explanation]) -> RenderableType:
     return Group(*parts)
 
 
-@dataclass(frozen=True)
-class DiffSide:
+class DiffSide(Record):
     """One side of a diff as outputs name it: the policy, its kernel profile, its host."""
 
-    name: str
-    kernel: str
-    host: str
-    label: str  # the name, with the kernel and host when they tell the sides apart
+    __slots__ = ("name", "kernel", "host", "label")
+
+    def __init__(self, name: str, kernel: str, host: str, label: str) -> None:
+        self.name, self.kernel, self.host = name, kernel, host
+        self.label = label  # the name, with the kernel and host when they tell the sides apart
 
 
 def diff_json(a: DiffSide, b: DiffSide, d: PolicyDiff, catalog: Catalog) -> dict[str, Any]:
@@ -184,11 +183,11 @@ def _pmceid_words(state: str, side: DiffSide) -> Text:
     return Text(words[0], style=words[1])
 
 
-def diff_text(a: DiffSide, b: DiffSide, d: PolicyDiff, catalog: Catalog) -> RenderableType:
+def diff_text(a: DiffSide, b: DiffSide, d: PolicyDiff, catalog: Catalog) -> Renderable:
     if d.same:
         return Text(f"{a.label} and {b.label} decide every event the same way and give the "
                     "same PMCEID")
-    parts: list[RenderableType] = []
+    parts: list[Renderable] = []
     if d.changes:
         table = Table(title=f"Decisions that differ (A = {a.label}, B = {b.label})",
                       title_justify="left")

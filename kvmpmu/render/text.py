@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from kvmpmu.arch.sysregs import CYCLE_IDX
 from kvmpmu.render.jsonout import hex64
-from kvmpmu.render.plain import Cell, columns
+from kvmpmu.render.layout import Cell, Group, Renderable, Table, Text
+from kvmpmu.render.plain import columns
 from kvmpmu.vmm import mailbox
-from kvmpmu.vmm.results import CallRecord, HostPmuInfo, PmceidView, RunResult, VcpuResult
+
+if TYPE_CHECKING:
+    from kvmpmu.vmm.results import CallRecord, HostPmuInfo, PmceidView, RunResult, VcpuResult
 
 MAX_ROWS = 40
 MAILBOX_SLOTS = {mailbox.END: "mailbox END", mailbox.EXIT: "mailbox EXIT"}
@@ -71,7 +70,7 @@ def _result(call: CallRecord) -> Text:
                 style="yellow" if expected or call.exit is not None else "bold red")
 
 
-def calls_table(calls: list[CallRecord], max_rows: int = MAX_ROWS) -> RenderableType:
+def calls_table(calls: list[CallRecord], max_rows: int = MAX_ROWS) -> Renderable:
     table = Table(title="VMM calls", title_justify="left")
     for col in ("#", "vCPU", "ioctl", "attribute", "arguments", "result"):
         table.add_column(col)
@@ -92,7 +91,7 @@ def _yes(flag: bool | None) -> Text:
     return Text("yes", style="green") if flag else Text("no", style="red")
 
 
-def counters_table(v: VcpuResult) -> RenderableType:
+def counters_table(v: VcpuResult) -> Renderable:
     table = Table(title=f"vCPU {v.vcpu} counters (PMCR_EL0 {hex64(v.pmcr)})",
                   title_justify="left")
     for col in ("counter", "event", "name", "allowed", "enabled", "value", "overflow"):
@@ -104,7 +103,7 @@ def counters_table(v: VcpuResult) -> RenderableType:
     return table
 
 
-def reads_table(v: VcpuResult, max_rows: int = MAX_ROWS) -> RenderableType:
+def reads_table(v: VcpuResult, max_rows: int = MAX_ROWS) -> Renderable:
     table = Table(title=f"vCPU {v.vcpu} values read (MRS)", title_justify="left")
     for col in ("register", "value", "hex"):
         table.add_column(col, justify="right" if col != "register" else "left")
@@ -133,7 +132,7 @@ def pmceid_pair_table(host: tuple[int, int], guests: list[tuple[str, int, int]])
     return table
 
 
-def expectations_table(result: RunResult) -> RenderableType:
+def expectations_table(result: RunResult) -> Renderable:
     table = Table(title="Expectations", title_justify="left")
     for col in ("location", "expectation", "actual", "result"):
         table.add_column(col)
@@ -144,8 +143,8 @@ def expectations_table(result: RunResult) -> RenderableType:
     return table
 
 
-def run_text(result: RunResult) -> RenderableType:
-    parts: list[RenderableType] = [_host_line(result.kernel, result.host_pmu, result.release),
+def run_text(result: RunResult) -> Renderable:
+    parts: list[Renderable] = [_host_line(result.kernel, result.host_pmu, result.release),
                                    calls_table(result.ioctls)]
     for v in result.vcpus:
         parts.append(counters_table(v) if v.counters else
@@ -174,8 +173,8 @@ def run_text(result: RunResult) -> RenderableType:
     return Group(*parts)  # errors and failed expectations go to stderr (the CLI)
 
 
-def pmceid_text(view: PmceidView) -> RenderableType:
-    parts: list[RenderableType] = [
+def pmceid_text(view: PmceidView) -> Renderable:
+    parts: list[Renderable] = [
         _host_line(view.kernel, view.host_pmu),
         pmceid_pair_table(view.host, [("guest", view.guest[0], view.guest[1])]),
     ]

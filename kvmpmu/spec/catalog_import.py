@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -14,12 +13,12 @@ from kvmpmu.errors import SourceLoc, SpecError
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.schema import Node, root
 
-_ARCH_VERSION = re.compile(r"armv(\d+)(?:\.(\d+))?")
+_ARCH_VERSION = r"armv(\d+)(?:\.(\d+))?"
 
 
 def _pmuver_for(architecture: str | None) -> int:
     """A PMU version for an `architecture` string: v8.0 -> 8.0, v8.1-8.3 -> 8.1, 8.4, 8.5+."""
-    match = _ARCH_VERSION.match(architecture or "")
+    match = re.match(_ARCH_VERSION, architecture or "")
     if not match:
         return sr.PMUVER_V3P5
     major, minor = int(match.group(1)), int(match.group(2) or 0)
@@ -100,6 +99,8 @@ def _model(name: str, implementer: int, part: int, pmuver: int, counters: int,
 
 def _load_one(path: Path, max_bytes: int) -> Node:
     """Strict JSON first (for its syntax errors), then the YAML reader for positions."""
+    import json  # catalogs only
+
     text = yamlio.read_text(str(path), max_bytes)
     try:
         json.loads(text)

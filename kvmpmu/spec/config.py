@@ -6,30 +6,27 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kvmpmu.errors import SourceLoc, SpecError
-from kvmpmu.spec import schema_defs as defs
+from kvmpmu.records import Record
 from kvmpmu.spec.schema import Errors, Node
 from kvmpmu.spec.yamlio import YMap, YSeq
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 OWN_FILE = ".kvmpmu.toml"
 PYPROJECT = "pyproject.toml"
-_TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TOML_AT = r"\(at line (\d+), column (\d+)\)"  # compiled by `re` on first use
 
 
-@dataclass(frozen=True)
-class Config:
-    path: str | None = None  # None: no configuration file
-    values: dict[str, Any] = field(default_factory=dict)  # checked, by key
-    lines: dict[str, int] = field(default_factory=dict)  # where each key is set
+class Config(Record):
+    __slots__ = ("path", "values", "lines")
+
+    def __init__(self, path: str | None = None, values: dict[str, Any] | None = None,
+                 lines: dict[str, int] | None = None) -> None:
+        self.path = path  # None: no configuration file
+        self.values = values if values is not None else {}  # checked, by key
+        self.lines = lines if lines is not None else {}  # where each key is set
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)
@@ -55,14 +52,19 @@ def _text(path: Path) -> str:
 
 def _table(path: Path) -> tuple[dict[str, Any], tuple[str, ...]] | None:
     """The file's kvmpmu table and its header path, or None when it has none."""
+    if sys.version_info >= (3, 11):  # read only where a configuration is found
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
     text = _text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        at = _TOML_AT.search(str(exc))
+        at = re.search(_TOML_AT, str(exc))
         loc = SourceLoc(str(path), int(at.group(1)), int(at.group(2))) if at else \
             SourceLoc(str(path), 1, 1)
-        raise SpecError(f"TOML syntax: {_TOML_AT.sub('', str(exc)).strip()}", loc=loc) from None
+        raise SpecError(f"TOML syntax: {re.sub(_TOML_AT, '', str(exc)).strip()}", loc=loc) from None
     if path.name == OWN_FILE:
         return data, ()
     table = data.get("tool", {}).get("kvmpmu")
@@ -114,7 +116,7 @@ def _located(value: Any, loc: SourceLoc) -> Any:
         return out
     if isinstance(value, list):
         seq = YSeq(_located(v, loc) for v in value)
-        seq.loc, seq.item_loc = loc, [loc] * len(value)
+        seq.loc, seq.item_loc, seq.compact = loc, [loc] * len(value), False
         return seq
     return value
 
@@ -137,6 +139,8 @@ def load_config(path: Path) -> Config:
 
 
 def _check(doc: Node) -> dict[str, Any]:
+    from kvmpmu.spec import schema_defs as defs  # only where a configuration is found
+
     errors = Errors()
     errors.check(lambda: defs.CONFIG.check(doc), None)
     values: dict[str, Any] = {}

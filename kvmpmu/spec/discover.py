@@ -4,7 +4,6 @@ catalog of CPU events, or none of these), so that a command takes only its own k
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -61,6 +60,8 @@ def walk(folder: str, exclude: tuple[str, ...] = ()) -> list[str]:
 def load_document(path: str, max_bytes: int) -> Any:
     """The file's data: JSON files through `json` (not every JSON text is YAML 1.1)."""
     if path.endswith(".json"):
+        import json
+
         try:
             return json.loads(yamlio.read_text(path, max_bytes))
         except ValueError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from kvmpmu.arch import sysregs as sr
@@ -13,6 +12,7 @@ from kvmpmu.arch.presets import PRESETS, resolve_preset
 from kvmpmu.errors import SourceLoc, SpecError
 from kvmpmu.gcpause import paused_gc
 from kvmpmu.kvm.profiles import DEFAULT_PROFILE
+from kvmpmu.records import Record
 from kvmpmu.spec import schema_defs as defs
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.hostspec import HostSpec, parse_cpu_list, parse_host
@@ -23,8 +23,9 @@ from kvmpmu.uapi.kvm import KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY
 
 MAX_FILTER_ENTRIES = 1_000_000
 ACTIONS = dict(zip(defs.ACTION_NAMES, (KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY), strict=True))
-_NUMBER = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)")
-_RANGE = re.compile(r"\s*([^\s.-][^-]*?)\s*(?:-|\.\.)\s*([^-]+?)\s*")  # A-B or A..B
+# compiled by `re` on first use: specs of names or of {action, base_event, nevents} need neither
+_NUMBER = r"(0[xX][0-9a-fA-F]+|[0-9]+)"
+_RANGE = r"\s*([^\s.-][^-]*?)\s*(?:-|\.\.)\s*([^-]+?)\s*"  # A-B or A..B
 
 
 NO_PAD = b"\0\0\0"
@@ -32,59 +33,67 @@ Irqchip = Literal["kernel", "userspace"]  # an in-kernel vGIC, or none (the VMM'
 IRQCHIPS: tuple[Irqchip, ...] = ("kernel", "userspace")  # as schema_defs.VM["irqchip"] lists
 
 
-@dataclass(frozen=True)
-class FilterCall:
+class FilterCall(Record):
     """One KVM_ARM_VCPU_PMU_V3_FILTER call and the spec entry it came from; with
     `expecting`, its errno is an expectation (`expect_errno`, None: success); the VMM goes on."""
 
-    base_event: int
-    nevents: int
-    action: int
-    loc: SourceLoc | None = None
-    entry: int = 0
-    pad: bytes = NO_PAD
-    expect_errno: str | None = None
-    expecting: bool = False
+    __slots__ = ("base_event", "nevents", "action", "loc", "entry", "pad", "expect_errno",
+                 "expecting")
+
+    def __init__(self, base_event: int, nevents: int, action: int,
+                 loc: SourceLoc | None = None, entry: int = 0, pad: bytes = NO_PAD,
+                 expect_errno: str | None = None, expecting: bool = False) -> None:
+        self.base_event, self.nevents, self.action = base_event, nevents, action
+        self.loc, self.entry, self.pad = loc, entry, pad
+        self.expect_errno, self.expecting = expect_errno, expecting
 
 
-@dataclass(frozen=True)
-class Term:
+class Term(Record):
     """One event, range or preset range of an allow/deny entry, where the spec wrote it."""
 
-    entry: int
-    first: int
-    last: int
-    action: int
-    loc: SourceLoc
-    preset: str | None = None
+    __slots__ = ("entry", "first", "last", "action", "loc", "preset")
+
+    def __init__(self, entry: int, first: int, last: int, action: int, loc: SourceLoc,
+                 preset: str | None = None) -> None:
+        self.entry, self.first, self.last, self.action = entry, first, last, action
+        self.loc, self.preset = loc, preset
 
 
-@dataclass(frozen=True)
-class VmSpec:
-    vcpus: int = defs.DEFAULT_VCPUS
-    pmu_irq: int = defs.DEFAULT_PMU_IRQ
-    counters: int | None = None
-    counters_loc: SourceLoc | None = None
-    pmu_version: int | None = None  # lower the guest's ID_AA64DFR0_EL1.PMUVer (v6.2+)
-    pmu_version_loc: SourceLoc | None = None
-    irqchip: Irqchip = "kernel"
-    pmu: str | None = None  # KVM_ARM_VCPU_PMU_V3_SET_PMU to this host PMU
-    pmu_loc: SourceLoc | None = None
-    cpus: frozenset[int] | None = None  # physical CPUs the vCPU threads run on
-    cpus_loc: SourceLoc | None = None
+class VmSpec(Record):
+    __slots__ = ("vcpus", "pmu_irq", "counters", "counters_loc", "pmu_version",
+                 "pmu_version_loc", "irqchip", "pmu", "pmu_loc", "cpus", "cpus_loc")
+
+    def __init__(self, vcpus: int = defs.DEFAULT_VCPUS, pmu_irq: int = defs.DEFAULT_PMU_IRQ,
+                 counters: int | None = None, counters_loc: SourceLoc | None = None,
+                 pmu_version: int | None = None, pmu_version_loc: SourceLoc | None = None,
+                 irqchip: Irqchip = "kernel", pmu: str | None = None,
+                 pmu_loc: SourceLoc | None = None, cpus: frozenset[int] | None = None,
+                 cpus_loc: SourceLoc | None = None) -> None:
+        self.vcpus, self.pmu_irq = vcpus, pmu_irq
+        self.counters, self.counters_loc = counters, counters_loc
+        self.pmu_version = pmu_version  # lower the guest's ID_AA64DFR0_EL1.PMUVer (v6.2+)
+        self.pmu_version_loc = pmu_version_loc
+        self.irqchip = irqchip
+        self.pmu, self.pmu_loc = pmu, pmu_loc  # KVM_ARM_VCPU_PMU_V3_SET_PMU to this host PMU
+        self.cpus, self.cpus_loc = cpus, cpus_loc  # physical CPUs the vCPU threads run on
 
 
-@dataclass(frozen=True)
-class FilterSpec:
-    file: str
-    kernel: str = DEFAULT_PROFILE
-    host: HostSpec = field(default_factory=HostSpec)
-    vm: VmSpec = field(default_factory=VmSpec)
-    filters: tuple[FilterCall, ...] = ()
-    named_events: tuple[int, ...] = ()  # events the entries name, in order (default workload)
-    terms: tuple[Term, ...] = ()
-    purpose: str | None = None  # "isolation" or "profiling": what lint holds the policy to
-    sections: dict[str, Any] = field(default_factory=dict)  # host and vm as written, for export
+class FilterSpec(Record):
+    __slots__ = ("file", "kernel", "host", "vm", "filters", "named_events", "terms", "purpose",
+                 "sections")
+
+    def __init__(self, file: str, kernel: str = DEFAULT_PROFILE, host: HostSpec | None = None,
+                 vm: VmSpec | None = None, filters: tuple[FilterCall, ...] = (),
+                 named_events: tuple[int, ...] = (), terms: tuple[Term, ...] = (),
+                 purpose: str | None = None, sections: dict[str, Any] | None = None) -> None:
+        self.file, self.kernel = file, kernel
+        self.host = host if host is not None else HostSpec()
+        self.vm = vm if vm is not None else VmSpec()
+        self.filters = filters
+        self.named_events = named_events  # events the entries name, in order (default workload)
+        self.terms = terms
+        self.purpose = purpose  # "isolation" or "profiling": what lint holds the policy to
+        self.sections = sections if sections is not None else {}  # host and vm as written
 
 
 def action_word(action: int) -> str:
@@ -109,7 +118,7 @@ def parse_event(node: Node, catalog: Catalog) -> int:
     if isinstance(v, int) and not isinstance(v, bool):
         return node.integer(0, U16_MAX, "an event number")
     if isinstance(v, str):
-        if _NUMBER.fullmatch(v.strip()):
+        if re.fullmatch(_NUMBER, v.strip()):
             return Node(int(v.strip(), 0), node.loc, node.path).integer(0, U16_MAX)
         code = catalog.lookup(v.strip())
         if code is None:
@@ -131,7 +140,7 @@ def _parse_term(node: Node, catalog: Catalog, max_event: int) -> list[tuple[int,
         events = resolve_preset(PRESETS[preset.choice(tuple(PRESETS))], catalog, max_event)
         return merge_ranges([(e, e) for e in events])
     if isinstance(node.value, str):
-        match = _RANGE.fullmatch(node.value)
+        match = re.fullmatch(_RANGE, node.value)
         if match:
             first = parse_event(Node(match.group(1), node.loc, node.path), catalog)
             last = parse_event(Node(match.group(2), node.loc, node.path), catalog)
@@ -201,7 +210,7 @@ def parse_entry(node: Node, index: int, catalog: Catalog, max_event: int = U16_M
     expect = node.get("expect_errno")
     if expect is not None:
         name = parse_errno_name(expect)
-        calls = [replace(c, expect_errno=name, expecting=True) for c in calls]
+        calls = [c.replace(expect_errno=name, expecting=True) for c in calls]
     return calls, named, terms
 
 
@@ -267,20 +276,26 @@ def _raw_call(value: Any, loc: SourceLoc, index: int) -> FilterCall | None:
 def parse_filters(node: Node, catalog: Catalog, max_event: int = U16_MAX,
                   errors: Errors | None = None) -> Parsed:
     """Every entry's calls; with `errors`, a bad entry's error is kept there and the other
-    entries are still checked."""
-    items = node.items()
-    if len(items) > MAX_FILTER_ENTRIES:
-        raise node.error(f"{len(items)} filter entries exceed the limit of {MAX_FILTER_ENTRIES}")
+    entries are still checked. From a compact read (yamlio), no terms: they are lint's."""
+    seq = node.seq()
+    if len(seq) > MAX_FILTER_ENTRIES:
+        raise node.error(f"{len(seq)} filter entries exceed the limit of {MAX_FILTER_ENTRIES}")
     calls: list[FilterCall] = []
     named: list[int] = []
     terms: list[Term] = []
-    for i, item in enumerate(items):
-        raw = _raw_call(item.value, item.loc, i)
+    keep_terms = not seq.compact  # a compact read is for commands that never lint
+    for i, value in enumerate(seq):
+        loc = seq.item_loc[i]
+        if seq.compact:  # read once: the entry goes as it becomes calls
+            seq[i] = None
+        raw = _raw_call(value, loc, i)
         if raw is not None:  # the generators' form, checked inline: same result, 10x faster
             calls.append(raw)
             named.append(raw.base_event)
-            terms.extend(_raw_terms(raw, item.loc))
+            if keep_terms:
+                terms.extend(_raw_terms(raw, loc))
             continue
+        item = Node(value, loc, f"{node.path}[{i}]")
         if errors is None:
             entry_calls, entry_events, entry_terms = parse_entry(item, i, catalog, max_event)
         else:
@@ -288,7 +303,8 @@ def parse_filters(node: Node, catalog: Catalog, max_event: int = U16_MAX,
                 lambda: parse_entry(item, i, catalog, max_event), ([], [], []))  # noqa: B023
         calls.extend(entry_calls)
         named.extend(entry_events)
-        terms.extend(entry_terms)
+        if keep_terms:
+            terms.extend(entry_terms)
     return calls, named, terms
 
 
@@ -371,22 +387,28 @@ def _optional(node: Node | None, kind: Enum) -> str | None:
 
 def load_filter_spec(path: str, max_bytes: int = yamlio.DEFAULT_MAX_BYTES,
                      events_db: str | None = None, fast_json: bool = False, *,
-                     cpu: str | None = None) -> FilterSpec:
-    """With `fast_json`, a `.json` spec is read by the C json module, without positions; if it
-    is not valid as such, it is read again the slow way so the error has its line and column.
+                     cpu: str | None = None, compact: bool = False) -> FilterSpec:
+    """With `fast_json`, a `.json` spec is read by the C json module, without positions; with
+    `compact`, a YAML spec's entries keep only their own positions (yamlio.load). Either way
+    the spec has no terms (what lint reads, with their positions). If the spec is not valid
+    so read, it is read again the slow way so the error has its line and column; an error
+    found later names only the file (line 0), and the caller reads it again too.
     `cpu` (--cpu) replaces the host's CPU model."""
     text = yamlio.read_text(path, max_bytes)
     with paused_gc():
-        return _load_text(text, yamlio.source_name(path), max_bytes, events_db, fast_json, cpu)
+        return _load_text(text, yamlio.source_name(path), max_bytes, events_db,
+                          fast_json, compact, cpu)
 
 
 def _load_text(text: str, path: str, max_bytes: int, events_db: str | None,
-               fast_json: bool, cpu: str | None) -> FilterSpec:
-    if fast_json and path.endswith(".json"):
+               fast_json: bool, compact: bool, cpu: str | None) -> FilterSpec:
+    json_file = path.endswith(".json")
+    if fast_json and json_file or compact and not json_file:
         try:
-            doc = yamlio.load_json_fast(text, path)
+            doc = yamlio.load_json_fast(text, path) if json_file else \
+                yamlio.load(text, path, compact=True)
             return spec_from_node(root(doc, path), path, events_db, max_bytes, cpu=cpu)
         except (ValueError, SpecError):
-            pass
+            pass  # read again with every position, for the error's
     return spec_from_node(root(yamlio.load(text, path), path), path, events_db, max_bytes,
                           cpu=cpu)

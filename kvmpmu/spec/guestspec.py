@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass
-
 from kvmpmu.arch.cpuregs import (
     CPU_REGS,
     PSTATE_EL0T,
@@ -14,22 +11,24 @@ from kvmpmu.arch.cpuregs import (
     SCTLR_M,
 )
 from kvmpmu.errors import SourceLoc
+from kvmpmu.records import Record
 from kvmpmu.spec import schema_defs as defs
 from kvmpmu.spec.schema import Node
 from kvmpmu.spec.schema_defs import DEFAULT_LOAD as DEFAULT_LOAD
 from kvmpmu.spec.schema_defs import DEFAULT_MAX_INSTRUCTIONS as DEFAULT_MAX_INSTRUCTIONS
 
 
-@dataclass(frozen=True)
-class GuestSpec:
-    kind: str  # "binary", "elf" or "asm"
-    path: str  # resolved against the workload's folder
-    load: int
-    entry: int
-    max_instructions: int
-    loc: SourceLoc
-    regs: tuple[tuple[str, int], ...] = ()  # set before the first run, as KVM_SET_ONE_REG
-    timeout: int | None = None  # wall-clock seconds
+class GuestSpec(Record):
+    __slots__ = ("kind", "path", "load", "entry", "max_instructions", "loc", "regs", "timeout")
+
+    def __init__(self, kind: str, path: str, load: int, entry: int, max_instructions: int,
+                 loc: SourceLoc, regs: tuple[tuple[str, int], ...] = (),
+                 timeout: int | None = None) -> None:
+        self.kind = kind  # "binary", "elf" or "asm"
+        self.path = path  # resolved against the workload's folder
+        self.load, self.entry, self.max_instructions, self.loc = load, entry, max_instructions, loc
+        self.regs = regs  # set before the first run, as KVM_SET_ONE_REG
+        self.timeout = timeout  # wall-clock seconds
 
 
 def parse_guest(node: Node) -> GuestSpec:
@@ -66,6 +65,8 @@ def parse_regs(node: Node) -> tuple[tuple[str, int], ...]:
     for key, value in node.entries():
         name = str(key).lower()
         if name not in CPU_REGS:
+            import difflib
+
             close = difflib.get_close_matches(name, list(CPU_REGS), n=1)
             raise value.error(f"unknown register {key!r} (known: x0..x30, "
                               + ", ".join(n for n in CPU_REGS if not n.startswith("x")) + ")",

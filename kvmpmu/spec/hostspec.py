@@ -3,33 +3,32 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.arch.cpus import CPU_MODELS, CpuModel, cpu_by_midr, find_cpu, suggest_cpu
 from kvmpmu.arch.events import EVENT_MASK_V8P1, architected_event_mask
 from kvmpmu.errors import SourceLoc, SpecError
+from kvmpmu.records import Record
 from kvmpmu.spec import schema_defs as defs
-from kvmpmu.spec.catalog_import import load_catalog
 from kvmpmu.spec.schema import Node
 
 DEFAULT_CPUS = frozenset(range(8))
-_CPU_LIST = re.compile(defs.CPU_LIST)
 _PMU_KEYS = defs.PMU.keys
 FIRST_PMU_TYPE = defs.FIRST_PMU_TYPE
 
 
-@dataclass(frozen=True)
-class PmuSpec:
-    name: str
-    model: CpuModel
-    pmu_version: int | None = None
-    counters: int | None = None
-    cpus: frozenset[int] = DEFAULT_CPUS
-    loc: SourceLoc | None = None
-    pmu_type: int = FIRST_PMU_TYPE  # its perf type (/sys/bus/event_source/devices/*/type)
-    pmcr: tuple[int, int] | None = None  # PMCR_EL0 IMP and IDCODE, else the CPU model's
+class PmuSpec(Record):
+    __slots__ = ("name", "model", "pmu_version", "counters", "cpus", "loc", "pmu_type", "pmcr")
+
+    def __init__(self, name: str, model: CpuModel, pmu_version: int | None = None,
+                 counters: int | None = None, cpus: frozenset[int] = DEFAULT_CPUS,
+                 loc: SourceLoc | None = None, pmu_type: int = FIRST_PMU_TYPE,
+                 pmcr: tuple[int, int] | None = None) -> None:
+        self.name, self.model, self.pmu_version, self.counters = name, model, pmu_version, counters
+        self.cpus, self.loc = cpus, loc
+        self.pmu_type = pmu_type  # its perf type (/sys/bus/event_source/devices/*/type)
+        self.pmcr = pmcr  # PMCR_EL0 IMP and IDCODE, else the CPU model's
 
     @property
     def pmuver(self) -> int:
@@ -41,11 +40,14 @@ class PmuSpec:
                                                           self.model.pmcr_idcode)
 
 
-@dataclass(frozen=True)
-class HostSpec:
-    pmus: tuple[PmuSpec, ...] = field(
-        default_factory=lambda: (PmuSpec("armv8_pmuv3_0", CPU_MODELS["generic"]),))
-    id_aa64dfr0: int | None = None  # host.id_aa64dfr0_el1, else the first PMU's CPU model's
+class HostSpec(Record):
+    __slots__ = ("pmus", "id_aa64dfr0")
+
+    def __init__(self, pmus: tuple[PmuSpec, ...] | None = None,
+                 id_aa64dfr0: int | None = None) -> None:
+        self.pmus = pmus if pmus is not None else \
+            (PmuSpec("armv8_pmuv3_0", CPU_MODELS["generic"]),)
+        self.id_aa64dfr0 = id_aa64dfr0  # host.id_aa64dfr0_el1, else the first PMU's model's
 
     def catalog(self) -> Catalog:
         extra = {}
@@ -64,6 +66,12 @@ class HostSpec:
         return next((p for p in self.pmus if p.name == name), None)
 
 
+def _load_catalog(path: str, max_bytes: int) -> CpuModel:
+    from kvmpmu.spec.catalog_import import load_catalog  # hosts from a file only
+
+    return load_catalog(path, max_bytes)
+
+
 def parse_cpu_list(node: Node) -> frozenset[int]:
     """'0-3', '0,2,4-5', 3 or [0, 1]: a set of physical CPU numbers."""
     v = node.value
@@ -71,7 +79,7 @@ def parse_cpu_list(node: Node) -> frozenset[int]:
         return frozenset({defs.CPU_NUMBER.read(node)})
     if isinstance(v, list):
         return frozenset(defs.CPU_NUMBER.read(i) for i in node.items())
-    if not isinstance(v, str) or not _CPU_LIST.fullmatch(v.replace(" ", "")):
+    if not isinstance(v, str) or not re.fullmatch(defs.CPU_LIST, v.replace(" ", "")):
         raise node.error(f"{v!r} is not a CPU list such as '0-3' or '0,2,4-5'")
     cpus: set[int] = set()
     for part in v.replace(" ", "").split(","):
@@ -116,7 +124,7 @@ def _model(node: Node, events_db: str | None, max_bytes: int,
             raise node.require(chosen[0]).error(
                 f"--events-db and host.{chosen[0]} both give the host's events; --events-db "
                 f"would win, so give only one", f"drop --events-db to use host.{chosen[0]}")
-        return load_catalog(events_db, max_bytes)
+        return _load_catalog(events_db, max_bytes)
     cpu_node = node.get("cpu")
     if cpu_node is not None:
         model = find_cpu(cpu_node.string())
@@ -140,7 +148,7 @@ def _model(node: Node, events_db: str | None, max_bytes: int,
         if not path.exists():
             raise catalog.error(f"catalog {catalog.value!r} not found (looked for {path})",
                                 "a relative path is relative to the spec's folder")
-        return load_catalog(str(path), max_bytes)
+        return _load_catalog(str(path), max_bytes)
     return CPU_MODELS["generic"]
 
 
@@ -188,7 +196,7 @@ def parse_host(node: Node | None, events_db: str | None = None,
     """`host:`; `events_db` (--events-db) or `cpu` (--cpu) give a single-PMU host's model."""
     if node is None or node.value is None:
         if events_db:
-            return HostSpec((PmuSpec("armv8_pmuv3_0", load_catalog(events_db, max_bytes)),))
+            return HostSpec((PmuSpec("armv8_pmuv3_0", _load_catalog(events_db, max_bytes)),))
         if cpu is not None:
             return HostSpec((PmuSpec("armv8_pmuv3_0", cpu_model_arg(cpu)),))
         return HostSpec()

@@ -6,11 +6,11 @@ Each item is one call (or one `run`) written as a mapping with one call key; `ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import SourceLoc
+from kvmpmu.records import Record
 from kvmpmu.spec import schema_defs as defs
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.filterspec import U16_MAX, FilterCall, parse_entry, parse_errno_name
@@ -27,34 +27,40 @@ ATTRS = defs.ATTRS
 ONE_REG_IDS = defs.ONE_REG_IDS
 
 
-@dataclass(frozen=True)
-class Expectation:
-    errno: str | None = None
-    expecting: bool = False  # expect_errno was given (null: the call must succeed)
-    value: int | None = None  # expect_value: what a read must return
-    mask: int = 2**64 - 1  # expect_mask: the bits of the read that expect_value judges
-    exit: str | None = None  # expect_exit: the exit reason a `run` must end with
+class Expectation(Record):
+    __slots__ = ("errno", "expecting", "value", "mask", "exit")
+
+    def __init__(self, errno: str | None = None, expecting: bool = False,
+                 value: int | None = None, mask: int = 2**64 - 1,
+                 exit: str | None = None) -> None:
+        self.errno = errno
+        self.expecting = expecting  # expect_errno was given (null: the call must succeed)
+        self.value = value  # expect_value: what a read must return
+        self.mask = mask  # expect_mask: the bits of the read that expect_value judges
+        self.exit = exit  # expect_exit: the exit reason a `run` must end with
 
 
-@dataclass(frozen=True)
-class ScenarioCall:
+class ScenarioCall(Record):
     """One item. Which fields matter depends on `call` (`get_irq` is `get` of IRQ)."""
 
-    call: Call
-    loc: SourceLoc
-    raw: dict[str, Any]
-    expect: Expectation
-    vcpu: int | None = None
-    count: int = 0  # create_vcpus
-    pmu: bool = True  # vcpu_init: with KVM_ARM_VCPU_PMU_V3
-    vgic: Literal["create", "init"] = "create"
-    attr: int = 0  # has, get
-    value: int = 0  # set_irq, set_nr_counters, set_pmu (perf type), set_one_reg
-    pmu_name: str | None = None  # set_pmu by name
-    reg_id: int = 0  # one_reg
-    reg_name: str | None = None
-    mask: int | None = None  # set_one_reg of these bits only: GET, then SET
-    filters: tuple[FilterCall, ...] = ()
+    __slots__ = ("call", "loc", "raw", "expect", "vcpu", "count", "pmu", "vgic", "attr",
+                 "value", "pmu_name", "reg_id", "reg_name", "mask", "filters")
+
+    def __init__(self, call: Call, loc: SourceLoc, raw: dict[str, Any], expect: Expectation,
+                 vcpu: int | None = None, count: int = 0, pmu: bool = True,
+                 vgic: Literal["create", "init"] = "create", attr: int = 0, value: int = 0,
+                 pmu_name: str | None = None, reg_id: int = 0, reg_name: str | None = None,
+                 mask: int | None = None, filters: tuple[FilterCall, ...] = ()) -> None:
+        self.call, self.loc, self.raw, self.expect, self.vcpu = call, loc, raw, expect, vcpu
+        self.count = count  # create_vcpus
+        self.pmu = pmu  # vcpu_init: with KVM_ARM_VCPU_PMU_V3
+        self.vgic = vgic
+        self.attr = attr  # has, get
+        self.value = value  # set_irq, set_nr_counters, set_pmu (perf type), set_one_reg
+        self.pmu_name = pmu_name  # set_pmu by name
+        self.reg_id, self.reg_name = reg_id, reg_name  # one_reg
+        self.mask = mask  # set_one_reg of these bits only: GET, then SET
+        self.filters = filters
 
 
 def attr_number(node: Node) -> int:

@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from kvmpmu.errors import SourceLoc, SpecError, SpecErrors
+from kvmpmu.records import Record
 from kvmpmu.spec.yamlio import YMap, YSeq
 
 T = TypeVar("T")
 D = TypeVar("D")
 
-_YAML11_NUMBER = re.compile(r"[-+]?(0[0-7]+|0o[0-7]+|0b[01]+|[0-9][0-9_]*(:[0-5]?[0-9])+|[0-9_]+)")
-_FLOAT = re.compile(r"[-+]?([0-9][0-9_]*)?\.[0-9_]*([eE][-+]?[0-9]+)?")
+# compiled by `re` on first use: only a wrong value needs them
+_YAML11_NUMBER = r"[-+]?(0[0-7]+|0o[0-7]+|0b[01]+|[0-9][0-9_]*(:[0-5]?[0-9])+|[0-9_]+)"
+_FLOAT = r"[-+]?([0-9][0-9_]*)?\.[0-9_]*([eE][-+]?[0-9]+)?"
 _YAML11_BOOL = {"yes", "no", "on", "off", "y", "n"}
 
 
 _Choice = TypeVar("_Choice", bound=str)
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(Record):
     """A value together with its location and its path from the document root."""
 
-    value: Any
-    loc: SourceLoc
-    path: str
+    __slots__ = ("value", "loc", "path")
+
+    def __init__(self, value: Any, loc: SourceLoc, path: str) -> None:
+        self.value, self.loc, self.path = value, loc, path
 
     def error(self, message: str, hint: str | None = None) -> SpecError:
         return SpecError(message, loc=self.loc, path=self.path or None, hint=hint)
@@ -53,6 +53,8 @@ class Node:
             errors = Errors()
             for key in self.value:
                 if key not in allowed:
+                    import difflib
+
                     close = difflib.get_close_matches(str(key), allowed, n=1)
                     hint = f"did you mean {close[0]!r}?" if close else None
                     known = ", ".join(allowed)
@@ -118,6 +120,8 @@ class Node:
         """One of `choices` (a closed set: the result has its type)."""
         text = str(self.value) if isinstance(self.value, (str, int)) else None
         if text is None or isinstance(self.value, bool) or text not in choices:
+            import difflib
+
             close = difflib.get_close_matches(str(self.value), choices, n=1)
             raise self.error(f"{self._describe()} is not one of {', '.join(choices)}",
                              f"did you mean {close[0]!r}?" if close else None)
@@ -126,7 +130,7 @@ class Node:
 
 def _number_hint(v: Any) -> str:
     if isinstance(v, str):
-        if _YAML11_NUMBER.fullmatch(v) or _FLOAT.fullmatch(v):
+        if re.fullmatch(_YAML11_NUMBER, v) or re.fullmatch(_FLOAT, v):
             return " (only decimal and 0x-hex integers are numbers here)"
         if v.lower() in _YAML11_BOOL:
             return " (yes/no/on/off are not booleans or numbers here)"

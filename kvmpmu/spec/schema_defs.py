@@ -25,7 +25,6 @@ from kvmpmu.spec.schema_types import (
     Ref,
     Str,
     Type,
-    any_case_pattern,
 )
 from kvmpmu.uapi import kvm as uapi
 from kvmpmu.uapi import one_reg
@@ -165,7 +164,7 @@ COUNTER = AnyOf((COUNTER_INDEX, CYCLE_COUNTER))
 COUNTERS = AnyOf((COUNTER, ListOf(COUNTER)))
 EL = Int(0, 1, "exception level 0 or 1")
 STEP = Obj({
-    "write": MapOf(Int(0, U64_MAX, "a 64-bit value"), any_case_pattern(REGISTER.choices),
+    "write": MapOf(Int(0, U64_MAX, "a 64-bit value"), names=REGISTER.choices,
                    doc="PMU registers by name (any case): the values written"),
     "read": AnyOf((REGISTER, ListOf(REGISTER))),
     "program": Obj({"counter": COUNTER, "event": EVENT,
@@ -205,8 +204,7 @@ GUEST = Obj({
     "entry": Int(0, 2**48 - 1, "an address"),
     "max_instructions": Int(1, MAX_INSTRUCTIONS, "an instruction count",
                             default=DEFAULT_MAX_INSTRUCTIONS),
-    "regs": MapOf(Int(0, U64_MAX, "a 64-bit register value"),
-                  any_case_pattern(tuple(CPU_REGS))),
+    "regs": MapOf(Int(0, U64_MAX, "a 64-bit register value"), names=tuple(CPU_REGS)),
     "timeout": Int(1, MAX_TIMEOUT, "a number of seconds"),
 }, one_of=(("binary", "elf", "asm"),))
 

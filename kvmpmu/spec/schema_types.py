@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from kvmpmu.records import Record
 from kvmpmu.spec.schema import Node
 
 Schema = dict[str, Any]
 
 
-class Type:
-    doc: str = ""
+class Type(Record):
+    __slots__ = ("doc",)
+    doc: str
 
     def schema(self) -> Schema:
         raise TypeError(f"{type(self).__name__} has no JSON Schema")  # every subclass has one
@@ -27,13 +28,12 @@ class Type:
         return out
 
 
-@dataclass(frozen=True)
 class Int(Type):
-    lo: int
-    hi: int
-    what: str = "an integer"
-    default: int | None = None
-    doc: str = ""
+    __slots__ = ("lo", "hi", "what", "default")
+
+    def __init__(self, lo: int, hi: int, what: str = "an integer", default: int | None = None,
+                 doc: str = "") -> None:
+        self.lo, self.hi, self.what, self.default, self.doc = lo, hi, what, default, doc
 
     def schema(self) -> Schema:
         out: Schema = {"type": "integer", "minimum": self.lo, "maximum": self.hi}
@@ -45,12 +45,13 @@ class Int(Type):
         return node.integer(self.lo, self.hi, self.what)
 
 
-@dataclass(frozen=True)
 class Enum(Type):
-    choices: tuple[str, ...]
-    default: str | None = None
-    doc: str = ""
-    any_case: bool = False  # the loader reads it case-insensitively
+    __slots__ = ("choices", "default", "any_case")
+
+    def __init__(self, choices: tuple[str, ...], default: str | None = None, doc: str = "",
+                 any_case: bool = False) -> None:
+        self.choices, self.default, self.doc = choices, default, doc
+        self.any_case = any_case  # the loader reads it case-insensitively
 
     def schema(self) -> Schema:
         exact: Schema = {"enum": list(self.choices)}
@@ -75,11 +76,13 @@ def any_case_pattern(choices: tuple[str, ...]) -> str:
     return "^(?:" + "|".join(word(c) for c in choices) + ")$"
 
 
-@dataclass(frozen=True)
 class Str(Type):
-    doc: str = ""
-    examples: tuple[str, ...] = ()
-    pattern: str | None = None  # ECMA-262, for the schema (the loader checks it its way)
+    __slots__ = ("examples", "pattern")
+
+    def __init__(self, doc: str = "", examples: tuple[str, ...] = (),
+                 pattern: str | None = None) -> None:
+        self.doc, self.examples = doc, examples
+        self.pattern = pattern  # ECMA-262, for the schema (the loader checks it its way)
 
     def schema(self) -> Schema:
         out: Schema = {"type": "string"}
@@ -93,10 +96,11 @@ class Str(Type):
         return node.string()
 
 
-@dataclass(frozen=True)
 class Bool(Type):
-    default: bool | None = None
-    doc: str = ""
+    __slots__ = ("default",)
+
+    def __init__(self, default: bool | None = None, doc: str = "") -> None:
+        self.default, self.doc = default, doc
 
     def schema(self) -> Schema:
         out: Schema = {"type": "boolean"}
@@ -108,26 +112,31 @@ class Bool(Type):
         return node.boolean()
 
 
-@dataclass(frozen=True)
 class Null(Type):
-    doc: str = ""
+    __slots__ = ()
+
+    def __init__(self, doc: str = "") -> None:
+        self.doc = doc
 
     def schema(self) -> Schema:
         return {"type": "null"}
 
 
-@dataclass(frozen=True)
 class Const(Type):
-    value: Any
-    doc: str = ""
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any, doc: str = "") -> None:
+        self.value, self.doc = value, doc
 
     def schema(self) -> Schema:
         return {"const": self.value}
 
 
-@dataclass(frozen=True)
 class Anything(Type):
-    doc: str = ""
+    __slots__ = ()
+
+    def __init__(self, doc: str = "") -> None:
+        self.doc = doc
 
     def schema(self) -> Schema:
         return {}
@@ -140,8 +149,10 @@ class Named(Type):
     """A type the schema names once in `$defs` and refers to wherever it is used (a long
     enum, say); everything else (reading, its choices) is the type's own."""
 
+    __slots__ = ("name", "kind")
+
     def __init__(self, name: str, kind: Type) -> None:
-        self.name, self.kind = name, kind
+        self.name, self.kind, self.doc = name, kind, ""
         _NAMED[name] = kind
 
     def __getattr__(self, attr: str) -> Any:
@@ -151,23 +162,24 @@ class Named(Type):
         return {"$ref": f"#/$defs/{self.name}"}
 
 
-@dataclass(frozen=True)
 class Ref(Type):
     """A named definition (`$defs`), for shared and recursive parts."""
 
-    name: str
-    doc: str = ""
+    __slots__ = ("name",)
+
+    def __init__(self, name: str, doc: str = "") -> None:
+        self.name, self.doc = name, doc
 
     def schema(self) -> Schema:
         return {"$ref": f"#/$defs/{self.name}"}
 
 
-@dataclass(frozen=True)
 class ListOf(Type):
-    item: Type
-    min_items: int = 0
-    max_items: int | None = None
-    doc: str = ""
+    __slots__ = ("item", "min_items", "max_items")
+
+    def __init__(self, item: Type, min_items: int = 0, max_items: int | None = None,
+                 doc: str = "") -> None:
+        self.item, self.min_items, self.max_items, self.doc = item, min_items, max_items, doc
 
     def schema(self) -> Schema:
         out: Schema = {"type": "array", "items": self.item.json()}
@@ -178,45 +190,48 @@ class ListOf(Type):
         return out
 
 
-@dataclass(frozen=True)
 class MapOf(Type):
-    """A mapping of free keys (matching `keys`, a pattern) to values of one type."""
+    """A mapping of free keys (matching `keys`, a pattern, or `names` in any case) to values
+    of one type."""
 
-    value: Type
-    keys: str | None = None
-    doc: str = ""
+    __slots__ = ("value", "keys", "names")
+
+    def __init__(self, value: Type, keys: str | None = None, doc: str = "",
+                 names: tuple[str, ...] = ()) -> None:
+        self.value, self.keys, self.doc, self.names = value, keys, doc, names
 
     def schema(self) -> Schema:
-        if self.keys is None:
+        keys = any_case_pattern(self.names) if self.names else self.keys  # made when asked
+        if keys is None:
             return {"type": "object", "additionalProperties": self.value.json()}
-        return {"type": "object", "patternProperties": {self.keys: self.value.json()},
+        return {"type": "object", "patternProperties": {keys: self.value.json()},
                 "additionalProperties": False}
 
 
-@dataclass(frozen=True)
 class AnyOf(Type):
-    options: tuple[Type, ...]
-    doc: str = ""
+    __slots__ = ("options",)
+
+    def __init__(self, options: tuple[Type, ...], doc: str = "") -> None:
+        self.options, self.doc = options, doc
 
     def schema(self) -> Schema:
         return {"anyOf": [o.json() for o in self.options]}
 
 
-@dataclass(frozen=True)
 class Obj(Type):
     """A mapping with known keys. `one_of`: groups of keys of which exactly one is given;
     `at_most_one`: groups of which at most one is; `required`: keys always given."""
 
-    fields: Mapping[str, Type]
-    required: tuple[str, ...] = ()
-    one_of: tuple[tuple[str, ...], ...] = ()
-    at_most_one: tuple[tuple[str, ...], ...] = ()
-    doc: str = ""
-    extra: Schema = field(default_factory=dict)  # further JSON Schema constraints
+    __slots__ = ("fields", "required", "one_of", "at_most_one", "extra", "keys")
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(self.fields)
+    def __init__(self, fields: Mapping[str, Type], required: tuple[str, ...] = (),
+                 one_of: tuple[tuple[str, ...], ...] = (),
+                 at_most_one: tuple[tuple[str, ...], ...] = (), doc: str = "",
+                 extra: Schema | None = None) -> None:
+        self.fields, self.required, self.one_of = fields, required, one_of
+        self.at_most_one, self.doc = at_most_one, doc
+        self.extra = extra or {}  # further JSON Schema constraints
+        self.keys = tuple(fields)
 
     def __getitem__(self, key: str) -> Any:
         return self.fields[key]

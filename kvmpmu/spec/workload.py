@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Union
 
 from kvmpmu.arch import events as ev
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.arch.catalog import Catalog, common_catalog
 from kvmpmu.errors import SourceLoc
+from kvmpmu.records import Record
 from kvmpmu.spec import schema_defs as defs
 from kvmpmu.spec import yamlio
 from kvmpmu.spec.filterspec import (
@@ -28,122 +28,131 @@ COMPARISONS = defs.COMPARISONS
 REGISTERS = defs.REGISTER.choices
 
 
-@dataclass(frozen=True)
-class Access:
+class Access(Record):
     """MSR (value given) or MRS (value None) of PMU registers, in order."""
 
-    ops: tuple[tuple[str, int | None], ...]
-    loc: SourceLoc
-    kind: str  # the step keyword that produced it, for messages
+    __slots__ = ("ops", "loc", "kind")
+
+    def __init__(self, ops: tuple[tuple[str, int | None], ...], loc: SourceLoc,
+                 kind: str) -> None:
+        self.ops, self.loc = ops, loc
+        self.kind = kind  # the step keyword that produced it, for messages
 
 
-@dataclass(frozen=True)
-class Execute:
-    el: int
-    events: tuple[tuple[int, int], ...]
-    loc: SourceLoc
+class Execute(Record):
+    __slots__ = ("el", "events", "loc")
+
+    def __init__(self, el: int, events: tuple[tuple[int, int], ...], loc: SourceLoc) -> None:
+        self.el, self.events, self.loc = el, events, loc
 
 
-@dataclass(frozen=True)
-class SetEl:
-    el: int
-    loc: SourceLoc
+class SetEl(Record):
+    __slots__ = ("el", "loc")
+
+    def __init__(self, el: int, loc: SourceLoc) -> None:
+        self.el, self.loc = el, loc
 
 
-@dataclass(frozen=True)
-class VmmCall:
-    calls: tuple[FilterCall, ...]
-    expect_errno: str | None
-    expecting: bool  # expect_errno was given (null: the call must succeed)
-    loc: SourceLoc
+class VmmCall(Record):
+    __slots__ = ("calls", "expect_errno", "expecting", "loc")
+
+    def __init__(self, calls: tuple[FilterCall, ...], expect_errno: str | None,
+                 expecting: bool, loc: SourceLoc) -> None:
+        self.calls, self.expect_errno = calls, expect_errno
+        self.expecting = expecting  # expect_errno was given (null: the call must succeed)
+        self.loc = loc
 
 
-@dataclass(frozen=True)
-class Exit:
+class Exit(Record):
     """The guest exits to the VMM (as at an MMIO store); the vCPU's next KVM_RUN goes on."""
 
-    loc: SourceLoc
+    __slots__ = ("loc",)
+
+    def __init__(self, loc: SourceLoc) -> None:
+        self.loc = loc
 
 
-@dataclass(frozen=True)
-class Repeat:
-    times: int
-    steps: tuple[Step, ...]
-    loc: SourceLoc
+class Repeat(Record):
+    __slots__ = ("times", "steps", "loc")
+
+    def __init__(self, times: int, steps: tuple[Step, ...], loc: SourceLoc) -> None:
+        self.times, self.steps, self.loc = times, steps, loc
 
 
 Step = Union[Access, Execute, SetEl, VmmCall, Exit, Repeat]  # noqa: UP007 - a runtime alias on 3.10
 
 
-@dataclass(frozen=True)
-class CounterExpect:
-    vcpu: int
-    counter: int
-    op: str
-    value: int
-    raw: dict[str, object]
-    loc: SourceLoc
+class CounterExpect(Record):
+    __slots__ = ("vcpu", "counter", "op", "value", "raw", "loc")
+
+    def __init__(self, vcpu: int, counter: int, op: str, value: int, raw: dict[str, object],
+                 loc: SourceLoc) -> None:
+        self.vcpu, self.counter, self.op, self.value, self.raw, self.loc = \
+            vcpu, counter, op, value, raw, loc
 
 
-@dataclass(frozen=True)
-class PmceidExpect:
-    vcpu: int
-    visible: tuple[int, ...]
-    hidden: tuple[int, ...]
-    raw: dict[str, object]
-    loc: SourceLoc
+class PmceidExpect(Record):
+    __slots__ = ("vcpu", "visible", "hidden", "raw", "loc")
+
+    def __init__(self, vcpu: int, visible: tuple[int, ...], hidden: tuple[int, ...],
+                 raw: dict[str, object], loc: SourceLoc) -> None:
+        self.vcpu, self.visible, self.hidden, self.raw, self.loc = vcpu, visible, hidden, raw, loc
 
 
-@dataclass(frozen=True)
-class ReportExpect:
+class ReportExpect(Record):
     """A value the emulated guest reported through its mailbox (`report: N`, 0-based)."""
 
-    vcpu: int
-    index: int
-    op: str
-    value: int
-    raw: dict[str, object]
-    loc: SourceLoc
+    __slots__ = ("vcpu", "index", "op", "value", "raw", "loc")
+
+    def __init__(self, vcpu: int, index: int, op: str, value: int, raw: dict[str, object],
+                 loc: SourceLoc) -> None:
+        self.vcpu, self.index, self.op, self.value, self.raw, self.loc = \
+            vcpu, index, op, value, raw, loc
 
 
-@dataclass(frozen=True)
-class ReadExpect:
+class ReadExpect(Record):
     """The last value the guest read from a register (`read: NAME`), masked by `mask`."""
 
-    vcpu: int
-    register: str
-    op: str
-    value: int
-    mask: int
-    raw: dict[str, object]
-    loc: SourceLoc
+    __slots__ = ("vcpu", "register", "op", "value", "mask", "raw", "loc")
+
+    def __init__(self, vcpu: int, register: str, op: str, value: int, mask: int,
+                 raw: dict[str, object], loc: SourceLoc) -> None:
+        self.vcpu, self.register, self.op, self.value, self.mask = vcpu, register, op, value, mask
+        self.raw, self.loc = raw, loc
 
 
-@dataclass(frozen=True)
-class UndefExpect:
+class UndefExpect(Record):
     """An access to `register` was UNDEFINED (`undef: NAME`), or with `undef: false`, none."""
 
-    vcpu: int
-    register: str
-    undefined: bool
-    raw: dict[str, object]
-    loc: SourceLoc
+    __slots__ = ("vcpu", "register", "undefined", "raw", "loc")
+
+    def __init__(self, vcpu: int, register: str, undefined: bool, raw: dict[str, object],
+                 loc: SourceLoc) -> None:
+        self.vcpu, self.register, self.undefined, self.raw, self.loc = \
+            vcpu, register, undefined, raw, loc
 
 
 Expect = Union[CounterExpect, PmceidExpect, ReportExpect, ReadExpect, UndefExpect]  # noqa: UP007
 
 
-@dataclass(frozen=True)
-class Workload:
-    file: str
-    all_steps: tuple[Step, ...] | None = None
-    per_vcpu: dict[int, tuple[Step, ...]] = field(default_factory=dict)
-    vcpu_locs: dict[int, SourceLoc] = field(default_factory=dict)
-    expect: tuple[Expect, ...] = ()
-    guest: GuestSpec | None = None  # a real AArch64 program instead of steps
-    scenario: tuple[ScenarioCall, ...] | None = None  # `vmm:`: the VMM's calls, in order
-    kernels: tuple[str, ...] | None = None  # the profiles its expectations hold on
-    policy: str | None = None  # `policy:`, the spec to run with, relative to the workload
+class Workload(Record):
+    __slots__ = ("file", "all_steps", "per_vcpu", "vcpu_locs", "expect", "guest", "scenario",
+                 "kernels", "policy")
+
+    def __init__(self, file: str, all_steps: tuple[Step, ...] | None = None,
+                 per_vcpu: dict[int, tuple[Step, ...]] | None = None,
+                 vcpu_locs: dict[int, SourceLoc] | None = None, expect: tuple[Expect, ...] = (),
+                 guest: GuestSpec | None = None,
+                 scenario: tuple[ScenarioCall, ...] | None = None,
+                 kernels: tuple[str, ...] | None = None, policy: str | None = None) -> None:
+        self.file, self.all_steps = file, all_steps
+        self.per_vcpu = per_vcpu if per_vcpu is not None else {}
+        self.vcpu_locs = vcpu_locs if vcpu_locs is not None else {}
+        self.expect = expect
+        self.guest = guest  # a real AArch64 program instead of steps
+        self.scenario = scenario  # `vmm:`: the VMM's calls, in order
+        self.kernels = kernels  # the profiles its expectations hold on
+        self.policy = policy  # `policy:`, the spec to run with, relative to the workload
 
     def steps_for(self, vcpu: int) -> tuple[Step, ...]:
         return self.per_vcpu.get(vcpu, self.all_steps or ())

@@ -8,7 +8,6 @@ integers and true/false are typed; everything else stays a string for the schema
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -39,16 +38,20 @@ _ALLOWED_TAGS = {_STD + t for t in ("str", "int", "bool", "null", "map", "seq", 
 class YMap(dict):  # type: ignore[type-arg]
     """A mapping with the location of itself, of each key and of each value."""
 
+    __slots__ = ("loc", "key_loc", "value_loc")
     loc: SourceLoc
     key_loc: dict[Any, SourceLoc]
     value_loc: dict[Any, SourceLoc]
 
 
 class YSeq(list):  # type: ignore[type-arg]
-    """A sequence with the location of itself and of each item."""
+    """A sequence with the location of itself and of each item. `compact`: from a fast reader
+    (`load(compact=True)`, `load_json_fast`), read once: its reader may release each item."""
 
+    __slots__ = ("loc", "item_loc", "compact")
     loc: SourceLoc
     item_loc: list[SourceLoc]
+    compact: bool
 
 
 def plain(value: Any) -> Any:
@@ -139,10 +142,13 @@ def read_text(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     return text
 
 
-def load(text: str, file: str) -> Any:
-    """Parse one YAML document into YMap/YSeq/scalars."""
+def load(text: str, file: str, compact: bool = False) -> Any:
+    """Parse one YAML document into YMap/YSeq/scalars. `compact`: a mapping of scalars that is
+    an item of a list keeps its own position (the item's) but not its keys' and values' (they
+    name only the file), so that a list of 100,000 such entries costs a fraction of the memory;
+    whoever gets an error located so reads the file again without `compact`."""
     try:
-        return _build(yaml.parse(text, Loader=_Loader), file)
+        return _build(yaml.parse(text, Loader=_Loader), file, compact)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = _loc(file, mark) if mark else SourceLoc(file, 1, 1)
@@ -176,7 +182,7 @@ def _check_tag(event: Any, file: str) -> None:
 class _Frame:
     """A mapping or sequence being built: its nodes so far, the key waiting for its value."""
 
-    __slots__ = ("container", "size", "key", "key_loc", "anchor", "loc")
+    __slots__ = ("container", "size", "key", "key_loc", "anchor", "loc", "nested")
 
     def __init__(self, container: Any, anchor: str | None, loc: SourceLoc) -> None:
         self.container = container
@@ -185,11 +191,14 @@ class _Frame:
         self.key_loc: SourceLoc | None = None
         self.anchor = anchor
         self.loc = loc
+        self.nested = False  # holds a mapping or a list
 
 
-def _build(events: Any, file: str) -> Any:
+def _build(events: Any, file: str, compact: bool = False) -> Any:
     stack: list[_Frame] = []
     anchors: dict[str, tuple[Any, int]] = {}
+    strings: dict[str, str] = {}  # one object per distinct string: keys repeat in every entry
+    unplaced = _SameLoc(SourceLoc(file, 0, 0))
     root: Any = None
     total = 0
     documents = 0
@@ -206,6 +215,8 @@ def _build(events: Any, file: str) -> Any:
         frame = stack[-1]
         container = frame.container
         frame.size += size
+        if size > 1 or isinstance(value, (YMap, YSeq)):
+            frame.nested = True
         if isinstance(container, YSeq):
             container.append(value)
             container.item_loc.append(loc)
@@ -240,11 +251,15 @@ def _build(events: Any, file: str) -> Any:
             else:
                 node = YSeq()
                 node.item_loc = []
+                node.compact = compact
             node.loc = loc
             stack.append(_Frame(node, event.anchor, loc))
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             done = stack.pop()
             total -= done.size - 1  # children were counted as they were attached
+            if compact and not done.nested and stack and isinstance(done.container, YMap) \
+                    and isinstance(stack[-1].container, YSeq):
+                done.container.key_loc = done.container.value_loc = unplaced
             if done.anchor:
                 anchors[done.anchor] = (done.container, done.size)
             attach(done.container, done.size, done.loc)
@@ -252,6 +267,8 @@ def _build(events: Any, file: str) -> Any:
             _check_tag(event, file)
             plain = event.implicit[0] and not event.style and event.tag in (None, "!")
             value = scalar_value(event.value, plain)
+            if type(value) is str:
+                value = strings.setdefault(value, value)
             if event.anchor:
                 anchors[event.anchor] = (value, 1)
             attach(value, 1, _loc(file, event.start_mark))
@@ -286,6 +303,8 @@ def load_json_fast(text: str, file: str) -> Any:
     """JSON through the C `json` module, as YMap/YSeq whose locations name only the file.
     Raises ValueError for anything the YAML reader would judge differently (syntax errors,
     duplicate keys): the caller then reads the file the slow way, with positions."""
+    import json  # not on the path of YAML specs
+
     same = _SameLoc(SourceLoc(file, 0, 0))
 
     def mapping(pairs: list[tuple[str, Any]]) -> YMap:
@@ -308,5 +327,5 @@ def _seq(value: Any, same: _SameLoc) -> Any:
     if type(value) is not list:
         return value
     out = YSeq(_seq(v, same) for v in value)
-    out.loc, out.item_loc = same.loc, same  # type: ignore[assignment]
+    out.loc, out.item_loc, out.compact = same.loc, same, True  # type: ignore[assignment]
     return out

@@ -8,42 +8,47 @@ the mailbox (values, console lines, a compiled script's reads) the backend colle
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
-from kvmpmu.arch.catalog import Catalog
-from kvmpmu.kvm.host import HostPmu
-from kvmpmu.kvm.profiles import KernelProfile
-from kvmpmu.spec.guestspec import GuestSpec
-from kvmpmu.spec.workload import Step
-from kvmpmu.vmm.results import VcpuExit, VcpuResult
+from kvmpmu.records import Record
 
 if TYPE_CHECKING:
+    from kvmpmu.arch.catalog import Catalog
+    from kvmpmu.kvm.host import HostPmu
+    from kvmpmu.kvm.profiles import KernelProfile
+    from kvmpmu.spec.guestspec import GuestSpec
+    from kvmpmu.spec.workload import Step
     from kvmpmu.vmm.emulated.program import Program
+    from kvmpmu.vmm.results import VcpuExit, VcpuResult
 
 
-@dataclass(frozen=True)
-class ScriptImage:
+class ScriptImage(Record):
     """A scripted workload's steps for one vCPU."""
 
-    steps: tuple[Step, ...]
+    __slots__ = ("steps",)
+
+    def __init__(self, steps: tuple[Step, ...]) -> None:
+        self.steps = steps
 
 
-@dataclass(frozen=True)
-class DefaultImage:
+class DefaultImage(Record):
     """The default workload: built when the vCPU first runs, for its number of counters."""
 
-    named_events: tuple[int, ...]
+    __slots__ = ("named_events",)
+
+    def __init__(self, named_events: tuple[int, ...]) -> None:
+        self.named_events = named_events
 
 
-@dataclass(frozen=True)
-class ProgramImage:
+class ProgramImage(Record):
     """A real AArch64 program (`guest:`), loaded."""
 
-    guest: GuestSpec
-    max_instructions: int
-    program: Program
-    timeout: float | None = None  # seconds of wall clock
+    __slots__ = ("guest", "max_instructions", "program", "timeout")
+
+    def __init__(self, guest: GuestSpec, max_instructions: int, program: Program,
+                 timeout: float | None = None) -> None:
+        self.guest, self.max_instructions, self.program = guest, max_instructions, program
+        self.timeout = timeout  # seconds of wall clock
 
 
 GuestImage = Union[ScriptImage, DefaultImage, ProgramImage]  # noqa: UP007 - runtime alias
@@ -59,17 +64,19 @@ def record(records: list[list[Any]], key: str, value: object, times: int = 1) ->
         records.append([key, value, times])
 
 
-@dataclass
-class GuestOutput:
+class GuestOutput(Record):
     """What one vCPU's guest produced, in the records the results use."""
 
-    reads: list[list[Any]] = field(default_factory=list)  # [register, value|None, count]
-    undefined: list[list[Any]] = field(default_factory=list)  # [register, access, count]
-    reports: list[int] = field(default_factory=list)
-    console: list[str] = field(default_factory=list)
-    stats: dict[str, int | bool] | None = None  # a CPU-emulated guest's instructions, ...
-    state: dict[str, int | None] | None = None  # a script's PMU state at its end (vmm/state.py)
-    finished: bool = False
+    __slots__ = ("reads", "undefined", "reports", "console", "stats", "state", "finished")
+
+    def __init__(self) -> None:
+        self.reads: list[list[Any]] = []  # [register, value|None, count]
+        self.undefined: list[list[Any]] = []  # [register, access, count]
+        self.reports: list[int] = []
+        self.console: list[str] = []
+        self.stats: dict[str, int | bool] | None = None  # a CPU-emulated guest's instructions...
+        self.state: dict[str, int | None] | None = None  # a script's PMU state at its end
+        self.finished = False
 
 
 class Backend(Protocol):

@@ -4,7 +4,7 @@ engine or the CPU-emulated one."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from kvmpmu.arch import events as ev
 from kvmpmu.arch import sysregs as sr
@@ -22,8 +22,10 @@ from kvmpmu.vmm.backend import (
     ProgramImage,
     ScriptImage,
 )
-from kvmpmu.vmm.guest import GuestStop, ScriptedGuest
 from kvmpmu.vmm.results import CounterResult, Mmio, VcpuExit, VcpuResult
+
+if TYPE_CHECKING:
+    from kvmpmu.vmm.guest import GuestStop
 
 _SLOT = {"exit": mailbox.EXIT, "end": mailbox.END, "vmm": mailbox.VMM_CALL}
 
@@ -131,6 +133,8 @@ class EmulatedBackend:
     def _start(self, vcpu: Vcpu) -> Engine:
         """The vCPU's guest, built at its first KVM_RUN (the default workload then knows the
         number of counters)."""
+        from kvmpmu.vmm.guest import ScriptedGuest  # no guest runs in show-pmceid or validate
+
         image = self._images.get(vcpu.index, ScriptImage(()))
         watch = not self.vm.irqchip_in_kernel
         if isinstance(image, ScriptImage):

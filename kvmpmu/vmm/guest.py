@@ -8,24 +8,27 @@ memory does not grow with `repeat`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from functools import partial
 
 from kvmpmu.kvm import sysreg_access
+from kvmpmu.kvm.sysreg_access import Reader, Writer
 from kvmpmu.kvm.vcpu import Vcpu
 from kvmpmu.kvm.vpmu import Undefined
+from kvmpmu.records import Record
 from kvmpmu.spec.workload import Access, Execute, Exit, Repeat, SetEl, Step, VmmCall, vmm_steps
 from kvmpmu.vmm.backend import GuestOutput, record
 from kvmpmu.vmm.state import read_state
 
 
-@dataclass(frozen=True)
-class GuestStop:
+class GuestStop(Record):
     """Why the guest stopped: "exit", "vmm" (with the step's index), "irq", "end" or (a
     CPU-emulated guest's PSCI call) "system_event"."""
 
-    kind: str
-    index: int = 0
+    __slots__ = ("kind", "index")
+
+    def __init__(self, kind: str, index: int = 0) -> None:
+        self.kind, self.index = kind, index
 
 
 END = GuestStop("end")
@@ -48,6 +51,7 @@ class ScriptedGuest:
         self._watch_irq = exit_on_irq_change
         self._index = {id(s): i for i, s in enumerate(vmm_steps(steps))}
         self._handler = sysreg_access.Handlers(self.vpmu)
+        self._bodies: dict[int, list[Callable[[], None]]] = {}  # repeated bodies, compiled
         self._walker = self._walk(steps)
 
     def resume(self) -> GuestStop:
@@ -87,23 +91,59 @@ class ScriptedGuest:
         elif isinstance(step, SetEl):
             self.el = step.el
 
-    def _run_plain(self, steps: tuple[Step, ...]) -> None:
-        """Steps that cannot stop the guest, without the generator's cost."""
-        for step in steps:
-            if isinstance(step, Repeat):
-                self._repeat(step)
-            else:
-                self._step(step)
-
     def _repeat(self, step: Repeat) -> None:
         body = step.steps
         if len(body) == 1 and isinstance(body[0], Access) and len(body[0].ops) == 1 and \
                 body[0].ops[0][1] is None:  # a polling loop: reads have no side effects
             self._repeat_read(body[0].ops[0][0], step.times)
             return
-        run = self._run_plain
+        ops = self._bodies.get(id(body))
+        if ops is None:
+            ops = self._bodies[id(body)] = self._compiled(body)
         for _ in range(step.times):
-            run(body)
+            for op in ops:
+                op()
+
+    def _compiled(self, body: tuple[Step, ...]) -> list[Callable[[], None]]:
+        """A repeated body as one call per register access or step, its handlers looked up
+        once rather than at every pass."""
+        ops: list[Callable[[], None]] = []
+        for step in body:
+            if isinstance(step, Access):
+                for name, value in step.ops:
+                    read, write = self._handler(name)
+                    ops.append(self._reader(name, read) if value is None else
+                               self._writer(name, write, value))
+            elif isinstance(step, Repeat):
+                ops.append(partial(self._repeat, step))
+            else:
+                ops.append(partial(self._step, step))
+        return ops
+
+    def _reader(self, name: str, read: Reader) -> Callable[[], None]:
+        out = self.output
+
+        def op() -> None:
+            try:
+                value = read(self.el)
+            except Undefined:
+                record(out.reads, name, None)
+                record(out.undefined, name, "read")
+                return
+            record(out.reads, name, value)
+
+        return op
+
+    def _writer(self, name: str, write: Writer, value: int) -> Callable[[], None]:
+        out = self.output
+
+        def op() -> None:
+            try:
+                write(self.el, value)
+            except Undefined:
+                record(out.undefined, name, "write")
+
+        return op
 
     def _repeat_read(self, name: str, times: int) -> None:
         if not times:

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvmpmu.arch.catalog import Catalog
 from kvmpmu.errors import FailEntryError, KvmCallError, KvmError, SourceLoc, errno_name
+from kvmpmu.records import Record
 from kvmpmu.spec.filterspec import FilterCall, FilterSpec
 from kvmpmu.spec.hostspec import format_cpus
-from kvmpmu.spec.workload import VmmCall
 from kvmpmu.uapi import kvm as uapi
 from kvmpmu.vmm import mailbox
 from kvmpmu.vmm.backend import Backend, GuestImage, ScriptImage
 from kvmpmu.vmm.memmap import GICD_BASE, GICR_BASE
-from kvmpmu.vmm.results import CallRecord, VcpuExit
+from kvmpmu.vmm.results import CallRecord, FilterRecord, VcpuExit
+
+if TYPE_CHECKING:
+    from kvmpmu.spec.workload import VmmCall
 
 PMU_V3_FEATURE = 1 << uapi.KVM_ARM_VCPU_PMU_V3
 
@@ -36,12 +38,16 @@ class VmmStopped(Exception):
         self.error = error
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(Record):
     """What in the spec placed the vCPU threads, for a KVM_EXIT_FAIL_ENTRY to point at."""
 
-    loc: SourceLoc | None = None
-    path: str | None = None
+    __slots__ = ("loc", "path")
+
+    def __init__(self, loc: SourceLoc | None = None, path: str | None = None) -> None:
+        self.loc, self.path = loc, path
+
+
+UNPLACED = Placement()
 
 
 def placement(spec: FilterSpec) -> Placement:
@@ -58,7 +64,7 @@ def attr_name(attr: int) -> str:
 
 class Vmm:
     def __init__(self, backend: Backend, catalog: Catalog | None = None,
-                 placed_by: Placement = Placement()) -> None:
+                 placed_by: Placement = UNPLACED) -> None:
         self.backend = backend
         self.catalog = catalog
         self.placed_by = placed_by
@@ -154,14 +160,16 @@ class Vmm:
     def filter(self, index: int, call: FilterCall, has_first: bool = False,
                loc: SourceLoc | None = None, expecting: bool = False,
                expected: str | None = None) -> CallRecord:
-        flt = uapi.kvm_pmu_event_filter(call.base_event, call.nevents, call.action, call.pad)
-        args: dict[str, Any] = {"base_event": call.base_event, "nevents": call.nevents,
-                                "action": call.action}
-        if call.pad != b"\0\0\0":
-            args["pad"] = list(call.pad)
-        names = self.catalog.range_names(call.base_event, call.nevents) if self.catalog else None
-        return self.set_attr(index, uapi.KVM_ARM_VCPU_PMU_V3_FILTER, args, flt.pack(),
-                             loc or call.loc, has_first, expecting, expected, names)
+        attr = uapi.KVM_ARM_VCPU_PMU_V3_FILTER
+        payload = uapi.kvm_pmu_event_filter(call.base_event, call.nevents, call.action,
+                                            call.pad).pack()
+        loc = loc or call.loc
+        if has_first:
+            self.has_attr(index, attr, loc)
+        record = FilterRecord(index, attr_name(attr), call, self.catalog, loc, expecting,
+                              expected)
+        return self.call(record, lambda: self._attr(uapi.KVM_SET_DEVICE_ATTR, index, attr,
+                                                    payload))
 
     # --- ONE_REG ------------------------------------------------------------------------------
 
