@@ -380,6 +380,18 @@ def test_before_6_15_pmceid_comes_from_the_cpu_the_vcpu_runs_on():
     assert vm.pmceid_source(vcpu).name == "little"
 
 
+def test_a_cpu_without_a_pmu_has_no_counters_and_no_events():
+    # before 6.7 the vCPU's reset takes PMCR_EL0.N from the VMM's CPU, and before 6.15 the
+    # guest's PMCEID is that of the CPU it runs on: CPU 6 has no PMU
+    vm = Kvm(one_pmu_host({ev.CPU_CYCLES}), PROFILES["6.1"]).create_vm(6)
+    vcpu = vm.create_vcpu(0)
+    vcpu.vcpu_init(u.kvm_vcpu_init(0, PMU_FEATURE))
+    assert _one_reg(vcpu, u.KVM_GET_ONE_REG, ONE_REG_IDS["PMCR_EL0"]) >> 11 & 0x1F == 0
+    _, (v612,) = make_vm("6.12", host=one_pmu_host({ev.CPU_CYCLES}))
+    v612.cpu = 6
+    assert v612.guest_pmceid(0) == 1 << ev.CHAIN and v612.guest_pmceid(1) == 0  # CHAIN forced
+
+
 # --- the PMU interrupt line without an in-kernel irqchip (§5.3, §6) ---------------------------
 
 def overflowed(irqchip: bool):

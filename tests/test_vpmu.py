@@ -599,6 +599,14 @@ def test_a_64_bit_counter_overflows_when_its_low_32_bits_wrap():
     assert reg(vcpu, "PMEVCNTR0_EL0") == 0x1_0000_0006 and reg(vcpu, "PMOVSSET_EL0") == 0
 
 
+def test_6_1_gives_a_pmuv3p7_host_16_bit_event_numbers():
+    # §2.3: PMUVer 0x7 has the 16-bit mask from 5.16 ("minimal handling for the ARMv8.7 PMU")
+    _, (vcpu,) = running("6.1", host=generic_host(sr.PMUVER_V3P7))
+    program(vcpu, {0: INST})
+    vcpu.vpmu.count(1, {INST: 9})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 9
+
+
 # --- SW_INCR and CHAIN (§3.3) ------------------------------------------------------------------
 
 V3P4 = generic_host(sr.PMUVER_V3P4)  # 32-bit event counters on every kernel
@@ -797,9 +805,9 @@ def test_occurrences_to_the_next_overflow_interrupt():
 
 
 def test_occurrences_to_interrupt_takes_the_soonest_counter():
-    vpmu = armed(types={0: INST, 1: BR}, values={0: 0xFFFFFFF1, 1: 0xFFFFFFFB})
+    vpmu = armed(types={0: INST, 1: BR}, values={0: 0xFFFFFFFB, 1: 0xFFFFFFF1})
     assert vpmu.occurrences_to_interrupt(1, frozenset({INST, BR})) == 5
-    assert vpmu.occurrences_to_interrupt(1, frozenset({INST})) == 15
+    assert vpmu.occurrences_to_interrupt(1, frozenset({BR})) == 15
 
 
 def test_occurrences_to_interrupt_needs_pmcr_e_pmcnten_and_pminten():
@@ -828,8 +836,8 @@ def test_occurrences_to_interrupt_of_64_bit_counters():
     # PMUv3p5: overflow at the 32-bit boundary without PMCR.LP, at 2^64 with it
     vpmu = armed(values={0: 0x1_FFFF_FFF1})
     assert vpmu.occurrences_to_interrupt(1, frozenset({INST})) == 15
-    vpmu = armed(values={0: 2**64 - 3}, lp=True)
-    assert vpmu.occurrences_to_interrupt(1, frozenset({INST})) == 3
+    vpmu = armed(values={0: 0xFFFF_FFFE_0000_0005}, lp=True)
+    assert vpmu.occurrences_to_interrupt(1, frozenset({INST})) == 0x1_FFFF_FFFB
 
 
 def test_occurrences_to_interrupt_of_the_cycle_counter():
@@ -837,5 +845,5 @@ def test_occurrences_to_interrupt_of_the_cycle_counter():
     host = Host(base.pmus, aarch32_el0=True, cpus=base.cpus)  # LC not forced: 32-bit overflow
     vpmu = armed(host=host, types={31: 0}, values={31: 0xFFFFFFF7})
     assert vpmu.occurrences_to_interrupt(1, frozenset({CYCLES})) == 9
-    vpmu = armed(types={31: 0}, values={31: 2**64 - 2})  # LC forced: 64-bit overflow
-    assert vpmu.occurrences_to_interrupt(1, frozenset({CYCLES})) == 2
+    vpmu = armed(types={31: 0}, values={31: 0xFFFF_FFFE_FFFF_FFFE})  # LC forced: at 2^64
+    assert vpmu.occurrences_to_interrupt(1, frozenset({CYCLES})) == 0x1_0000_0002
