@@ -109,6 +109,16 @@ def test_counter_does_not_count_without_pmcr_e(profile):
 
 
 @ALL_PROFILES
+def test_a_counter_is_enabled_only_with_pmcr_e_and_its_pmcntenset_bit(profile):
+    """§5.1: PMCR_EL0.E is the global enable, together with each counter's PMCNTENSET bit."""
+    _, (vcpu,) = running(profile)
+    program(vcpu, {0: INST}, enable=False)
+    assert [vcpu.vpmu.enabled(i) for i in (0, 1)] == [False, False]
+    reg(vcpu, "PMCR_EL0", sr.PMCR_E)
+    assert [vcpu.vpmu.enabled(i) for i in (0, 1)] == [True, False]
+
+
+@ALL_PROFILES
 def test_event_the_host_does_not_implement_never_counts(profile):
     from tests.kvmhelpers import one_pmu_host
 
