@@ -150,6 +150,15 @@ def test_high_halves_masked_only_when_the_guest_event_space_covers_them():
     assert vm.guest_pmceid(vcpu, 0) == 0  # only 0x4000+ allowed, and the high half is masked
 
 
+def test_high_halves_take_the_filter_bits_of_their_own_extended_events():
+    """§4.1: PMCEID0[63:32] is 0x4000-0x401F, PMCEID1[63:32] is 0x4020-0x403F. A first ALLOW
+    of 0x4000-0x403F denies everything else (CHAIN and SW_INCR too); the high halves are the
+    host's: 0x4000-06, 0x4009-13, 0x4018-1B and 0x4020-22, 0x4024-26 (module docstring)."""
+    vm, (vcpu,) = make_vm("latest")
+    set_filter(vcpu, 0x4000, 0x40, ALLOW)
+    assert guest(vm, vcpu) == (0x0F0FFE7F_00000000, 0x00000077_00000000)
+
+
 def test_ten_bit_host_filter_leaves_high_halves_zero():
     vm, (vcpu,) = make_vm("6.1", host=generic_host(sr.PMUVER_IMP))
     set_filter(vcpu, 0x30, 1, DENY)  # 0x30 is PMCEID1 bit 16; STALL_SLOT stays (PMU < 8.4)

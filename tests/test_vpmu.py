@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from kvmpmu.arch import sysregs as sr
-from kvmpmu.kvm.host import generic_host
+from kvmpmu.kvm.host import Host, generic_host
 from kvmpmu.kvm.vpmu import Undefined
 from kvmpmu.uapi import kvm as u
 from tests.kvmhelpers import (
@@ -16,6 +16,7 @@ from tests.kvmhelpers import (
     ALLOW,
     DENY,
     make_vm,
+    one_pmu_host,
     ready,
     reg,
     set_attr,
@@ -105,6 +106,16 @@ def test_counter_does_not_count_without_pmcr_e(profile):
     program(vcpu, {0: INST}, enable=False)
     vcpu.vpmu.count(1, {INST: 5})
     assert reg(vcpu, "PMEVCNTR0_EL0") == 0
+
+
+@ALL_PROFILES
+def test_a_counter_is_enabled_only_with_pmcr_e_and_its_pmcntenset_bit(profile):
+    """§5.1: PMCR_EL0.E is the global enable, together with each counter's PMCNTENSET bit."""
+    _, (vcpu,) = running(profile)
+    program(vcpu, {0: INST}, enable=False)
+    assert [vcpu.vpmu.enabled(i) for i in (0, 1)] == [False, False]
+    reg(vcpu, "PMCR_EL0", sr.PMCR_E)
+    assert [vcpu.vpmu.enabled(i) for i in (0, 1)] == [True, False]
 
 
 @ALL_PROFILES
@@ -432,3 +443,417 @@ def test_filter_change_after_run_takes_effect_at_the_next_perf_event_recreation_
     reg(v0, "PMEVTYPER0_EL0", INST)  # reprogramming recreates it under the new filter
     v0.vpmu.count(1, {INST: 5})
     assert reg(v0, "PMEVCNTR0_EL0") == 5
+
+
+# --- EL0 access, register by register (§5.2) ------------------------------------------------
+
+EN, SW, CR, ER = sr.PMUSERENR_EN, sr.PMUSERENR_SW, sr.PMUSERENR_CR, sr.PMUSERENR_ER
+NEVER = 0
+EL0_ACCESS = [  # (register, write value or None for a read, PMUSERENR_EL0 bits that permit it)
+    ("PMCR_EL0", None, EN), ("PMCR_EL0", 0, EN),
+    ("PMCNTENSET_EL0", None, EN), ("PMCNTENSET_EL0", 0, EN),
+    ("PMCNTENCLR_EL0", None, EN), ("PMCNTENCLR_EL0", 0, EN),
+    ("PMOVSSET_EL0", None, EN), ("PMOVSSET_EL0", 0, EN),
+    ("PMOVSCLR_EL0", None, EN), ("PMOVSCLR_EL0", 0, EN),
+    ("PMCEID0_EL0", None, EN), ("PMCEID1_EL0", None, EN),
+    ("PMEVTYPER0_EL0", None, EN), ("PMEVTYPER0_EL0", INST, EN),
+    ("PMCCFILTR_EL0", None, EN), ("PMCCFILTR_EL0", 0, EN),
+    ("PMXEVTYPER_EL0", None, EN), ("PMXEVTYPER_EL0", INST, EN),
+    ("PMSWINC_EL0", 0, SW | EN),
+    ("PMCCNTR_EL0", None, CR | EN), ("PMCCNTR_EL0", 0, EN),
+    ("PMEVCNTR0_EL0", None, ER | EN), ("PMEVCNTR0_EL0", 0, EN),
+    ("PMXEVCNTR_EL0", None, ER | EN), ("PMXEVCNTR_EL0", 0, EN),
+    ("PMSELR_EL0", None, ER | EN), ("PMSELR_EL0", 0, ER | EN),
+    ("PMINTENSET_EL1", None, NEVER), ("PMINTENSET_EL1", 0, NEVER),
+    ("PMINTENCLR_EL1", None, NEVER), ("PMINTENCLR_EL1", 0, NEVER),
+    ("PMUSERENR_EL0", 0, NEVER), ("PMMIR_EL1", None, NEVER), ("ID_AA64DFR0_EL1", None, NEVER),
+]
+
+
+@pytest.mark.parametrize("name,value,permits", EL0_ACCESS,
+                         ids=[f"{n}-{'read' if v is None else 'write'}" for n, v, _ in EL0_ACCESS])
+def test_el0_access_needs_the_pmuserenr_bits_of_its_register(name, value, permits):
+    _, (vcpu,) = running("latest")
+    reg(vcpu, "PMSELR_EL0", 0)  # PMXEV* name counter 0
+    for bits in (0, EN, SW, CR, ER):
+        reg(vcpu, "PMUSERENR_EL0", bits)
+        try:
+            reg(vcpu, name, value, el=0)
+            allowed = True
+        except Undefined:
+            allowed = False
+        assert allowed == bool(bits & permits), f"PMUSERENR_EL0={bits:#x}"
+
+
+def test_pmxevcntr_writes_the_selected_counter():
+    _, (vcpu,) = running("latest")
+    reg(vcpu, "PMSELR_EL0", 2)
+    reg(vcpu, "PMXEVCNTR_EL0", 77)
+    assert reg(vcpu, "PMEVCNTR2_EL0") == 77
+
+
+def test_only_pmu_registers_have_rules():
+    _, (vcpu,) = running("latest")
+    with pytest.raises(KeyError, match="SCTLR_EL1"):
+        reg(vcpu, "SCTLR_EL1")
+
+
+# --- enable, interrupt-enable and overflow registers (§5.2) ----------------------------------
+
+@pytest.mark.parametrize("profile", ["5.10", "latest"])
+@pytest.mark.parametrize("set_name,clr_name", [("PMCNTENSET_EL0", "PMCNTENCLR_EL0"),
+                                               ("PMINTENSET_EL1", "PMINTENCLR_EL1"),
+                                               ("PMOVSSET_EL0", "PMOVSCLR_EL0")])
+def test_set_and_clear_views_share_one_register_of_implemented_counters(profile, set_name,
+                                                                       clr_name):
+    _, (vcpu,) = running(profile)  # 6 counters: bits 0-5 and 31
+    reg(vcpu, clr_name, 0xFFFFFFFF)
+    assert reg(vcpu, set_name) == reg(vcpu, clr_name) == 0
+    reg(vcpu, set_name, 0b101)
+    assert reg(vcpu, set_name) == 0b101
+    reg(vcpu, set_name, 0b010)  # a SET write adds its ones
+    assert reg(vcpu, set_name) == 0b111
+    reg(vcpu, clr_name, 0b100)  # a CLR write removes its ones
+    assert reg(vcpu, set_name) == reg(vcpu, clr_name) == 0b011
+    reg(vcpu, set_name, 1 << 6 | 1 << 31)  # counter 6 is not implemented, the cycle counter is
+    assert reg(vcpu, set_name) == 0x80000003
+
+
+def test_the_first_run_masks_every_enable_and_overflow_register_to_the_counters():
+    # reset junk: the low half of 0x1de7ec7edbadc0de; N = 3 from SET_NR_COUNTERS (§5.2, §5.3)
+    _, (vcpu,) = make_vm("latest")
+    set_attr(vcpu, u.KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS, struct.pack("<I", 3))
+    ready(vcpu)
+    vcpu.run()
+    for name in ("PMCNTENSET_EL0", "PMINTENSET_EL1", "PMOVSSET_EL0"):
+        assert reg(vcpu, name) == 0xDBADC0DE & 0x80000007
+
+
+# --- PMCR_EL0 ---------------------------------------------------------------------------------
+
+def test_pmcr_reset_on_a_pmuv3p4_host_clears_lp():
+    # 6.6: the host's PMCR (IMP 0x41, N 6) with bits [7:0] = 0xac; LC forced; LP cleared below
+    # PMUv3p5 (v6.2+); the guest's read masks P and C (§5.1)
+    _, (vcpu,) = running("6.6", host=generic_host(sr.PMUVER_V3P4))
+    assert reg(vcpu, "PMCR_EL0") == 0x41 << 24 | 6 << 11 | (0xAC & ~sr.PMCR_LP | sr.PMCR_LC) & ~0x6
+
+
+def test_one_reg_pmcr_keeps_bits_7_0_as_written_from_6_7():
+    _, (vcpu,) = make_vm("latest")
+    mem = vcpu.memory
+    addr = mem.put((6 << 11 | sr.PMCR_LC | sr.PMCR_E).to_bytes(8, "little"))
+    pmcr_id = u.sysreg_one_reg_id(3, 3, 9, 12, 0)
+    vcpu.ioctl(u.KVM_SET_ONE_REG, mem.put(u.kvm_one_reg(pmcr_id, addr).pack()))
+    out = mem.alloc(8)
+    vcpu.ioctl(u.KVM_GET_ONE_REG, mem.put(u.kvm_one_reg(pmcr_id, out).pack()))
+    assert int.from_bytes(mem.read(out, 8), "little") == 6 << 11 | sr.PMCR_LC | sr.PMCR_E
+
+
+def test_pmcr_n_follows_set_nr_counters_after_a_guest_pmcr_write():
+    # 7.x (§6): SET_NR_COUNTERS through vCPU 1 after vCPU 0 ran sets N for the whole VM; a
+    # PMCR_EL0 the guest wrote before still reads the VM's N
+    _, (v0, v1) = make_vm("latest", vcpus=2)
+    ready(v0)
+    v0.run()
+    reg(v0, "PMCR_EL0", sr.PMCR_E)
+    set_attr(v1, u.KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS, struct.pack("<I", 3))
+    v0.run()
+    assert reg(v0, "PMCR_EL0") >> 11 & 0x1F == 3
+
+
+def test_pmcr_p_zeroes_only_the_implemented_counters_from_6_2():
+    _, (v0, v1) = make_vm("latest", vcpus=2)
+    ready(v0)
+    v0.run()
+    reg(v0, "PMEVCNTR2_EL0", 41)
+    reg(v0, "PMEVCNTR5_EL0", 42)
+    set_attr(v1, u.KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS, struct.pack("<I", 3))
+    reg(v0, "PMCR_EL0", sr.PMCR_P)  # counters 0-2 only
+    set_attr(v1, u.KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS, struct.pack("<I", 6))
+    assert (reg(v0, "PMEVCNTR2_EL0"), reg(v0, "PMEVCNTR5_EL0")) == (0, 42)
+
+
+# --- counting -------------------------------------------------------------------------------
+
+@ALL_PROFILES
+def test_only_enabled_counters_count_and_each_counts_its_own_event(profile):
+    _, (vcpu,) = running(profile)
+    program(vcpu, {0: BR, 1: INST})
+    reg(vcpu, "PMEVTYPER2_EL0", INST)  # programmed, never enabled
+    vcpu.vpmu.count(1, {INST: 5})
+    assert [reg(vcpu, f"PMEVCNTR{i}_EL0") for i in range(3)] == [0, 5, 0]
+
+
+@pytest.mark.parametrize("profile,counts_el1", [("6.6", True), ("latest", False)])
+def test_nsk_alone_excludes_el1_from_6_7(profile, counts_el1):
+    """v6.7+ with EL3: EL1 counts iff P == NSK; before, NSK is dropped and P alone decides."""
+    _, (vcpu,) = running(profile)
+    program(vcpu, {0: INST | sr.EVTYPE_NSK, 1: INST | P | sr.EVTYPE_NSK})
+    vcpu.vpmu.count(1, {INST: 10})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == (10 if counts_el1 else 0)
+    assert reg(vcpu, "PMEVCNTR1_EL0") == (0 if counts_el1 else 10)
+
+
+@pytest.mark.parametrize("profile", ["5.10", "6.1", "latest"])
+def test_the_cycle_counter_keeps_64_bits_written(profile):
+    _, (vcpu,) = running(profile)
+    reg(vcpu, "PMCCNTR_EL0", 0x1_0000_0005)
+    assert reg(vcpu, "PMCCNTR_EL0") == 0x1_0000_0005
+
+
+def test_a_64_bit_counter_overflows_when_its_low_32_bits_wrap():
+    _, (vcpu,) = running("latest")  # PMUv3p5, PMCR.LP clear
+    program(vcpu, {0: INST})
+    reg(vcpu, "PMEVCNTR0_EL0", 0x1_0000_0005)
+    vcpu.vpmu.count(1, {INST: 1})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 0x1_0000_0006 and reg(vcpu, "PMOVSSET_EL0") == 0
+
+
+def test_6_1_gives_a_pmuv3p7_host_16_bit_event_numbers():
+    # §2.3: PMUVer 0x7 has the 16-bit mask from 5.16 ("minimal handling for the ARMv8.7 PMU")
+    _, (vcpu,) = running("6.1", host=generic_host(sr.PMUVER_V3P7))
+    program(vcpu, {0: INST})
+    vcpu.vpmu.count(1, {INST: 9})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 9
+
+
+# --- SW_INCR and CHAIN (§3.3) ------------------------------------------------------------------
+
+V3P4 = generic_host(sr.PMUVER_V3P4)  # 32-bit event counters on every kernel
+
+
+@ALL_PROFILES
+def test_sw_incr_increments_only_its_counters(profile):
+    _, (vcpu,) = running(profile, host=V3P4)
+    program(vcpu, {0: INST, 1: 0x00})
+    reg(vcpu, "PMSWINC_EL0", 0b11)
+    assert (reg(vcpu, "PMEVCNTR0_EL0"), reg(vcpu, "PMEVCNTR1_EL0")) == (0, 1)
+
+
+@ALL_PROFILES
+def test_sw_incr_overflow_sets_its_own_overflow_bit(profile):
+    _, (vcpu,) = running(profile, host=V3P4)
+    program(vcpu, {2: 0x00})
+    reg(vcpu, "PMOVSSET_EL0", 1 << 3)
+    reg(vcpu, "PMEVCNTR2_EL0", 0xFFFFFFFF)
+    reg(vcpu, "PMSWINC_EL0", 1 << 2)
+    assert reg(vcpu, "PMEVCNTR2_EL0") == 0
+    assert reg(vcpu, "PMOVSSET_EL0") == 1 << 3 | 1 << 2
+
+
+@ALL_PROFILES
+def test_an_odd_counter_never_chains_into_the_next(profile):
+    """Only an even counter's overflow feeds the CHAIN counter above it."""
+    _, (vcpu,) = running(profile, host=V3P4)
+    program(vcpu, {1: 0x00, 2: 0x1E, 3: INST, 4: 0x1E})
+    reg(vcpu, "PMEVCNTR1_EL0", 0xFFFFFFFF)
+    reg(vcpu, "PMEVCNTR3_EL0", 0xFFFFFFFF)
+    reg(vcpu, "PMSWINC_EL0", 1 << 1)
+    vcpu.vpmu.count(1, {INST: 1})
+    assert [reg(vcpu, f"PMEVCNTR{i}_EL0") for i in range(1, 5)] == [0, 0, 0, 0]
+    assert reg(vcpu, "PMOVSSET_EL0") == 0b1010
+
+
+@pytest.mark.parametrize("profile,even_bit", [("5.10", False), ("6.1", True), ("latest", True)])
+def test_sw_incr_overflow_of_counter_2_feeds_the_chain_counter_3(profile, even_bit):
+    # §6: the CHAIN counter counts the even counter's overflows; 6.1 and later set the even
+    # counter's own overflow bit too, 5.10 does not; the CHAIN counter's wrap sets its bit
+    _, (vcpu,) = running(profile, host=V3P4)
+    program(vcpu, {1: INST, 2: 0x00, 3: 0x1E, 4: INST})
+    reg(vcpu, "PMCNTENCLR_EL0", 1 << 1 | 1 << 4)
+    reg(vcpu, "PMEVCNTR1_EL0", 100)
+    reg(vcpu, "PMEVCNTR4_EL0", 200)
+    reg(vcpu, "PMOVSSET_EL0", 1 << 5)
+    reg(vcpu, "PMEVCNTR2_EL0", 0xFFFFFFFF)
+    reg(vcpu, "PMEVCNTR3_EL0", 5)
+    reg(vcpu, "PMSWINC_EL0", 1 << 2)
+    assert (reg(vcpu, "PMEVCNTR2_EL0"), reg(vcpu, "PMEVCNTR3_EL0")) == (0, 6)
+    even = 1 << 2 if even_bit else 0
+    assert reg(vcpu, "PMOVSSET_EL0") == 1 << 5 | even
+    reg(vcpu, "PMEVCNTR2_EL0", 0xFFFFFFFF)
+    reg(vcpu, "PMEVCNTR3_EL0", 0xFFFFFFFF)
+    reg(vcpu, "PMSWINC_EL0", 1 << 2)
+    assert (reg(vcpu, "PMEVCNTR2_EL0"), reg(vcpu, "PMEVCNTR3_EL0")) == (0, 0)
+    assert reg(vcpu, "PMOVSSET_EL0") == 1 << 5 | 1 << 3 | even
+    assert (reg(vcpu, "PMEVCNTR1_EL0"), reg(vcpu, "PMEVCNTR4_EL0")) == (100, 200)
+
+
+@pytest.mark.parametrize("profile,even_bit", [("5.10", 0), ("6.1", 1)])
+def test_a_chained_pair_counts_from_any_value_before_6_2(profile, even_bit):
+    _, (vcpu,) = running(profile)
+    program(vcpu, {0: INST, 1: 0x1E})
+    reg(vcpu, "PMOVSSET_EL0", 1 << 4)
+    vcpu.vpmu.count(1, {INST: 5})
+    assert (reg(vcpu, "PMEVCNTR0_EL0"), reg(vcpu, "PMEVCNTR1_EL0")) == (5, 0)
+    assert reg(vcpu, "PMOVSSET_EL0") == 1 << 4
+    reg(vcpu, "PMEVCNTR0_EL0", 0xFFFFFFFF)
+    reg(vcpu, "PMEVCNTR1_EL0", 0xFFFFFFFF)
+    vcpu.vpmu.count(1, {INST: 1})
+    assert (reg(vcpu, "PMEVCNTR0_EL0"), reg(vcpu, "PMEVCNTR1_EL0")) == (0, 0)
+    assert reg(vcpu, "PMOVSSET_EL0") == 1 << 4 | 1 << 1 | even_bit
+
+
+@pytest.mark.parametrize("profile", ["6.1", "latest"])
+@pytest.mark.parametrize("odd_type,odd_enabled", [(BR, True), (0x1E, False)])
+def test_no_chaining_unless_the_odd_counter_is_an_enabled_chain(profile, odd_type, odd_enabled):
+    _, (vcpu,) = running(profile, host=V3P4)
+    program(vcpu, {0: INST, 1: odd_type})
+    if not odd_enabled:
+        reg(vcpu, "PMCNTENCLR_EL0", 1 << 1)
+    reg(vcpu, "PMEVCNTR0_EL0", 0xFFFFFFFF)
+    vcpu.vpmu.count(1, {INST: 1})
+    assert (reg(vcpu, "PMEVCNTR0_EL0"), reg(vcpu, "PMEVCNTR1_EL0")) == (0, 0)
+    assert reg(vcpu, "PMOVSSET_EL0") == 1
+
+
+def test_a_64_bit_overflow_does_not_feed_the_chain_counter():
+    # §3.3: the CHAIN counter counts 32-bit overflows; with PMCR.LP the even counter overflows
+    # at 2^64 instead
+    _, (vcpu,) = running("latest")
+    program(vcpu, {0: INST, 1: 0x1E})
+    reg(vcpu, "PMCR_EL0", sr.PMCR_E | sr.PMCR_LP)
+    reg(vcpu, "PMEVCNTR0_EL0", 2**64 - 1)
+    vcpu.vpmu.count(1, {INST: 1})
+    assert (reg(vcpu, "PMEVCNTR0_EL0"), reg(vcpu, "PMEVCNTR1_EL0")) == (0, 0)
+    assert reg(vcpu, "PMOVSSET_EL0") == 1
+
+
+@pytest.mark.parametrize("profile", ["6.1", "latest"])
+def test_counter_30_never_chains_into_the_cycle_counter(profile):
+    host = one_pmu_host({INST, CYCLES, 0x1E}, pmuver=sr.PMUVER_V3P4, counters=31)
+    _, (vcpu,) = running(profile, host=host)
+    program(vcpu, {30: INST, 31: 0x1E})  # PMCCFILTR keeps its event bits (§3.4's quirk)
+    reg(vcpu, "PMEVCNTR30_EL0", 0xFFFFFFFF)
+    vcpu.vpmu.count(1, {INST: 1})
+    assert (reg(vcpu, "PMEVCNTR30_EL0"), reg(vcpu, "PMCCNTR_EL0")) == (0, 0)
+    assert reg(vcpu, "PMOVSSET_EL0") == 1 << 30
+
+
+def test_writing_an_event_type_leaves_the_cycle_counter_counting_before_6_2():
+    _, (vcpu,) = running("6.1")
+    program(vcpu, {0: INST, 31: 0})
+    reg(vcpu, "PMEVTYPER0_EL0", BR)
+    vcpu.vpmu.count(1, {CYCLES: 50})
+    assert reg(vcpu, "PMCCNTR_EL0") == 50
+
+
+# --- when the filter is read: 5.10 accepts a filter after the VM ran (§2.5, §3.1) ------------
+
+def late_filter(counters: dict[int, int], enabled: int, enable=True):
+    """5.10: vCPU 0 runs with `counters` programmed and `enabled` (PMCNTENSET), then a filter
+    set through vCPU 1 denies INST_RETIRED. Only perf events created from now on see it."""
+    vm, (v0, v1) = make_vm("5.10", vcpus=2)
+    ready(v0)
+    v0.run()
+    program(v0, counters, enable=enable)
+    reg(v0, "PMCNTENCLR_EL0", 0xFFFFFFFF)
+    reg(v0, "PMCNTENSET_EL0", enabled)
+    set_filter(v1, INST, 1, DENY)
+    return v0
+
+
+def counts(vcpu, *idx):
+    vcpu.vpmu.count(1, {INST: 5})
+    return [reg(vcpu, f"PMEVCNTR{i}_EL0") for i in idx]
+
+
+def test_a_late_filter_applies_to_counters_enabled_after_it_only():
+    v0 = late_filter({0: INST, 2: INST}, enabled=0b001)
+    reg(v0, "PMCNTENSET_EL0", 0b100)  # counter 2's perf event is created now
+    assert counts(v0, 0, 2) == [5, 0]
+
+
+def test_a_late_filter_applies_when_pmcr_e_goes_from_0_to_1():
+    v0 = late_filter({0: INST}, enabled=0b1, enable=False)
+    reg(v0, "PMCR_EL0", sr.PMCR_E)
+    assert counts(v0, 0) == [0]
+
+
+def test_a_late_filter_applies_when_pmcr_p_resets_the_event_counters():
+    v0 = late_filter({0: INST}, enabled=0b1)
+    reg(v0, "PMCR_EL0", sr.PMCR_E | sr.PMCR_P)  # P writes every event counter's value
+    assert counts(v0, 0) == [0]
+
+
+def test_a_late_filter_applies_to_the_counter_whose_type_is_written():
+    v0 = late_filter({1: INST, 2: INST}, enabled=0b110)
+    reg(v0, "PMEVTYPER2_EL0", INST)  # counter 2 only: counter 1 keeps its perf event
+    assert counts(v0, 1, 2) == [5, 0]
+
+
+def test_a_late_filter_applies_to_a_pair_that_becomes_chained():
+    # the pair's perf event is created for the even counter's event (INST_RETIRED, denied)
+    v0 = late_filter({2: INST, 3: BR}, enabled=0b1100)
+    reg(v0, "PMEVTYPER3_EL0", 0x1E)
+    assert counts(v0, 2) == [0]
+
+
+def test_a_late_filter_applies_to_a_pair_whose_chain_counter_is_enabled():
+    v0 = late_filter({0: INST, 1: 0x1E, 2: INST}, enabled=0b101)
+    reg(v0, "PMCNTENSET_EL0", 0b010)  # chains the pair 0-1: its perf event is created now
+    assert counts(v0, 0, 2) == [0, 5]
+
+
+# --- the next overflow interrupt, for a CPU-emulated guest ------------------------------------
+
+def armed(profile="latest", host=None, values=None, types=None, lp=False):
+    _, (vcpu,) = running(profile, host=host)
+    types = types or {0: INST}
+    program(vcpu, types)
+    reg(vcpu, "PMINTENSET_EL1", sum(1 << i for i in types))
+    if lp:
+        reg(vcpu, "PMCR_EL0", sr.PMCR_E | sr.PMCR_LP)
+    for idx, value in (values or {}).items():
+        reg(vcpu, "PMCCNTR_EL0" if idx == 31 else f"PMEVCNTR{idx}_EL0", value)
+    return vcpu.vpmu
+
+
+def test_occurrences_to_the_next_overflow_interrupt():
+    vpmu = armed(values={0: 0xFFFFFFF1})
+    assert vpmu.occurrences_to_interrupt(1, frozenset({INST})) == 15
+    assert vpmu.occurrences_to_interrupt(1, frozenset({BR})) is None  # not its event
+
+
+def test_occurrences_to_interrupt_takes_the_soonest_counter():
+    vpmu = armed(types={0: INST, 1: BR}, values={0: 0xFFFFFFFB, 1: 0xFFFFFFF1})
+    assert vpmu.occurrences_to_interrupt(1, frozenset({INST, BR})) == 5
+    assert vpmu.occurrences_to_interrupt(1, frozenset({BR})) == 15
+
+
+def test_occurrences_to_interrupt_needs_pmcr_e_pmcnten_and_pminten():
+    vpmu = armed(values={0: 0xFFFFFFF1})
+    events = frozenset({INST})
+    vpmu.write_pminten(1, setting=False)
+    assert vpmu.occurrences_to_interrupt(1, events) is None
+    vpmu.write_pminten(1, setting=True)
+    vpmu.write_pmcnten(1, setting=False)
+    assert vpmu.occurrences_to_interrupt(1, events) is None
+    vpmu.write_pmcnten(1, setting=True)
+    vpmu.write_pmcr(0)
+    assert vpmu.occurrences_to_interrupt(1, events) is None
+
+
+def test_occurrences_to_interrupt_at_an_excluded_level_is_none():
+    vpmu = armed(types={0: INST | U}, values={0: 0xFFFFFFF1})
+    assert vpmu.occurrences_to_interrupt(0, frozenset({INST})) is None
+    assert vpmu.occurrences_to_interrupt(1, frozenset({INST})) == 15
+    vpmu = armed(types={0: INST | P}, values={0: 0xFFFFFFF1})
+    assert vpmu.occurrences_to_interrupt(1, frozenset({INST})) is None
+    assert vpmu.occurrences_to_interrupt(0, frozenset({INST})) == 15
+
+
+def test_occurrences_to_interrupt_of_64_bit_counters():
+    # PMUv3p5: overflow at the 32-bit boundary without PMCR.LP, at 2^64 with it
+    vpmu = armed(values={0: 0x1_FFFF_FFF1})
+    assert vpmu.occurrences_to_interrupt(1, frozenset({INST})) == 15
+    vpmu = armed(values={0: 0xFFFF_FFFE_0000_0005}, lp=True)
+    assert vpmu.occurrences_to_interrupt(1, frozenset({INST})) == 0x1_FFFF_FFFB
+
+
+def test_occurrences_to_interrupt_of_the_cycle_counter():
+    base = generic_host()
+    host = Host(base.pmus, aarch32_el0=True, cpus=base.cpus)  # LC not forced: 32-bit overflow
+    vpmu = armed(host=host, types={31: 0}, values={31: 0xFFFFFFF7})
+    assert vpmu.occurrences_to_interrupt(1, frozenset({CYCLES})) == 9
+    vpmu = armed(types={31: 0}, values={31: 0xFFFF_FFFE_FFFF_FFFE})  # LC forced: at 2^64
+    assert vpmu.occurrences_to_interrupt(1, frozenset({CYCLES})) == 0x1_0000_0002

@@ -93,8 +93,7 @@ class KvmArch:
     # --- changes at VM and vCPU creation, and at the first run -----------------------------
 
     def attach_vgic(self, vgic: Vgic) -> None:
-        if self._vgic is not None:
-            raise KvmError(errno.EEXIST, "the VM already has an irqchip")
+        """The VM's only irqchip (KVM_CREATE_DEVICE refuses a second one first)."""
         self._vgic = vgic
 
     def set_vcpu_features(self, features: int) -> None:

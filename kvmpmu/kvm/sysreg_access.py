@@ -1,7 +1,9 @@
 """Guest MRS/MSR to PMU registers, trapped into the vPMU: EL0 permissions and UNDEF rules (§5.2).
 
 `REGISTERS` maps each register to its (read, write) rules, built once; `resolve` binds them to
-one vCPU's vPMU.
+one vCPU's vPMU. The rules are module functions whose parameters `partial` binds, not closures
+made at import: what runs is the module's code as it is at the call (mutation testing
+switches functions at run time).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ Reader = Callable[[int], int]  # el -> value
 Writer = Callable[[int, int], None]  # el, value
 ReadRule = Callable[[Vpmu, int], int]  # vpmu, el -> value
 WriteRule = Callable[[Vpmu, int, int], None]  # vpmu, el, value
-Index = Callable[[Vpmu], int]  # which counter a register names
+Index = int | None  # the counter a register names; None: the one PMSELR_EL0.SEL selects
 
 
 def _require(vpmu: Vpmu, el: int, flags: int) -> None:
@@ -55,65 +57,56 @@ def _selected(vpmu: Vpmu) -> int:
     return vpmu.pmselr & sr.PMSELR_SEL_MASK
 
 
-def _fixed_index(idx: int) -> Index:
-    return lambda vpmu: idx
+def _counter_index(index: Index, vpmu: Vpmu) -> int:
+    return _selected(vpmu) if index is None else index
 
 
-def _counter(index: Index, el0_flag: int) -> tuple[ReadRule, WriteRule]:
-    flags = el0_flag | sr.PMUSERENR_EN
-
-    def read(vpmu: Vpmu, el: int) -> int:  # the workload engine's hot path: checks inlined
-        if el == 0 and not vpmu.pmuserenr & flags:
-            raise Undefined
-        idx = index(vpmu)
-        if idx != CYCLE and idx >= vpmu.nr_counters:
-            raise Undefined
-        return vpmu.counter_value(idx)
-
-    def write(vpmu: Vpmu, el: int, value: int) -> None:
-        _require(vpmu, el, flags)
-        idx = index(vpmu)
-        _check_idx(vpmu, idx)
-        _require(vpmu, el, sr.PMUSERENR_EN)
-        vpmu.set_counter_value(idx, value)
-
-    return read, write
+def _read_counter(index: Index, flags: int, vpmu: Vpmu, el: int) -> int:
+    """PMEVCNTR<n>, PMXEVCNTR, PMCCNTR: EL0 needs one of `flags` (the workload engine's hot
+    path: checks inlined)."""
+    if el == 0 and not vpmu.pmuserenr & flags:
+        raise Undefined
+    idx = vpmu.pmselr & sr.PMSELR_SEL_MASK if index is None else index
+    if idx != CYCLE and idx >= vpmu.nr_counters:
+        raise Undefined
+    return vpmu.counter_value(idx)
 
 
-def _evtype(index: Index) -> tuple[ReadRule, WriteRule]:
-    def read(vpmu: Vpmu, el: int) -> int:
-        _require(vpmu, el, sr.PMUSERENR_EN)
-        idx = index(vpmu)
-        _check_idx(vpmu, idx)
-        return vpmu.evtype[idx]
-
-    def write(vpmu: Vpmu, el: int, value: int) -> None:
-        _require(vpmu, el, sr.PMUSERENR_EN)
-        idx = index(vpmu)
-        _check_idx(vpmu, idx)
-        vpmu.set_event_type(idx, value)
-
-    return read, write
+def _write_counter(index: Index, flags: int, vpmu: Vpmu, el: int, value: int) -> None:
+    _require(vpmu, el, flags)
+    idx = _counter_index(index, vpmu)
+    _check_idx(vpmu, idx)
+    _require(vpmu, el, sr.PMUSERENR_EN)
+    vpmu.set_counter_value(idx, value)
 
 
-def _reader(get: Callable[[Vpmu], int], el0: int | None) -> ReadRule:
+def _read_evtype(index: Index, vpmu: Vpmu, el: int) -> int:
+    _require(vpmu, el, sr.PMUSERENR_EN)
+    idx = _counter_index(index, vpmu)
+    _check_idx(vpmu, idx)
+    return vpmu.evtype[idx]
+
+
+def _write_evtype(index: Index, vpmu: Vpmu, el: int, value: int) -> None:
+    _require(vpmu, el, sr.PMUSERENR_EN)
+    idx = _counter_index(index, vpmu)
+    _check_idx(vpmu, idx)
+    vpmu.set_event_type(idx, value)
+
+
+def _read(get: Callable[[Vpmu], int], el0: int | None, vpmu: Vpmu, el: int) -> int:
     """`get` after the access check: EL0 needs one of `el0` in PMUSERENR_EL0 (None: EL1 only)."""
-    def read(vpmu: Vpmu, el: int) -> int:
-        if el == 0 and (el0 is None or not vpmu.pmuserenr & el0):
-            raise Undefined
-        return get(vpmu)
-
-    return read
+    if el == 0 and (el0 is None or not vpmu.pmuserenr & el0):
+        raise Undefined
+    return get(vpmu)
 
 
-def _writer(put: Callable[[Vpmu, int], None], el0: int | None) -> WriteRule:
-    """`put` after the same access check as `_reader`."""
-    def write(vpmu: Vpmu, el: int, value: int) -> None:
-        if el == 0 and (el0 is None or not vpmu.pmuserenr & el0):
-            raise Undefined
-        put(vpmu, value)
-
-    return write
+def _write(put: Callable[[Vpmu, int], None], el0: int | None, vpmu: Vpmu, el: int,
+           value: int) -> None:
+    """`put` after the same access check as `_read`."""
+    if el == 0 and (el0 is None or not vpmu.pmuserenr & el0):
+        raise Undefined
+    put(vpmu, value)
 
 
 def _read_pmmir(vpmu: Vpmu, el: int) -> int:
@@ -127,37 +120,45 @@ def _read_pmmir(vpmu: Vpmu, el: int) -> int:
 
 _EN = sr.PMUSERENR_EN
 _ER = sr.PMUSERENR_ER | _EN
+_CR = sr.PMUSERENR_CR | _EN
 _EL1 = None  # UNDEF at EL0 whatever PMUSERENR_EL0 says
+_SELECTED = None  # PMXEVCNTR_EL0, PMXEVTYPER_EL0: the counter PMSELR_EL0.SEL selects
 REGISTERS: dict[str, tuple[ReadRule, WriteRule]] = {
-    "PMCR_EL0": (_reader(lambda p: p.read_pmcr() & ~(sr.PMCR_P | sr.PMCR_C), _EN),
-                 _writer(Vpmu.write_pmcr, _EN)),
-    "PMCNTENSET_EL0": (_reader(lambda p: p.stored(p.pmcnten), _EN),
-                       _writer(lambda p, v: p.write_pmcnten(v, setting=True), _EN)),
-    "PMCNTENCLR_EL0": (_reader(lambda p: p.stored(p.pmcnten), _EN),
-                       _writer(lambda p, v: p.write_pmcnten(v, setting=False), _EN)),
-    "PMINTENSET_EL1": (_reader(lambda p: p.stored(p.pminten), _EL1),
-                       _writer(lambda p, v: p.write_pminten(v, setting=True), _EL1)),
-    "PMINTENCLR_EL1": (_reader(lambda p: p.stored(p.pminten), _EL1),
-                       _writer(lambda p, v: p.write_pminten(v, setting=False), _EL1)),
-    "PMOVSSET_EL0": (_reader(lambda p: p.stored(p.pmovs), _EN),
-                     _writer(lambda p, v: p.write_pmovs(v, setting=True), _EN)),
-    "PMOVSCLR_EL0": (_reader(lambda p: p.stored(p.pmovs), _EN),
-                     _writer(lambda p, v: p.write_pmovs(v, setting=False), _EN)),
-    "PMSWINC_EL0": (_write_only, _writer(Vpmu.software_increment, sr.PMUSERENR_SW | _EN)),
-    "PMSELR_EL0": (_reader(_selected, _ER), _writer(Vpmu.write_pmselr, _ER)),
-    "PMCEID0_EL0": (_reader(lambda p: p.guest_pmceid(0), _EN), _read_only),
-    "PMCEID1_EL0": (_reader(lambda p: p.guest_pmceid(1), _EN), _read_only),
+    "PMCR_EL0": (partial(_read, lambda p: p.read_pmcr() & ~(sr.PMCR_P | sr.PMCR_C), _EN),
+                 partial(_write, Vpmu.write_pmcr, _EN)),
+    "PMCNTENSET_EL0": (partial(_read, lambda p: p.stored(p.pmcnten), _EN),
+                       partial(_write, lambda p, v: p.write_pmcnten(v, setting=True), _EN)),
+    "PMCNTENCLR_EL0": (partial(_read, lambda p: p.stored(p.pmcnten), _EN),
+                       partial(_write, lambda p, v: p.write_pmcnten(v, setting=False), _EN)),
+    "PMINTENSET_EL1": (partial(_read, lambda p: p.stored(p.pminten), _EL1),
+                       partial(_write, lambda p, v: p.write_pminten(v, setting=True), _EL1)),
+    "PMINTENCLR_EL1": (partial(_read, lambda p: p.stored(p.pminten), _EL1),
+                       partial(_write, lambda p, v: p.write_pminten(v, setting=False), _EL1)),
+    "PMOVSSET_EL0": (partial(_read, lambda p: p.stored(p.pmovs), _EN),
+                     partial(_write, lambda p, v: p.write_pmovs(v, setting=True), _EN)),
+    "PMOVSCLR_EL0": (partial(_read, lambda p: p.stored(p.pmovs), _EN),
+                     partial(_write, lambda p, v: p.write_pmovs(v, setting=False), _EN)),
+    "PMSWINC_EL0": (_write_only, partial(_write, Vpmu.software_increment,
+                                         sr.PMUSERENR_SW | _EN)),
+    "PMSELR_EL0": (partial(_read, _selected, _ER), partial(_write, Vpmu.write_pmselr, _ER)),
+    "PMCEID0_EL0": (partial(_read, lambda p: p.guest_pmceid(0), _EN), _read_only),
+    "PMCEID1_EL0": (partial(_read, lambda p: p.guest_pmceid(1), _EN), _read_only),
     "PMUSERENR_EL0": (lambda p, el: p.pmuserenr & sr.PMUSERENR_MASK,
-                      _writer(Vpmu.write_pmuserenr, _EL1)),
-    "PMCCNTR_EL0": _counter(_fixed_index(CYCLE), sr.PMUSERENR_CR),
-    "PMXEVCNTR_EL0": _counter(_selected, sr.PMUSERENR_ER),
-    "PMCCFILTR_EL0": _evtype(_fixed_index(CYCLE)),
-    "PMXEVTYPER_EL0": _evtype(_selected),
+                      partial(_write, Vpmu.write_pmuserenr, _EL1)),
+    "PMCCNTR_EL0": (partial(_read_counter, CYCLE, _CR),
+                    partial(_write_counter, CYCLE, _CR)),
+    "PMXEVCNTR_EL0": (partial(_read_counter, _SELECTED, _ER),
+                      partial(_write_counter, _SELECTED, _ER)),
+    "PMCCFILTR_EL0": (partial(_read_evtype, CYCLE), partial(_write_evtype, CYCLE)),
+    "PMXEVTYPER_EL0": (partial(_read_evtype, _SELECTED), partial(_write_evtype, _SELECTED)),
     "PMMIR_EL1": (_read_pmmir, _read_only),
-    "ID_AA64DFR0_EL1": (_reader(Vpmu.guest_id_aa64dfr0, _EL1), _read_only),
-    **{f"PMEVCNTR{n}_EL0": _counter(_fixed_index(n), sr.PMUSERENR_ER)
+    "ID_AA64DFR0_EL1": (partial(_read, Vpmu.guest_id_aa64dfr0, _EL1), _read_only),
+    **{f"PMEVCNTR{n}_EL0": (partial(_read_counter, n, _ER),
+                            partial(_write_counter, n, _ER))
        for n in range(sr.MAX_GENERAL_COUNTERS)},
-    **{f"PMEVTYPER{n}_EL0": _evtype(_fixed_index(n)) for n in range(sr.MAX_GENERAL_COUNTERS)},
+    **{f"PMEVTYPER{n}_EL0": (partial(_read_evtype, n),
+                             partial(_write_evtype, n))
+       for n in range(sr.MAX_GENERAL_COUNTERS)},
 }
 # Without a ready PMU: UNDEF from 5.11, read-as-zero and writes ignored on 5.10.
 _HIDDEN: tuple[ReadRule, WriteRule] = (_write_only, _read_only)
