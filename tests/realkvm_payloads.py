@@ -61,9 +61,7 @@ PAYLOADS: dict[str, list[str] | dict[str, list[str]]] = {
                            f"/{SYNTHETIC}", "--json"], "only": ONE_BOOT},
     "regs": {"argv": ["-m", "kvmpmu", "run", "--backend", "kvm", "--scenario",
                       "/regs/regs.yaml", "--json"], "only": ONE_BOOT},
-    # last: the single-VM payloads before it run on a kernel that has made few VMs (under QEMU
-    # a VM made after a few hundred others sometimes faults at its first instruction fetch:
-    # README, "What the real kernels showed")
+    # last: the longest, so that a short payload's failure shows early in the console log
     "corpus": {"argv": ["-m", "kvmpmu", "conform", "--corpus", "--json"],
                "only": CORPUS_IDS},
 }

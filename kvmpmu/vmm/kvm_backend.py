@@ -14,6 +14,7 @@ import mmap
 import os
 import platform
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -169,8 +170,7 @@ class KvmBackend:
         """The vCPU's program in guest RAM, at its first KVM_RUN (the default workload then
         knows the number of counters)."""
         if isinstance(image, ProgramImage):
-            for addr, data in image.program.segments:
-                self._write(addr, data)
+            self._write_segments(image.program.segments)
             return _Guest(image.program.entry, None)
         steps = image.steps if isinstance(image, ScriptImage) else ()
         if isinstance(image, DefaultImage):
@@ -182,8 +182,7 @@ class KvmBackend:
         if program.size > SCRIPT_SLOT:
             raise GuestError(f"vcpu{index}: the compiled script ({program.size} bytes) is "
                              f"larger than its {SCRIPT_SLOT} bytes of guest RAM")
-        for addr, data in program.segments:
-            self._write(addr, data)
+        self._write_segments(program.segments)
         decoder = ScriptDecoder(program, self._read)
         guest = _Guest(program.entry, decoder)
         guest.output.reads, guest.output.undefined = decoder.reads, decoder.undefined
@@ -194,6 +193,19 @@ class KvmBackend:
         if self._ram is None:
             self._ram = self.vm.add_memory(0, RAM_BASE, RAM_SIZE)
         return self._ram
+
+    def _write_segments(self, segments: Sequence[tuple[int, bytes]]) -> None:
+        """Each segment's whole host pages zeroed by this process, then the segments written.
+        Under QEMU's TCG a VM whose short program's page held another process's guest code
+        sometimes ran stale code after its first MMIO exit (README, "What the real kernels
+        showed"); writing every byte of the page the guest can execute never did."""
+        page, ram_end = mmap.PAGESIZE, RAM_BASE + RAM_SIZE
+        for addr, data in segments:
+            if RAM_BASE <= addr and addr + len(data) <= ram_end:  # else _write says where
+                start, end = addr - addr % page, -(-(addr + len(data)) // page) * page
+                self._write(start, bytes(min(end, ram_end) - start))
+        for addr, data in segments:
+            self._write(addr, data)
 
     def _write(self, addr: int, data: bytes) -> None:
         if not (RAM_BASE <= addr and addr + len(data) <= RAM_BASE + RAM_SIZE):
