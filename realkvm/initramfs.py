@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from realkvm.cache import read_record, write_record
 from realkvm.cpio import NewcWriter
@@ -93,23 +93,35 @@ def build_initramfs(
     dest: Path, base: Path, checkout: Path, job: dict[str, Any], files: list[GuestFile]
 ) -> Path:
     """`dest`: the base archive followed by this run's archive."""
-    with tempfile.TemporaryDirectory(prefix="realkvm-run-") as scratch:
-        stage = Path(scratch)
-        _stage_python(stage, checkout)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(dest.name + ".partial")
-        with open(partial, "wb") as out:
-            with open(base, "rb") as head:
-                shutil.copyfileobj(head, out, 1 << 20)
-            writer = NewcWriter(out)
-            writer.copy("init", HERE / "guest" / "init.py", 0o755)
-            writer.file(GUEST_JOB, json.dumps(job).encode())
-            writer.tree(stage, "/")
-            for item in files:
-                _add_input(writer, item)
-            writer.close()
-        partial.replace(dest)
+    for item in files:  # the archive would copy itself until the disk is full
+        if item.source.is_dir() and dest.parent.resolve().is_relative_to(item.source.resolve()):
+            raise RealKvmError(f"--file {item.source}: the output folder {dest.parent} is inside "
+                               "it; choose another --out")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    try:
+        with tempfile.TemporaryDirectory(prefix="realkvm-run-") as scratch:
+            _stage_python(Path(scratch), checkout)
+            with open(partial, "wb") as out:
+                _write_run_archive(out, base, Path(scratch), job, files)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise RealKvmError(f"cannot build {dest}: {error.strerror or error}") from None
+    partial.replace(dest)
     return dest
+
+
+def _write_run_archive(out: BinaryIO, base: Path, stage: Path, job: dict[str, Any],
+                       files: list[GuestFile]) -> None:
+    with open(base, "rb") as head:
+        shutil.copyfileobj(head, out, 1 << 20)
+    writer = NewcWriter(out)
+    writer.copy("init", HERE / "guest" / "init.py", 0o755)
+    writer.file(GUEST_JOB, json.dumps(job).encode())
+    writer.tree(stage, "/")
+    for item in files:
+        _add_input(writer, item)
+    writer.close()
 
 
 def _stage_python(stage: Path, checkout: Path) -> None:

@@ -414,3 +414,31 @@ def test_a_payload_that_took_the_first_fetch_abort_runs_once_more_and_says_so(tm
     assert (failed_twice.exit_status, failed_twice.stderr) == (5, FIRST_FETCH_ABORT)
     assert failed_twice.retried == FIRST_FETCH_ABORT
     assert (not_retried.exit_status, not_retried.retried) == (5, None)
+
+
+def test_an_output_folder_inside_a_copied_folder_is_refused_before_anything_is_written(tmp_path):
+    """`--file DIR:/x --out DIR/out` would copy the growing archive into itself until the disk
+    is full: refused, naming both, and nothing is written."""
+    from realkvm.errors import RealKvmError
+    from realkvm.initramfs import GuestFile, build_initramfs
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "spec.yaml").write_text("filters: []\n")
+    dest = shared / "out" / "initramfs.cpio"
+    with pytest.raises(RealKvmError, match=r"--file .*shared: the output folder .*shared/out is"):
+        build_initramfs(dest, tmp_path / "base.cpio", tmp_path, {}, [GuestFile(shared, "/x")])
+    assert sorted(p.name for p in shared.iterdir()) == ["spec.yaml"]
+
+
+def test_an_archive_that_cannot_be_written_is_an_error_and_leaves_no_partial_file(tmp_path):
+    from realkvm import initramfs
+    from realkvm.errors import RealKvmError
+
+    checkout = tmp_path / "checkout"
+    (checkout / "kvmpmu").mkdir(parents=True)
+    (checkout / "kvmpmu" / "__init__.py").write_text("")
+    dest = tmp_path / "out" / "initramfs.cpio"
+    with pytest.raises(RealKvmError, match="cannot build .*initramfs.cpio: No such file"):
+        initramfs.build_initramfs(dest, tmp_path / "no-base.cpio", checkout, {}, [])
+    assert list(dest.parent.iterdir()) == []
