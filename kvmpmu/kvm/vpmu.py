@@ -356,11 +356,12 @@ class Vpmu:
             self._reload_mask(self.pmcnten & self.implemented_mask)
 
     def _pmcr_actions(self, value: int) -> None:
-        """PMCR_EL0.C zeroes the cycle counter, P the event counters."""
+        """PMCR_EL0.C zeroes the cycle counter, P the implemented event counters (0 to N-1, N
+        as PMCR_EL0 has it then: measured on 5.10 and 6.1 with N lowered through ONE_REG)."""
         if value & sr.PMCR_C:
             self.counter[CYCLE] = 0
         if value & sr.PMCR_P:
-            for idx in range(self.nr_counters if self.profile.chain_per_pseudocode else CYCLE):
+            for idx in range(self.nr_counters):
                 self.counter[idx] = 0
 
     def write_pmcnten(self, value: int, setting: bool) -> None:
