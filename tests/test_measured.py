@@ -336,6 +336,26 @@ def test_5_10_accepts_a_late_filter_through_a_second_vcpu():
     assert errno_of(set_filter, v1, 0x11, 1, DENY) is None
 
 
+def test_5_10_a_pmcr_write_keeping_e_recreates_events_so_a_late_filter_stops_a_counter():
+    """Measured on 5.10 (max and cortex-a57): a CPU_CYCLES counter that counted through a
+    FILTER denying it after the run stops at the guest's next PMCR_EL0 write of E = 1 (its
+    perf event is recreated under the new bitmap), though E was 1 already."""
+    _, (v0, v1) = make_vm("5.10", host=MAX, vcpus=2)
+    ready(v0)
+    v0.run()
+    reg(v0, "PMEVTYPER0_EL0", 0x11)
+    reg(v0, "PMEVCNTR0_EL0", 0)
+    reg(v0, "PMCNTENSET_EL0", 1)
+    reg(v0, "PMCR_EL0", 1)
+    v0.vpmu.count(0, {0x11: 100})
+    set_filter(v1, 0x11, 1, DENY)
+    v0.vpmu.count(0, {0x11: 100})  # the event made before the FILTER still counts
+    assert reg(v0, "PMEVCNTR0_EL0") == 200
+    reg(v0, "PMCR_EL0", 1)
+    v0.vpmu.count(0, {0x11: 100})
+    assert reg(v0, "PMEVCNTR0_EL0") == 200
+
+
 def test_5_10_has_no_set_pmu_nor_attribute_4_and_pmuver_4():
     _, (vcpu,) = make_vm("5.10", host=MAX)
     assert errno_of(has, vcpu, SET_PMU) == E.ENXIO and errno_of(has, vcpu, NR) == E.ENXIO

@@ -65,6 +65,14 @@ class KernelProfile(Record):
         return self.at_least(6, 2)
 
     @cached_property
+    def pmcr_e_recreates_events(self) -> bool:
+        """Before 6.2 every PMCR_EL0 write with E set recreates the enabled counters' perf
+        events (kvm_pmu_enable_counter_mask()), so a FILTER accepted after a run reaches them
+        (measured on 5.10: a CPU_CYCLES counter stops at the next write of E = 1); from 6.2 an
+        existing event is only enabled."""
+        return not self.at_least(6, 2)
+
+    @cached_property
     def long_event_counters(self) -> bool:
         """PMUv3p5 64-bit event counters and PMCR.LP."""
         return self.at_least(6, 2)

@@ -352,7 +352,9 @@ class Vpmu:
         if self.profile.pmcr_reload_clears_c:  # 5.10 stores them (measured; reads mask them)
             self.pmcr &= ~(sr.PMCR_P | sr.PMCR_C)
         self._pmcr_actions(value)
-        if self.pmcr & sr.PMCR_E and (not old_enable or value & (sr.PMCR_P | sr.PMCR_C)):
+        recreate = (not old_enable or value & (sr.PMCR_P | sr.PMCR_C)
+                    or self.profile.pmcr_e_recreates_events)
+        if self.pmcr & sr.PMCR_E and recreate:
             self._reload_mask(self.pmcnten & self.implemented_mask)
 
     def _pmcr_actions(self, value: int) -> None:
