@@ -66,20 +66,23 @@ def is_terminal() -> bool:
 
 def _render(renderable: Renderable) -> str:
     """The text for stdout: a terminal gets rich's width and colours; anything else the plain
-    text rich would print there (one unwrapped line per row), made by rich only when it could
-    differ (markup, emoji codes, wide characters)."""
+    text rich would print there (one unwrapped line per row); both made without rich unless
+    rich could print them differently (markup, emoji codes, wide characters, cut words)."""
     from kvmpmu.render.plain import NotPlain, plain_text
 
     tty = is_terminal()
-    if not tty:
-        try:
-            return plain_text(renderable)
-        except NotPlain:
-            pass
-    from kvmpmu.render.terminal import render
-
     ctx = click.get_current_context(silent=True)
     no_color = bool(ctx and ctx.find_root().params.get("no_color"))
+    try:
+        if not tty:
+            return plain_text(renderable)
+        from kvmpmu.render.ansi import terminal_text, terminal_width
+
+        return terminal_text(renderable, terminal_width(), no_color)
+    except NotPlain:
+        pass
+    from kvmpmu.render.terminal import render
+
     return render(renderable, tty, no_color)
 
 

@@ -55,11 +55,11 @@ def plain_text(renderable: Renderable) -> str:
     if isinstance(renderable, Table):
         return _table(renderable)
     text = renderable.plain
-    _check_cells(text, lines=True)
+    check_cells(text, lines=True)
     return text + "\n"
 
 
-def _check_cells(text: str, lines: bool = False) -> None:
+def check_cells(text: str, lines: bool = False) -> None:
     """Every character one cell wide (newlines only where `lines`)."""
     if lines:
         text = text.replace("\n", "")
@@ -67,9 +67,9 @@ def _check_cells(text: str, lines: bool = False) -> None:
         raise NotPlain(text)
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
     """A str as rich's markup reader leaves it: itself, or NotPlain."""
-    _check_cells(text)
+    check_cells(text)
     if "[" in text:
         raise NotPlain(text)
     if ":" in text and re.search(_EMOJI_CODE, text):
@@ -83,9 +83,9 @@ def _literal(text: str) -> str:
 def _cell(cell: Cell) -> str:
     if isinstance(cell, Text):
         text = cell.plain
-        _check_cells(text)
+        check_cells(text)
         return text
-    return _literal(cell)
+    return literal(cell)
 
 
 def _table(table: Table) -> str:
@@ -93,7 +93,7 @@ def _table(table: Table) -> str:
     if not table.columns or table.title == "" or (
             table.title is not None and table.title_justify != "left"):
         raise NotPlain("a table rich lays out otherwise")
-    headers = [_literal(c.header) for c in table.columns]
+    headers = [literal(c.header) for c in table.columns]
     if any(len(row) > len(headers) for row in table.rows):
         raise NotPlain("a row with more cells than columns")
     rows = [[_cell(c) for c in row] + [""] * (len(headers) - len(row)) for row in table.rows]
@@ -107,7 +107,7 @@ def _table(table: Table) -> str:
     def rule(left: str, fill: str, cross: str, end: str) -> str:
         return left + cross.join(fill * (w + 2) for w in widths) + end
 
-    out = [_literal(table.title)] if table.title is not None else []
+    out = [literal(table.title)] if table.title is not None else []
     out += [rule("┏", "━", "┳", "┓"), line(headers, "┃"), rule("┡", "━", "╇", "┩")]
     out += [line(row, "│") for row in rows]
     out.append(rule("└", "─", "┴", "┘"))
