@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from kvmpmu.arch import events as ev
 from kvmpmu.arch import sysregs as sr
@@ -19,8 +19,10 @@ from kvmpmu.spec.filterspec import (
     parse_event,
 )
 from kvmpmu.spec.guestspec import GuestSpec, parse_guest
-from kvmpmu.spec.scenario import ScenarioCall, parse_scenario
 from kvmpmu.spec.schema import Errors, Node, root
+
+if TYPE_CHECKING:  # a scenario's parser loads only for a workload with `vmm:`
+    from kvmpmu.spec.scenario import ScenarioCall
 
 MAX_WORKLOAD_STEPS = 100_000_000
 MAX_EXECUTE_COUNT = defs.U64_MAX
@@ -392,8 +394,11 @@ def workload_from_node(doc: Node, file: str, catalog: Catalog | None = None,
     elif guest_node is not None:
         guest = errors.check(lambda: parse_guest(guest_node), None)
     vmm, kernels = doc.get("vmm"), doc.get("kernels")
-    scenario = errors.check(lambda: parse_scenario(vmm, parser.catalog, max_event), None) \
-        if vmm is not None else None
+    scenario = None
+    if vmm is not None:
+        from kvmpmu.spec.scenario import parse_scenario
+
+        scenario = errors.check(lambda: parse_scenario(vmm, parser.catalog, max_event), None)
     kernel = defs.WORKLOAD["kernels"].item
     names = errors.check(lambda: tuple(kernel.read(k) for k in kernels.items()),
                          None) if kernels is not None else None

@@ -31,7 +31,6 @@ from kvmpmu.vmm.results import (
     RunResult,
     VcpuResult,
 )
-from kvmpmu.vmm.scenario import run_scenario
 from kvmpmu.vmm.session import (
     guest_program,
     host_pmu_types,
@@ -155,6 +154,8 @@ def _run(vmm: Vmm, spec: FilterSpec, workload: Workload | None,
     try:
         with paused_gc():
             if workload is not None and workload.scenario is not None:
+                from kvmpmu.vmm.scenario import run_scenario  # loaded for scenarios only
+
                 for index in range(max((c.count for c in workload.scenario), default=0)):
                     vmm.load_guest(index, image(index))
                 run_scenario(vmm, workload.scenario, types, judged)
