@@ -1,3 +1,3 @@
-from kvmpmu.cli.main import main
+from kvmpmu.cli.process import main
 
 main()

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import gc
 import importlib
-import sys
 from typing import Any
 
 import click
 
 from kvmpmu import __version__
+from kvmpmu.cli import process
 
 COMMANDS = {
     "run": "kvmpmu.cli.commands:run",
@@ -41,6 +40,7 @@ class LazyGroup(click.Group):
             return None
         module, _, attr = target.partition(":")
         command: Any = getattr(importlib.import_module(module), attr)
+        process.command_loaded()
         return command  # type: ignore[no-any-return]
 
 
@@ -52,11 +52,4 @@ def cli(no_color: bool) -> None:
 
 
 def main() -> None:
-    from kvmpmu.cli.boundary import run_main
-
-    status = run_main(cli, sys.argv[1:])
-    # The interpreter's last collections at exit walk every object of every module: a third of
-    # a short command's run. Nothing left then is garbage worth finding (atexit handlers, the
-    # flushing of files and the modules' own teardown still happen).
-    gc.freeze()
-    sys.exit(status)
+    process.main()
