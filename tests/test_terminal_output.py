@@ -52,6 +52,17 @@ def test_markup_emoji_and_wide_text_are_left_to_rich(renderable, width):
     assert text == rich_draws(renderable, width, False)
 
 
+def test_a_word_wider_than_its_column_is_cut_with_an_ellipsis_as_rich_does():
+    table = Table(title=None)
+    table.add_column("ioctl", no_wrap=True)
+    table.add_column("value", no_wrap=True)
+    table.add_row("KVM_SET_DEVICE_ATTR", "12345678")
+    text = ansi.terminal_text(table, 26, no_color=True)
+    assert text == rich_draws(table, 26, no_color=True)
+    # 26 less 3 borders is 23 for 21 + 10: both columns give up 4 of the 8 too many
+    assert text.splitlines()[3] == "│ KVM_SET_DEVICE… │ 123… │"
+
+
 def test_a_table_too_wide_for_the_terminal_wraps_its_widest_column_as_rich_does():
     table = Table(title="VMM calls", title_justify="left")
     for header in ("#", "ioctl", "arguments"):
@@ -109,11 +120,12 @@ WITH_RICH = ("from kvmpmu.render import ansi, plain\n"
              "ansi.terminal_text = declines\n") + MAIN
 
 
+@pytest.mark.parametrize("columns", [120, 80])
 @pytest.mark.parametrize("args", [["run", "--filter", "configs/deny-shared-cache.yaml"],
                                   ["show-pmceid", "--filter", "configs/deny-shared-cache.yaml"],
-                                  ["cpus"]])
-def test_commands_draw_on_a_terminal_what_rich_draws_without_rich(args):
-    ours, modules = in_a_terminal(MAIN, args, 120)
-    richs, _ = in_a_terminal(WITH_RICH, args, 120)
+                                  ["cpus"], ["presets"]])
+def test_commands_draw_on_a_terminal_what_rich_draws_without_rich(args, columns):
+    ours, modules = in_a_terminal(MAIN, args, columns)
+    richs, _ = in_a_terminal(WITH_RICH, args, columns)
     assert ours == richs and b"\x1b[" in ours and "\u250f".encode() in ours
     assert modules.strip().splitlines()[-1] == "[]"

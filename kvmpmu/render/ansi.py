@@ -105,7 +105,7 @@ def _row(table: Table, cells: list[RichText], widths: list[int], style: Style, b
          bottom: bool) -> list[list[Segment]]:
     rendered = []
     for cell, column, width in zip(cells, table.columns, widths, strict=True):
-        lines = segments(wrap(cell, width - 2, column.justify, column.no_wrap))
+        lines = segments(wrap(cell, width - 2, column.justify, column.no_wrap, "ellipsis"))
         rendered.append([[(t, combine(style, s)) for t, s in [(" ", NULL), *line, (" ", NULL)]]
                          for line in lines])
     height = max(len(lines) for lines in rendered)

@@ -105,36 +105,44 @@ class RichText:
         return [line for line in self.divide(offsets) if line.plain != "\n"]
 
 
-def wrap(text: RichText, width: int, justify: str, no_wrap: bool = False) -> list[RichText]:
-    """Text.wrap for words that fit the width; lines justified as rich's Lines.justify."""
+def wrap(text: RichText, width: int, justify: str, no_wrap: bool = False,
+         overflow: str = "fold") -> list[RichText]:
+    """Text.wrap: words moved to the next line, a word wider than a line folded (or cut, with
+    overflow "ellipsis"), lines justified and truncated as rich's Lines.justify does."""
+    if width < 1 or justify not in ("default", "left", "center", "right"):
+        raise NotPlain(f"a {width}-cell line justified {justify}")
     out = []
     for line in text.split_lines():
         if no_wrap:
             pieces = [line]
         else:
-            pieces = line.divide(_divide_line(line.plain, width))
+            pieces = line.divide(_divide_line(line.plain, width, overflow == "fold"))
             for piece in pieces:  # rstrip_end: trailing blanks go only as far as they overflow
                 excess = len(piece.plain) - width
                 if excess > 0:
                     blanks = len(piece.plain) - len(piece.plain.rstrip())
                     piece.set_plain(piece.plain[:len(piece.plain) - min(blanks, excess)])
         for piece in pieces:
-            if justify in ("right", "center"):
-                piece.set_plain(piece.plain.rstrip())
-            if len(piece.plain) > width:
-                raise NotPlain("a line rich would cut")
-            room = width - len(piece.plain)
             if justify == "left":
-                piece.plain += " " * room
-            elif justify == "right":
-                _pad_left(piece, room)
-            elif justify == "center":
-                _pad_left(piece, room // 2)
-                piece.plain += " " * (width - len(piece.plain))
+                _truncate(piece, width, overflow, pad=True)
             elif justify != "default":
-                raise NotPlain(f"justify {justify}")
+                piece.set_plain(piece.plain.rstrip())
+                _truncate(piece, width, overflow)
+                room = width - len(piece.plain)
+                _pad_left(piece, room if justify == "right" else room // 2)
+                piece.plain += " " * (width - len(piece.plain))
+            _truncate(piece, width, overflow)
         out += pieces
     return out
+
+
+def _truncate(text: RichText, width: int, overflow: str, pad: bool = False) -> None:
+    length = len(text.plain)
+    if length > width:
+        text.set_plain(text.plain[:width - 1] + "…" if overflow == "ellipsis"
+                       else text.plain[:width])
+    if pad and length < width:
+        text.plain += " " * (width - length)
 
 
 def _pad_left(text: RichText, count: int) -> None:
@@ -142,16 +150,25 @@ def _pad_left(text: RichText, count: int) -> None:
     text.spans = [(s + count, e + count, st) for s, e, st in text.spans]
 
 
-def _divide_line(text: str, width: int) -> list[int]:
-    """rich's divide_line for words no longer than the width."""
+def _divide_line(text: str, width: int, fold: bool) -> list[int]:
+    """rich's divide_line: where the lines break."""
     breaks, offset = [], 0
     for match in _WORD.finditer(text):
         start, word = match.start(), match.group()
         length = len(word.rstrip())
-        if length > width:
-            raise NotPlain("a word wider than its column")
         if width - offset >= length:
             offset += len(word)
+        elif length > width and fold:  # in pieces of the line's width
+            chunks = [word[i:i + width] for i in range(0, len(word), width)]
+            for chunk in chunks:
+                if start:
+                    breaks.append(start)
+                start += len(chunk)
+            offset = len(chunks[-1])
+        elif length > width:  # alone on its line, to be cut
+            if start:
+                breaks.append(start)
+            offset = len(word)
         elif offset and start:
             breaks.append(start)
             offset = len(word)
