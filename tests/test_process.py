@@ -7,10 +7,10 @@ import sys
 from tests.clihelpers import ROOT
 
 REPORT = ("import atexit, gc, sys\n"
-          "from kvmpmu.cli import process\n"
+          "from kvmpmu.__main__ import main\n"
           "atexit.register(lambda: print(gc.isenabled(), gc.get_freeze_count(), file=sys.stderr))\n"
           "sys.argv = ['kvmpmu', *sys.argv[1:]]\n"
-          "process.main()\n")
+          "main()\n")
 
 
 def collector_at_exit(*args: str) -> tuple[bool, int]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
@@ -52,4 +53,6 @@ def cli(no_color: bool) -> None:
 
 
 def main() -> None:
-    process.main()
+    from kvmpmu.cli.boundary import run_main
+
+    process.end(run_main(cli, sys.argv[1:]))

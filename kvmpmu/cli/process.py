@@ -1,33 +1,28 @@
-"""The `kvmpmu` process: its entry point, and the cyclic collector tuned for a short life.
+"""The cyclic collector, tuned for a short-lived `kvmpmu` process.
 
 Start-up makes objects that live until exit (modules, classes, functions, click's commands):
 the collector, run every 700 allocations, would walk them again and again (about a tenth of
 a short command's run), and the interpreter's last collections at exit walk them all once
-more. So the collector waits until the command's module is in, then runs blind to what
-start-up made (`gc.freeze`), and nothing is collected at exit: atexit handlers, the flushing
-of files and the modules' own teardown still happen. Nothing here imports click, so that the
-collector is off before click loads.
+more. So the collector is off while the process starts, runs blind to what start-up made
+(`gc.freeze`) once the command's module is in, and is not run at exit: atexit handlers, the
+flushing of files and the modules' own teardown still happen.
 """
 
 from __future__ import annotations
 
 import gc
 import sys
+from typing import NoReturn
 
 _starting = False
 
 
-def main() -> None:
+def start() -> None:
+    """Before click loads (kvmpmu/__main__.py)."""
     global _starting
     if gc.isenabled():
         gc.disable()
         _starting = True
-    from kvmpmu.cli.boundary import run_main
-    from kvmpmu.cli.main import cli
-
-    status = run_main(cli, sys.argv[1:])
-    gc.freeze()
-    sys.exit(status)
 
 
 def command_loaded() -> None:
@@ -37,3 +32,8 @@ def command_loaded() -> None:
         _starting = False
         gc.freeze()
         gc.enable()
+
+
+def end(status: int) -> NoReturn:
+    gc.freeze()
+    sys.exit(status)
