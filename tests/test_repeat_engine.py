@@ -37,3 +37,12 @@ def test_nested_repeats_multiply():
     # PMSELR_EL0 reads the 3 written before, four times a pass; PMCCNTR_EL0 9 after each.
     assert out.reads == [["PMSELR_EL0", 3, 4], ["PMCCNTR_EL0", 9, 1]] * 5
     assert out.undefined == []
+
+
+def test_reads_of_two_registers_with_one_value_are_two_records():
+    # consecutive reads are one record only when both the register and the value repeat
+    body = (Access((("PMCCNTR_EL0", 3), ("PMSELR_EL0", 3)), LOC, "write"),
+            Access((("PMSELR_EL0", None), ("PMCCNTR_EL0", None), ("PMCCNTR_EL0", None)), LOC,
+                   "read"))
+    out = run((Repeat(2, body, LOC),))
+    assert out.reads == [["PMSELR_EL0", 3, 1], ["PMCCNTR_EL0", 3, 2]] * 2

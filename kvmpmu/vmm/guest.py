@@ -122,15 +122,19 @@ class ScriptedGuest:
 
     def _reader(self, name: str, read: Reader) -> Callable[[], None]:
         out = self.output
+        reads = out.reads
 
         def op() -> None:
             try:
                 value = read(self.el)
             except Undefined:
-                record(out.reads, name, None)
+                record(reads, name, None)
                 record(out.undefined, name, "read")
                 return
-            record(out.reads, name, value)
+            if reads and reads[-1][1] == value and reads[-1][0] == name:  # record(), inline
+                reads[-1][2] += 1
+            else:
+                reads.append([name, value, 1])
 
         return op
 
