@@ -1,6 +1,7 @@
 """A repeated body runs as its steps would one after the other (the engine runs repeated
 bodies through handlers it looks up once): values, UNDEF records and the exception level."""
 
+from kvmpmu.arch import sysregs as sr
 from kvmpmu.errors import SourceLoc
 from kvmpmu.spec.filterspec import FilterSpec
 from kvmpmu.spec.workload import Access, Repeat, SetEl
@@ -46,3 +47,24 @@ def test_reads_of_two_registers_with_one_value_are_two_records():
                    "read"))
     out = run((Repeat(2, body, LOC),))
     assert out.reads == [["PMSELR_EL0", 3, 1], ["PMCCNTR_EL0", 3, 2]] * 2
+
+
+def test_every_pass_runs_once_however_many_passes_there_are():
+    # each PMSWINC_EL0 write adds one to an enabled SW_INCR counter (§3.3): after PMCR_EL0.P
+    # zeroes it, 1, 37 or 100 writes read 1, 37 or 100
+    setup = Access((("PMEVTYPER0_EL0", 0), ("PMCNTENSET_EL0", 1),
+                    ("PMCR_EL0", sr.PMCR_E | sr.PMCR_P)), LOC, "write")
+    for times in (1, 37, 100):
+        out = run((setup, Repeat(times, (Access((("PMSWINC_EL0", 1),), LOC, "write"),), LOC),
+                   Access((("PMEVCNTR0_EL0", None),), LOC, "read")))
+        assert out.reads == [["PMEVCNTR0_EL0", times, 1]]
+
+
+def test_many_passes_of_a_body_keep_its_order():
+    # as in the first test, the write is read back at EL1 and the read at EL0 is UNDEFINED
+    body = (Access((("PMCCNTR_EL0", 5),), LOC, "write"),
+            Access((("PMCCNTR_EL0", None),), LOC, "read"),
+            SetEl(0, LOC), Access((("PMCCNTR_EL0", None),), LOC, "read"), SetEl(1, LOC))
+    out = run((Repeat(37, body, LOC),))
+    assert out.reads == [["PMCCNTR_EL0", 5, 1], ["PMCCNTR_EL0", None, 1]] * 37
+    assert out.undefined == [["PMCCNTR_EL0", "read", 37]]  # consecutive: one record
