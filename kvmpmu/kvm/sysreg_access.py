@@ -73,8 +73,8 @@ def _read_counter(index: Index, flags: int, vpmu: Vpmu, el: int) -> int:
 
 
 def _write_counter(index: Index, vpmu: Vpmu, el: int, value: int) -> None:
-    """The same counters written: EL0 needs EN, whatever else lets it read them (checks
-    inlined, as for reads)."""
+    """The same counters written: at EL0 only EN permits it, whatever lets EL0 read them
+    (checks inlined too)."""
     if el == 0 and not vpmu.pmuserenr & sr.PMUSERENR_EN:
         raise Undefined
     idx = vpmu.pmselr & sr.PMSELR_SEL_MASK if index is None else index
