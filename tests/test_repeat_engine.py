@@ -4,7 +4,7 @@ bodies through handlers it looks up once): values, UNDEF records and the excepti
 from kvmpmu.arch import sysregs as sr
 from kvmpmu.errors import SourceLoc
 from kvmpmu.spec.filterspec import FilterSpec
-from kvmpmu.spec.workload import Access, Repeat, SetEl
+from kvmpmu.spec.workload import Access, Execute, Repeat, SetEl
 from kvmpmu.vmm.guest import ScriptedGuest
 from kvmpmu.vmm.session import entered_vcpu
 
@@ -68,3 +68,16 @@ def test_many_passes_of_a_body_keep_its_order():
     out = run((Repeat(37, body, LOC),))
     assert out.reads == [["PMCCNTR_EL0", 5, 1], ["PMCCNTR_EL0", None, 1]] * 37
     assert out.undefined == [["PMCCNTR_EL0", "read", 37]]  # consecutive: one record
+
+
+def test_a_counter_written_again_in_a_loop_counts_as_its_type_says_now():
+    # each PMCCNTR_EL0 write recreates the cycle counter's perf event from PMCCFILTR_EL0 as it
+    # is then (§3.1): with P set it stops counting at EL1 (§3.4), cleared it counts again
+    enable = Access((("PMCNTENSET_EL0", 1 << 31), ("PMCR_EL0", sr.PMCR_E)), LOC, "write")
+    cycles = Execute(1, ((0x11, 10),), LOC)
+    body = (Access((("PMCCFILTR_EL0", 0), ("PMCCNTR_EL0", 0)), LOC, "write"), cycles,
+            Access((("PMCCNTR_EL0", None),), LOC, "read"),
+            Access((("PMCCFILTR_EL0", sr.EVTYPE_P), ("PMCCNTR_EL0", 0)), LOC, "write"), cycles,
+            Access((("PMCCNTR_EL0", None),), LOC, "read"))
+    out = run((enable, Repeat(3, body, LOC)))
+    assert out.reads == [["PMCCNTR_EL0", 10, 1], ["PMCCNTR_EL0", 0, 1]] * 3
