@@ -373,6 +373,24 @@ def test_the_default_pmu_counts_only_on_its_own_cpus():
     assert reg(vcpu, "PMEVCNTR0_EL0") == 0
 
 
+def test_a_counter_written_after_its_vcpu_moved_is_recreated_where_it_runs():
+    # as above, the write of a counter value recreating the perf event (§3.1): written on
+    # CPU 0 it counts on big's PMU, written again on the little CPU 5 it counts nothing
+    _, (vcpu,) = make_vm("latest", host=two_pmu_host())
+    ready(vcpu)
+    vcpu.run()
+    reg(vcpu, "PMEVTYPER0_EL0", ev.INST_RETIRED)
+    reg(vcpu, "PMCNTENSET_EL0", 1)
+    reg(vcpu, "PMCR_EL0", sr.PMCR_E | sr.PMCR_P)
+    reg(vcpu, "PMEVCNTR0_EL0", 0)
+    vcpu.vpmu.count(1, {ev.INST_RETIRED: 7})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 7
+    vcpu.cpu = 5
+    reg(vcpu, "PMEVCNTR0_EL0", 0)
+    vcpu.vpmu.count(1, {ev.INST_RETIRED: 7})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 0
+
+
 def test_before_6_15_pmceid_comes_from_the_cpu_the_vcpu_runs_on():
     vm, (vcpu,) = make_vm("6.12", host=two_pmu_host())
     assert vm.pmceid_source(vcpu).name == "big"

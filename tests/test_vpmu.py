@@ -794,6 +794,52 @@ def test_a_late_filter_applies_to_a_pair_whose_chain_counter_is_enabled():
     assert counts(v0, 0, 2) == [0, 5]
 
 
+def test_a_late_filter_applies_to_a_counter_written_after_it():
+    # §3.1: a counter value write recreates its perf event, and only a recreation reads the
+    # filter: written before the FILTER call it counts INST_RETIRED, written after it not
+    vm, (v0, v1) = make_vm("5.10", vcpus=2)
+    ready(v0)
+    v0.run()
+    program(v0, {0: INST, 1: INST})
+    reg(v0, "PMEVCNTR0_EL0", 0)
+    assert counts(v0, 0, 1) == [5, 5]
+    set_filter(v1, INST, 1, DENY)
+    reg(v0, "PMEVCNTR0_EL0", 0)  # counter 1 is not written: it keeps its perf event
+    assert counts(v0, 0, 1) == [0, 10]
+
+
+# --- what a counter write recreates follows the type written between two writes (§3.1, §3.4) --
+
+@ALL_PROFILES
+def test_the_cycle_counter_written_again_counts_as_pmccfiltr_says_now(profile):
+    # PMCCFILTR_EL0.P excludes EL1 and U EL0 (NSK, NSU clear); each PMCCNTR_EL0 write
+    # recreates the counter's perf event from what PMCCFILTR_EL0 holds then
+    _, (vcpu,) = running(profile)
+    program(vcpu, {31: 0})
+    cycles = []
+    for filtr in (0, P, U, 0):
+        reg(vcpu, "PMCCNTR_EL0", 0)
+        reg(vcpu, "PMCCFILTR_EL0", filtr)
+        reg(vcpu, "PMCCNTR_EL0", 0)
+        vcpu.vpmu.count(1, {CYCLES: 50})
+        vcpu.vpmu.count(0, {CYCLES: 7})
+        cycles.append(reg(vcpu, "PMCCNTR_EL0"))
+    assert cycles == [57, 7, 50, 57]
+
+
+@ALL_PROFILES
+def test_an_event_counter_written_again_counts_the_event_its_type_names_now(profile):
+    _, (vcpu,) = running(profile, [(BR, 1, DENY)])
+    program(vcpu, {0: INST})
+    counted = []
+    for evtype in (INST, BR, CYCLES, INST | P):
+        reg(vcpu, "PMEVCNTR0_EL0", 0)
+        reg(vcpu, "PMEVTYPER0_EL0", evtype)
+        reg(vcpu, "PMEVCNTR0_EL0", 0)
+        vcpu.vpmu.count(1, {INST: 3, BR: 5, CYCLES: 11})
+        counted.append(reg(vcpu, "PMEVCNTR0_EL0"))
+    assert counted == [3, 0, 11, 0]  # BR_RETIRED denied, INST_RETIRED excluded at EL1
+
 # --- the next overflow interrupt, for a CPU-emulated guest ------------------------------------
 
 def armed(profile="latest", host=None, values=None, types=None, lp=False):

@@ -46,6 +46,10 @@ class KvmArch:
         self._vcpu_features: int | None = None  # v6.7+: the features every vCPU must have
         self._pmu_irqs: dict[int, int] = {}  # vCPU index -> its PMU interrupt
         self.el3_bits = profile.el3_exclusion_bits and host.el3
+        # Counts the changes of what kvm_pmu_create_perf_event() reads of the VM (the filter,
+        # the PMU, its PMUVer) or of where a vCPU runs: a vPMU whose counter's perf event was
+        # decided at the current count would decide the same again (Vpmu.set_counter_value).
+        self.perf_event_gen = 0
         self.guest_pmuver = min(host.sanitised_pmuver, profile.guest_pmuver_cap)
         self._guest_debugver = self._host_debugver()
 
@@ -102,11 +106,15 @@ class KvmArch:
     def mark_ran(self) -> None:
         self._ran_once = True
 
+    def perf_event_inputs_changed(self) -> None:
+        self.perf_event_gen += 1
+
     # --- PMU selection (§2.2 step 3, SET_PMU, SET_NR_COUNTERS) ------------------------------
 
     def select_pmu(self, pmu: HostPmu) -> None:
         self._arm_pmu = pmu
         self.nr_counters = pmu.counters  # re-selecting a PMU resets N to its maximum
+        self.perf_event_inputs_changed()
 
     def default_pmu(self) -> HostPmu | None:
         return self.host.pmu_for_cpu(self.vmm_cpu)
@@ -219,6 +227,7 @@ class KvmArch:
         if self._filter is None:
             self._filter = EventFilter(nr_events, flt.action)
         self._filter.apply(flt.base_event, flt.nevents, flt.action)
+        self.perf_event_inputs_changed()
 
     # --- what the guest reads of PMCEID0/1_EL0 (§4.2) ---------------------------------------
 
@@ -299,5 +308,6 @@ class KvmArch:
         debugver = value & sr.DFR0_DEBUGVER_MASK
         if debugver > self._guest_debugver or debugver < sr.DFR0_DEBUGVER_V8P0:
             raise KvmError(errno.EINVAL, f"DebugVer {debugver} is not lower-safe")
-        self.guest_pmuver = pmuver
+        self.guest_pmuver = pmuver  # the event mask follows it
         self._guest_debugver = debugver
+        self.perf_event_inputs_changed()

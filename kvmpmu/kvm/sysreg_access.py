@@ -72,11 +72,14 @@ def _read_counter(index: Index, flags: int, vpmu: Vpmu, el: int) -> int:
     return vpmu.counter_value(idx)
 
 
-def _write_counter(index: Index, flags: int, vpmu: Vpmu, el: int, value: int) -> None:
-    _require(vpmu, el, flags)
-    idx = _counter_index(index, vpmu)
-    _check_idx(vpmu, idx)
-    _require(vpmu, el, sr.PMUSERENR_EN)
+def _write_counter(index: Index, vpmu: Vpmu, el: int, value: int) -> None:
+    """The same counters written: at EL0 only EN permits it, whatever lets EL0 read them
+    (checks inlined too)."""
+    if el == 0 and not vpmu.pmuserenr & sr.PMUSERENR_EN:
+        raise Undefined
+    idx = vpmu.pmselr & sr.PMSELR_SEL_MASK if index is None else index
+    if idx != CYCLE and idx >= vpmu.nr_counters:
+        raise Undefined
     vpmu.set_counter_value(idx, value)
 
 
@@ -146,15 +149,15 @@ REGISTERS: dict[str, tuple[ReadRule, WriteRule]] = {
     "PMUSERENR_EL0": (lambda p, el: p.pmuserenr & sr.PMUSERENR_MASK,
                       partial(_write, Vpmu.write_pmuserenr, _EL1)),
     "PMCCNTR_EL0": (partial(_read_counter, CYCLE, _CR),
-                    partial(_write_counter, CYCLE, _CR)),
+                    partial(_write_counter, CYCLE)),
     "PMXEVCNTR_EL0": (partial(_read_counter, _SELECTED, _ER),
-                      partial(_write_counter, _SELECTED, _ER)),
+                      partial(_write_counter, _SELECTED)),
     "PMCCFILTR_EL0": (partial(_read_evtype, CYCLE), partial(_write_evtype, CYCLE)),
     "PMXEVTYPER_EL0": (partial(_read_evtype, _SELECTED), partial(_write_evtype, _SELECTED)),
     "PMMIR_EL1": (_read_pmmir, _read_only),
     "ID_AA64DFR0_EL1": (partial(_read, Vpmu.guest_id_aa64dfr0, _EL1), _read_only),
     **{f"PMEVCNTR{n}_EL0": (partial(_read_counter, n, _ER),
-                            partial(_write_counter, n, _ER))
+                            partial(_write_counter, n))
        for n in range(sr.MAX_GENERAL_COUNTERS)},
     **{f"PMEVTYPER{n}_EL0": (partial(_read_evtype, n),
                              partial(_write_evtype, n))

@@ -47,11 +47,20 @@ class Vcpu:
         self.initialized = False
         self.features = 0
         self.has_run = False
-        self.cpu = arch.vmm_cpu  # physical CPU this vCPU's thread runs on (the VMM places it)
+        self._cpu = arch.vmm_cpu  # physical CPU this vCPU's thread runs on (the VMM places it)
         self.vpmu = Vpmu(self)
         self.regs: dict[str, int] = {}  # core and EL1 registers as ONE_REG sets them
         self.regs_set: set[str] = set()  # those the VMM set since KVM_ARM_VCPU_INIT
         self.run_device_irq_level = 0  # kvm_run->s.regs.device_irq_level, userspace's copy
+
+    @property
+    def cpu(self) -> int:
+        return self._cpu
+
+    @cpu.setter
+    def cpu(self, cpu: int) -> None:
+        self._cpu = cpu
+        self.arch.perf_event_inputs_changed()  # perf events created from now on count there
 
     @property
     def memory(self) -> UserMemory:

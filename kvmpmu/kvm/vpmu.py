@@ -55,6 +55,7 @@ class Vpmu:
         self.counter = [0] * 32  # [31] is PMCCNTR_EL0
         # Per counter: None (no perf event) or (eventsel, counts at EL0, counts at EL1).
         self.backing: list[tuple[int, bool, bool] | None] = [None] * 32
+        self.backing_gen = [-1] * 32  # arch.perf_event_gen when each was decided; -1: never
         self.ready = False  # kvm_arm_pmu_v3_ready(): set by the first run of a set-up PMU
 
     # --- reset and geometry -------------------------------------------------------------
@@ -82,6 +83,7 @@ class Vpmu:
         self.evtype = [pattern & MASK32 & self.evtype_mask] * 31 + [0]
         self.counter = [pattern & MASK32] * 31 + [pattern]
         self.backing = [None] * 32
+        self.backing_gen = [-1] * 32
 
     def first_run(self, ready: bool) -> None:
         """The first KVM_RUN: the PMU becomes usable (or not), and is reloaded."""
@@ -185,6 +187,7 @@ class Vpmu:
     def reload(self, idx: int) -> None:
         """kvm_pmu_create_perf_event(): is counter `idx` backed, and at which ELs does it count."""
         self.backing[idx] = None
+        self.backing_gen[idx] = self.arch.perf_event_gen
         data = self.evtype[idx]
         eventsel = ev.CPU_CYCLES if idx == CYCLE else data & self.event_mask
         if self.profile.unfilterable(eventsel):
@@ -331,12 +334,17 @@ class Vpmu:
     # --- counter values -----------------------------------------------------------------
 
     def counter_value(self, idx: int) -> int:
-        value = self.counter[idx]
-        return value if self.is_64bit(idx) else value & MASK32
+        value = self.counter[idx]  # the cycle counter first: PMCCNTR_EL0 is read most
+        return value if idx == CYCLE or self.is_64bit(idx) else value & MASK32
 
     def set_counter_value(self, idx: int, value: int) -> None:
-        self.counter[idx] = value & (MASK64 if self.is_64bit(idx) else MASK32)
-        self.reload(idx)
+        """kvm_pmu_set_counter_value(): the value, then the counter's perf event recreated. The
+        recreation reads the counter's type (whose writes recreate it) and the VM's state that
+        arch.perf_event_gen counts: with neither changed since the last one it would decide the
+        same, so it is skipped (a guest writing a counter in a loop pays for one)."""
+        self.counter[idx] = value & (MASK64 if idx == CYCLE or self.is_64bit(idx) else MASK32)
+        if self.backing_gen[idx] != self.arch.perf_event_gen:
+            self.reload(idx)
 
     def set_event_type(self, idx: int, value: int) -> None:
         self.evtype[idx] = value & self.evtype_mask

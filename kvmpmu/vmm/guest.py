@@ -100,7 +100,16 @@ class ScriptedGuest:
         ops = self._bodies.get(id(body))
         if ops is None:
             ops = self._bodies[id(body)] = self._compiled(body)
-        for _ in range(step.times):
+        if not ops:
+            return
+        # The passes run in batches of about 32 operations: the inner loop is set up once a
+        # batch rather than once a pass.
+        per_batch = max(1, 32 // len(ops))
+        batch = ops * per_batch
+        for _ in range(step.times // per_batch):
+            for op in batch:
+                op()
+        for _ in range(step.times % per_batch):
             for op in ops:
                 op()
 
@@ -122,15 +131,19 @@ class ScriptedGuest:
 
     def _reader(self, name: str, read: Reader) -> Callable[[], None]:
         out = self.output
+        reads = out.reads
 
         def op() -> None:
             try:
                 value = read(self.el)
             except Undefined:
-                record(out.reads, name, None)
+                record(reads, name, None)
                 record(out.undefined, name, "read")
                 return
-            record(out.reads, name, value)
+            if reads and reads[-1][1] == value and reads[-1][0] == name:  # record(), inline
+                reads[-1][2] += 1
+            else:
+                reads.append([name, value, 1])
 
         return op
 
