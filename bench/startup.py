@@ -55,14 +55,15 @@ def run_in_terminal(cmd: list[str], cwd: Path) -> float:
     return elapsed
 
 
-def interleaved(runs: dict[K, Callable[[], float]], repeat: int) -> dict[K, float]:
-    """The median of each, the runs taking turns so that load from other jobs on the machine
-    falls on all of them alike."""
+def interleaved(runs: dict[K, Callable[[], float]], repeat: int,
+                statistic: Callable[[list[float]], float] = statistics.median) -> dict[K, float]:
+    """The median (or `statistic`) of each, the runs taking turns so that load from other jobs
+    on the machine falls on all of them alike."""
     times: dict[K, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
         for name, run in runs.items():
             times[name].append(run())
-    return {name: statistics.median(values) for name, values in times.items()}
+    return {name: statistic(values) for name, values in times.items()}
 
 
 def import_top(cmd: list[str], cwd: Path, bare: set[str], runs: int = 3,
