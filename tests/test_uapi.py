@@ -66,37 +66,39 @@ def test_one_reg_ids_of_pmu_registers():
     assert rid("ID_AA64DFR0_EL1") == 0x603000000013C028
 
 
-# Sizes and offsets as the kernel headers lay the structs out (LP64), written from the headers:
-# include/uapi/linux/kvm.h and arch/arm64/include/uapi/asm/kvm.h.
+# Sizes, offsets and field widths as the kernel headers lay the structs out (LP64), written
+# from the headers: include/uapi/linux/kvm.h and arch/arm64/include/uapi/asm/kvm.h.
 HEADER_LAYOUTS = {
-    "kvm_device_attr": (24, {"flags": 0, "group": 4, "attr": 8, "addr": 16}),
-    "kvm_pmu_event_filter": (8, {"base_event": 0, "nevents": 2, "action": 4, "pad": 5}),
-    "kvm_vcpu_init": (32, {"target": 0, "features": 4}),
-    "kvm_one_reg": (16, {"id": 0, "addr": 8}),
-    "kvm_create_device": (12, {"type": 0, "fd": 4, "flags": 8}),
-    "kvm_userspace_memory_region": (32, {"slot": 0, "flags": 4, "guest_phys_addr": 8,
-                                         "memory_size": 16, "userspace_addr": 24}),
+    "kvm_device_attr": (24, {"flags": (0, 4), "group": (4, 4), "attr": (8, 8),
+                             "addr": (16, 8)}),
+    "kvm_pmu_event_filter": (8, {"base_event": (0, 2), "nevents": (2, 2), "action": (4, 1),
+                                 "pad": (5, 3)}),
+    "kvm_vcpu_init": (32, {"target": (0, 4), "features": (4, 28)}),
+    "kvm_one_reg": (16, {"id": (0, 8), "addr": (8, 8)}),
+    "kvm_create_device": (12, {"type": (0, 4), "fd": (4, 4), "flags": (8, 4)}),
+    "kvm_userspace_memory_region": (32, {"slot": (0, 4), "flags": (4, 4),
+                                         "guest_phys_addr": (8, 8), "memory_size": (16, 8),
+                                         "userspace_addr": (24, 8)}),
 }
 
 
-def test_every_struct_has_the_headers_size_and_offsets():
-    import ctypes
-
-    for name, (size, offsets) in HEADER_LAYOUTS.items():
+def test_every_field_packs_at_the_headers_offset_with_its_width():
+    """Each field set alone to all ones: exactly its bytes, at its offset, are 0xff."""
+    for name, (size, fields) in HEADER_LAYOUTS.items():
         struct_type = getattr(u, name)
-        assert ctypes.sizeof(struct_type) == size, name
-        assert {f: getattr(struct_type, f).offset for f in offsets} == offsets, name
-    assert {name: ctypes.alignment(getattr(u, name)) for name in HEADER_LAYOUTS} == {
-        "kvm_device_attr": 8, "kvm_pmu_event_filter": 2, "kvm_vcpu_init": 4, "kvm_one_reg": 8,
-        "kvm_create_device": 4, "kvm_userspace_memory_region": 8}  # the widest field's
+        assert len(struct_type().pack()) == size, name
+        for field, (offset, width) in fields.items():
+            value = (b"\xff" * 3 if field == "pad" else (0xFFFFFFFF,) * 7
+                     if field == "features" else (1 << 8 * width) - 1)
+            raw = struct_type(**{field: value}).pack()
+            assert raw == bytes(offset) + b"\xff" * width + bytes(size - offset - width), \
+                (name, field)
 
 
 def test_the_size_constants_are_the_structs_sizes():
     """The ioctl numbers encode SIZEOF_*: each must be the struct's own size."""
-    import ctypes
-
-    for name in HEADER_LAYOUTS:
-        assert getattr(u, f"SIZEOF_{name.upper()}") == ctypes.sizeof(getattr(u, name)), name
+    for name, (size, _) in HEADER_LAYOUTS.items():
+        assert getattr(u, f"SIZEOF_{name.upper()}") == size == len(getattr(u, name)().pack())
 
 
 def test_structs_round_trip_through_their_bytes():

@@ -20,6 +20,7 @@ from kvmpmu.errors import KvmError
 from kvmpmu.uapi import kvm as uapi
 
 T = TypeVar("T")
+_S = TypeVar("_S", bound=uapi.KernelStruct)
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -34,11 +35,11 @@ def ioctl_int(fd: int, request: int, arg: int = 0) -> int:
     return _call(lambda: fcntl.ioctl(fd, request, arg))
 
 
-def ioctl_struct(fd: int, request: int, data: ctypes.Structure) -> ctypes.Structure:
+def ioctl_struct(fd: int, request: int, data: _S) -> _S:
     """An ioctl on a struct the kernel reads (and may write back): passed by address."""
-    buf = bytearray(bytes(data))
+    buf = bytearray(data.pack())
     _call(lambda: fcntl.ioctl(fd, request, buf, True))
-    return type(data).from_buffer_copy(buf)
+    return type(data).unpack(bytes(buf))
 
 
 class Buffer:
@@ -105,14 +106,11 @@ class VmFd:
         return VcpuFd(self, ioctl_int(self.fd, uapi.KVM_CREATE_VCPU, index), index)
 
     def preferred_target(self) -> uapi.kvm_vcpu_init:
-        init = ioctl_struct(self.fd, uapi.KVM_ARM_PREFERRED_TARGET, uapi.kvm_vcpu_init())
-        assert isinstance(init, uapi.kvm_vcpu_init)
-        return init
+        return ioctl_struct(self.fd, uapi.KVM_ARM_PREFERRED_TARGET, uapi.kvm_vcpu_init())
 
     def create_device(self, device_type: int) -> DeviceFd:
         created = ioctl_struct(self.fd, uapi.KVM_CREATE_DEVICE,
                                uapi.kvm_create_device(device_type, 0, 0))
-        assert isinstance(created, uapi.kvm_create_device)
         return DeviceFd(created.fd)
 
 

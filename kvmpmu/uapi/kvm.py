@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
-from typing import TypeVar
+import struct
+from typing import Any, ClassVar, TypeVar
 
 KVMIO = 0xAE
 
@@ -32,7 +32,7 @@ def _IOWR(ioc_type: int, nr: int, size: int) -> int:
 
 
 # The structs' sizes as include/uapi/linux/kvm.h and arch/arm64/include/uapi/asm/kvm.h give
-# them (the ctypes definitions are at the end; tests pin every size and offset).
+# them (the struct definitions are at the end; tests pin every size and offset).
 SIZEOF_KVM_DEVICE_ATTR = 24
 SIZEOF_KVM_PMU_EVENT_FILTER = 8
 SIZEOF_KVM_VCPU_INIT = 32
@@ -164,83 +164,94 @@ def sysreg_one_reg_id(op0: int, op1: int, crn: int, crm: int, op2: int) -> int:
     return KVM_REG_ARM64_SYSREG_BASE | op0 << 14 | op1 << 11 | crn << 7 | crm << 3 | op2
 
 
-class _Struct(ctypes.Structure):
-    """A kernel struct with native size, offsets and alignment (LP64: the same on x86-64 and
-    arm64), compared and packed as its bytes."""
+class KernelStruct:
+    """A kernel struct: its fields in declaration order, packed as include/uapi/linux/kvm.h
+    lays them out on LP64 little-endian (arm64; x86-64 alike). None of these has padding, so
+    `struct` formats say the layout exactly (tests check every offset against the headers)."""
+
+    __slots__: tuple[str, ...] = ()
+    _layout: ClassVar[struct.Struct]
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
 
     def pack(self) -> bytes:
-        return bytes(self)
+        return self._layout.pack(*self._values())
 
     @classmethod
     def unpack(cls: type[_S], raw: bytes) -> _S:
-        return cls.from_buffer_copy(raw)
+        return cls(*cls._layout.unpack(raw))
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and bytes(self) == bytes(other)
+        return isinstance(other, KernelStruct) and type(other) is type(self) and \
+            self.pack() == other.pack()
 
     def __hash__(self) -> int:
-        return hash(bytes(self))
+        return hash(self.pack())
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={_shown(getattr(self, name))}" for name, *_ in self._fields_)
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"{type(self).__name__}({fields})"
 
 
-_S = TypeVar("_S", bound=_Struct)
+_S = TypeVar("_S", bound=KernelStruct)
 
 
-def _shown(value: object) -> object:
-    return list(value) if isinstance(value, ctypes.Array) else value
+class kvm_device_attr(KernelStruct):
+    __slots__ = ("flags", "group", "attr", "addr")
+    _layout = struct.Struct("<IIQQ")
+
+    def __init__(self, flags: int = 0, group: int = 0, attr: int = 0, addr: int = 0) -> None:
+        self.flags, self.group, self.attr, self.addr = flags, group, attr, addr
 
 
-class kvm_device_attr(_Struct):
-    _fields_ = [("flags", ctypes.c_uint32), ("group", ctypes.c_uint32),
-                ("attr", ctypes.c_uint64), ("addr", ctypes.c_uint64)]
-    flags: int
-    group: int
-    attr: int
-    addr: int
-
-
-class kvm_pmu_event_filter(_Struct):
-    _fields_ = [("base_event", ctypes.c_uint16), ("nevents", ctypes.c_uint16),
-                ("action", ctypes.c_uint8), ("pad", ctypes.c_uint8 * 3)]
-    base_event: int
-    nevents: int
-    action: int
+class kvm_pmu_event_filter(KernelStruct):
+    __slots__ = ("base_event", "nevents", "action", "pad")
+    _layout = struct.Struct("<HHB3s")
 
     def __init__(self, base_event: int = 0, nevents: int = 0, action: int = 0,
                  pad: bytes = b"\0\0\0") -> None:
-        super().__init__(base_event, nevents, action, tuple(pad))
+        self.base_event, self.nevents, self.action = base_event, nevents, action
+        self.pad = bytes(pad)
 
 
-class kvm_create_device(_Struct):
-    _fields_ = [("type", ctypes.c_uint32), ("fd", ctypes.c_uint32), ("flags", ctypes.c_uint32)]
-    type: int
-    fd: int
-    flags: int
+class kvm_create_device(KernelStruct):
+    __slots__ = ("type", "fd", "flags")
+    _layout = struct.Struct("<III")
+
+    def __init__(self, type: int = 0, fd: int = 0, flags: int = 0) -> None:
+        self.type, self.fd, self.flags = type, fd, flags
 
 
-class kvm_vcpu_init(_Struct):
-    _fields_ = [("target", ctypes.c_uint32), ("features", ctypes.c_uint32 * 7)]
-    target: int
+class kvm_vcpu_init(KernelStruct):
+    __slots__ = ("target", "features")
+    _layout = struct.Struct("<I7I")
 
     def __init__(self, target: int = 0, features: tuple[int, ...] = (0,) * 7) -> None:
-        super().__init__(target, tuple(features))
+        self.target, self.features = target, tuple(features)
+
+    def _values(self) -> tuple[Any, ...]:
+        return (self.target, *self.features)
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> kvm_vcpu_init:
+        target, *features = cls._layout.unpack(raw)
+        return cls(target, tuple(features))
 
 
-class kvm_one_reg(_Struct):
-    _fields_ = [("id", ctypes.c_uint64), ("addr", ctypes.c_uint64)]
-    id: int
-    addr: int
+class kvm_one_reg(KernelStruct):
+    __slots__ = ("id", "addr")
+    _layout = struct.Struct("<QQ")
+
+    def __init__(self, id: int = 0, addr: int = 0) -> None:
+        self.id, self.addr = id, addr
 
 
-class kvm_userspace_memory_region(_Struct):
-    _fields_ = [("slot", ctypes.c_uint32), ("flags", ctypes.c_uint32),
-                ("guest_phys_addr", ctypes.c_uint64), ("memory_size", ctypes.c_uint64),
-                ("userspace_addr", ctypes.c_uint64)]
-    slot: int
-    flags: int
-    guest_phys_addr: int
-    memory_size: int
-    userspace_addr: int
+class kvm_userspace_memory_region(KernelStruct):
+    __slots__ = ("slot", "flags", "guest_phys_addr", "memory_size", "userspace_addr")
+    _layout = struct.Struct("<IIQQQ")
+
+    def __init__(self, slot: int = 0, flags: int = 0, guest_phys_addr: int = 0,
+                 memory_size: int = 0, userspace_addr: int = 0) -> None:
+        self.slot, self.flags, self.guest_phys_addr = slot, flags, guest_phys_addr
+        self.memory_size, self.userspace_addr = memory_size, userspace_addr
