@@ -631,6 +631,18 @@ def test_sw_incr_increments_only_its_counters(profile):
 
 
 @ALL_PROFILES
+def test_sw_incr_is_never_backed_by_a_perf_event(profile):
+    """§3.3: kvm_pmu_create_perf_event() returns before making one for SW_INCR, so what the
+    host PMU counts of raw event 0 never reaches the counter; only PMSWINC_EL0 does."""
+    _, (vcpu,) = running(profile, host=V3P4)
+    program(vcpu, {0: 0x00})
+    reg(vcpu, "PMEVCNTR0_EL0", 7)  # a counter write makes the perf event again
+    vcpu.vpmu.count(1, {0x00: 5})
+    vcpu.vpmu.count(0, {0x00: 5})
+    assert reg(vcpu, "PMEVCNTR0_EL0") == 7
+
+
+@ALL_PROFILES
 def test_sw_incr_overflow_sets_its_own_overflow_bit(profile):
     _, (vcpu,) = running(profile, host=V3P4)
     program(vcpu, {2: 0x00})
