@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import operator
 import struct
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 KVMIO = 0xAE
@@ -171,9 +173,13 @@ class KernelStruct:
 
     __slots__: tuple[str, ...] = ()
     _layout: ClassVar[struct.Struct]
+    _fields: ClassVar[Callable[[Any], tuple[Any, ...]]]
+
+    def __init_subclass__(cls) -> None:
+        cls._fields = operator.attrgetter(*cls.__slots__)  # a FILTER call packs two structs
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return type(self)._fields(self)
 
     def pack(self) -> bytes:
         return self._layout.pack(*self._values())
