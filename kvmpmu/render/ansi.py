@@ -9,7 +9,7 @@ import os
 import sys
 
 from kvmpmu.render.layout import Cell, Group, Renderable, Table, Text
-from kvmpmu.render.plain import NotPlain, check_cells, literal
+from kvmpmu.render.plain import BOTTOM, HEAD_RULE, TOP, NotPlain, box_rule, check_cells, literal
 from kvmpmu.render.richtext import (
     NULL,
     RichText,
@@ -92,12 +92,12 @@ def _table(table: Table, width: int) -> list[list[Segment]]:
     if table.title:
         title = RichText(literal(table.title), TITLE)
         out += segments(wrap(title, sum(widths) + count + 1, table.title_justify))
-    out.append([("┏" + "┳".join("━" * w for w in widths) + "┓", NULL)])
+    out.append([(box_rule(widths, *TOP), NULL)])
     out += _row(table, header, widths, HEADER, "┃", bottom=True)
-    out.append([("┡" + "╇".join("━" * w for w in widths) + "┩", NULL)])
+    out.append([(box_rule(widths, *HEAD_RULE), NULL)])
     for row in rows:
         out += _row(table, row, widths, NULL, "│", bottom=False)
-    out.append([("└" + "┴".join("─" * w for w in widths) + "┘", NULL)])
+    out.append([(box_rule(widths, *BOTTOM), NULL)])
     return out
 
 

@@ -16,6 +16,15 @@ _EMOJI_CODE = r"(:(\S*?)(?:(?:\-)(emoji|text))?:)"  # rich's own pattern, compil
 ELLIPSIS = "…"  # one cell wide, like every printable ASCII character
 
 
+# rich's HEAVY_HEAD box: the rules above the header, under it, and under the last row.
+TOP, HEAD_RULE, BOTTOM = ("┏", "━", "┳", "┓"), ("┡", "━", "╇", "┩"), ("└", "─", "┴", "┘")
+
+
+def box_rule(widths: list[int], left: str, fill: str, cross: str, end: str) -> str:
+    """A rule across cells of these widths (their padding included)."""
+    return left + cross.join(fill * w for w in widths) + end
+
+
 class NotPlain(Exception):
     """Rich would print this output differently from its plain text."""
 
@@ -104,11 +113,9 @@ def _table(table: Table) -> str:
         return bar + "".join(f" {c.rstrip().rjust(w) if r else c.ljust(w)} {bar}"
                              for c, w, r in zip(cells, widths, right, strict=True))
 
-    def rule(left: str, fill: str, cross: str, end: str) -> str:
-        return left + cross.join(fill * (w + 2) for w in widths) + end
-
     out = [literal(table.title)] if table.title is not None else []
-    out += [rule("┏", "━", "┳", "┓"), line(headers, "┃"), rule("┡", "━", "╇", "┩")]
+    padded = [w + 2 for w in widths]
+    out += [box_rule(padded, *TOP), line(headers, "┃"), box_rule(padded, *HEAD_RULE)]
     out += [line(row, "│") for row in rows]
-    out.append(rule("└", "─", "┴", "┘"))
+    out.append(box_rule(padded, *BOTTOM))
     return "\n".join(out) + "\n"
